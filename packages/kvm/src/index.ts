@@ -1,0 +1,2 @@
+export * from './backend/constants.js';
+export type * from './backend/types.js';

@@ -1,0 +1,16 @@
+// The one native module of rxvmm. Each concern lives in its own file and
+// registers its functions here; all logic stays in TypeScript.
+#include <napi.h>
+
+namespace rxvmm {
+void InitFd(Napi::Env env, Napi::Object exports);
+void InitPoller(Napi::Env env, Napi::Object exports);
+}  // namespace rxvmm
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  rxvmm::InitFd(env, exports);
+  rxvmm::InitPoller(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(rxvmm_sys, Init)

@@ -1,0 +1,14 @@
+// Errors cross into JavaScript as Error objects whose .code is the errno name,
+// exactly like Node's own fs errors.
+#pragma once
+#include <napi.h>
+
+namespace rxvmm {
+
+// Throws `Error(<syscall>: <strerror>)` with .code = errno name and .errno = -errno.
+void ThrowErrno(Napi::Env env, int err, const char* syscall);
+
+// Throws an Error with the given errno name as .code (no syscall involved).
+void ThrowCode(Napi::Env env, const char* code, const char* message);
+
+}  // namespace rxvmm

@@ -1,0 +1,57 @@
+// Loads the native addon: a prebuilt binary from prebuilds/ when the package
+// ships one, otherwise the one node-gyp built at install time.
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(import.meta.url);
+const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+
+/** Package root: one level above both src/ and dist/. */
+const packageRoot = fileURLToPath(new URL('..', import.meta.url));
+
+export const native = nodeGypBuild(packageRoot) as NativeBinding;
+
+export interface PollerHandle {
+  /** Starts (or changes) polling; events are `pollConstants` bits. */
+  start(events: number): void;
+  /** Stops polling; the poller may be started again. */
+  stop(): void;
+  /** Stops and releases the libuv handle; the poller is unusable afterwards. */
+  close(): void;
+}
+
+export interface PollerConstructor {
+  /**
+   * Polls `fd` on the calling thread's libuv loop. In counter mode a readable fd
+   * is read (8 bytes) natively and the value is passed as `value`; spurious
+   * readiness is swallowed.
+   */
+  new (
+    fd: number,
+    callback: (error: NodeJS.ErrnoException | null, events: number, value?: bigint) => void,
+    counterMode?: boolean,
+  ): PollerHandle;
+}
+
+export interface NativeBinding {
+  eventfd(initval: number, flags: number): number;
+  read8(fd: number): bigint;
+  tryRead8(fd: number): bigint | null;
+  write8(fd: number, value: bigint): void;
+  readRaw(fd: number, length: number): number;
+  writeRaw(fd: number, bytes: Uint8Array): number;
+  close(fd: number): void;
+  pollWait(fd: number, events: number, timeoutMs: number): number;
+  Poller: PollerConstructor;
+  fdConstants: {
+    EFD_SEMAPHORE: number;
+    EFD_NONBLOCK: number;
+    EFD_CLOEXEC: number;
+    POLLIN: number;
+    POLLOUT: number;
+    POLLERR: number;
+    POLLHUP: number;
+    POLLNVAL: number;
+  };
+  pollConstants: { UV_READABLE: number; UV_WRITABLE: number; UV_DISCONNECT: number };
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+// Builds every package, runs every package's tests through turbo, then sums the
+// vitest JSON reports into the one plain line CI reads: `N passed, N failed[, N skipped]`.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const workspaces = ['packages', 'apps'].flatMap((dir) =>
+  existsSync(join(root, dir)) ? readdirSync(join(root, dir)).map((name) => join(root, dir, name)) : [],
+);
+const reports = workspaces.map((dir) => join(dir, '.test-results.json'));
+for (const report of reports) rmSync(report, { force: true });
+
+const turbo = (args) =>
+  spawnSync(join(root, 'node_modules/.bin/turbo'), args, { cwd: root, stdio: 'inherit' }).status ?? 1;
+
+const buildStatus = turbo(['run', 'build', '--output-logs=errors-only']);
+// One package at a time: the KVM and QEMU tests measure real guests on 2 cores.
+const testStatus = buildStatus === 0 ? turbo(['run', 'test', '--continue', '--concurrency=1']) : 1;
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+const missing = [];
+for (const [i, report] of reports.entries()) {
+  const pkg = JSON.parse(readFileSync(join(workspaces[i], 'package.json'), 'utf8'));
+  if (!pkg.scripts?.test) continue;
+  if (!existsSync(report)) {
+    missing.push(pkg.name);
+    continue;
+  }
+  const r = JSON.parse(readFileSync(report, 'utf8'));
+  passed += r.numPassedTests;
+  failed += r.numFailedTests;
+  skipped += r.numPendingTests + (r.numTodoTests ?? 0);
+  // A suite that failed to load counts as a failure even when no test in it ran.
+  for (const file of r.testResults ?? []) if (file.status === 'failed' && file.assertionResults.length === 0) failed += 1;
+}
+if (buildStatus !== 0) console.log('build failed');
+if (missing.length > 0) {
+  console.log(`no test report from: ${missing.join(', ')}`);
+  failed += missing.length;
+}
+console.log(`${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}`);
+process.exit(failed > 0 || testStatus !== 0 || buildStatus !== 0 ? 1 : 0);
