@@ -1,0 +1,7 @@
+/** The part of an eventfd the contract suite uses (both `EventFd` and `InMemoryEventFd` fit). */
+export interface ContractEventFd extends Disposable {
+  readonly fd: number;
+  read(): bigint;
+  write(value: bigint): void;
+  close(): void;
+}
