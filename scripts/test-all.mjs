@@ -35,7 +35,8 @@ for (const [i, report] of reports.entries()) {
   failed += r.numFailedTests;
   skipped += r.numPendingTests + (r.numTodoTests ?? 0);
   // A suite that failed to load counts as a failure even when no test in it ran.
-  for (const file of r.testResults ?? []) if (file.status === 'failed' && file.assertionResults.length === 0) failed += 1;
+  for (const file of r.testResults ?? [])
+    if (file.status === 'failed' && file.assertionResults.length === 0) failed += 1;
 }
 if (buildStatus !== 0) console.log('build failed');
 if (missing.length > 0) {
