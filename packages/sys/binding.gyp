@@ -6,7 +6,9 @@
         "native/addon.cc",
         "native/errors.cc",
         "native/fd.cc",
-        "native/poller.cc"
+        "native/poller.cc",
+        "native/unix_socket.cc",
+        "native/mman.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],

@@ -5,11 +5,15 @@
 namespace rxvmm {
 void InitFd(Napi::Env env, Napi::Object exports);
 void InitPoller(Napi::Env env, Napi::Object exports);
+void InitUnixSocket(Napi::Env env, Napi::Object exports);
+void InitMman(Napi::Env env, Napi::Object exports);
 }  // namespace rxvmm
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   rxvmm::InitFd(env, exports);
   rxvmm::InitPoller(env, exports);
+  rxvmm::InitUnixSocket(env, exports);
+  rxvmm::InitMman(env, exports);
   return exports;
 }
 

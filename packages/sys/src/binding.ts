@@ -54,4 +54,38 @@ export interface NativeBinding {
     POLLNVAL: number;
   };
   pollConstants: { UV_READABLE: number; UV_WRITABLE: number; UV_DISCONNECT: number };
+  // unix_socket.cc (vhost-user)
+  unixSocket(nonblock: boolean): number;
+  unixSocketPair(): [number, number];
+  unixBind(fd: number, path: string): void;
+  unixListen(fd: number, backlog: number): void;
+  unixAccept(fd: number): number | null;
+  unixConnect(fd: number, path: string): void;
+  setNonBlocking(fd: number, on: boolean): void;
+  shutdownSocket(fd: number): void;
+  sendMsg(fd: number, bytes: Uint8Array, fds?: readonly number[]): number | null;
+  recvMsg(fd: number, buffer: Uint8Array, maxFds: number): RecvMsgResult | null;
+  // mman.cc
+  mmap(length: number, prot: number, flags: number, fd: number, offset: bigint): bigint;
+  munmap(address: bigint, length: number): void;
+  mappingBuffer(address: bigint, length: number): ArrayBuffer;
+  memfdCreate(name: string, flags: number): number;
+  mmanConstants: {
+    PROT_NONE: number;
+    PROT_READ: number;
+    PROT_WRITE: number;
+    MAP_SHARED: number;
+    MAP_PRIVATE: number;
+    MAP_ANONYMOUS: number;
+    MAP_NORESERVE: number;
+    MFD_CLOEXEC: number;
+    MFD_ALLOW_SEALING: number;
+  };
+}
+
+/** One recvmsg(2): `bytes` read (0 = EOF), fds received (close-on-exec), `truncated` if fds were dropped. */
+export interface RecvMsgResult {
+  bytes: number;
+  fds: number[];
+  truncated: boolean;
 }

@@ -3,9 +3,9 @@
  * syscall (or one libuv call) with errors reported as Error objects whose
  * `.code` is the errno name. No logic lives here that TypeScript can do.
  */
-import { native } from './binding.js';
+import { type RecvMsgResult, native } from './binding.js';
 
-export type { NativeBinding, PollerConstructor, PollerHandle } from './binding.js';
+export type { NativeBinding, PollerConstructor, PollerHandle, RecvMsgResult } from './binding.js';
 
 /** eventfd2(2). `initval` is a 32-bit unsigned integer; flags are `EFD_*`. Returns the fd. */
 export const eventfd: (initval: number, flags: number) => number = native.eventfd;
@@ -29,3 +29,46 @@ export const Poller = native.Poller;
 export const { EFD_SEMAPHORE, EFD_NONBLOCK, EFD_CLOEXEC, POLLIN, POLLOUT, POLLERR, POLLHUP, POLLNVAL } =
   native.fdConstants;
 export const { UV_READABLE, UV_WRITABLE, UV_DISCONNECT } = native.pollConstants;
+
+// --- AF_UNIX stream sockets with SCM_RIGHTS (vhost-user) ---
+/** socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC [| SOCK_NONBLOCK]). */
+export const unixSocket: (nonblock: boolean) => number = native.unixSocket;
+/** socketpair(AF_UNIX, SOCK_STREAM), both ends non-blocking and close-on-exec. */
+export const unixSocketPair: () => [number, number] = native.unixSocketPair;
+/** bind(2) to a filesystem path. */
+export const unixBind: (fd: number, path: string) => void = native.unixBind;
+/** listen(2). */
+export const unixListen: (fd: number, backlog: number) => void = native.unixListen;
+/** accept4(2) with SOCK_NONBLOCK | SOCK_CLOEXEC; `null` when no connection is pending. */
+export const unixAccept: (fd: number) => number | null = native.unixAccept;
+/** connect(2) to a filesystem path. */
+export const unixConnect: (fd: number, path: string) => void = native.unixConnect;
+/** Sets or clears O_NONBLOCK. */
+export const setNonBlocking: (fd: number, on: boolean) => void = native.setNonBlocking;
+/** shutdown(SHUT_RDWR). */
+export const shutdownSocket: (fd: number) => void = native.shutdownSocket;
+/** sendmsg(2) with optional SCM_RIGHTS fds and MSG_NOSIGNAL; bytes sent, or `null` on EAGAIN. */
+export const sendMsg: (fd: number, bytes: Uint8Array, fds?: readonly number[]) => number | null = native.sendMsg;
+/** recvmsg(2) with room for `maxFds` fds; `null` on EAGAIN. */
+export const recvMsg: (fd: number, buffer: Uint8Array, maxFds: number) => RecvMsgResult | null = native.recvMsg;
+
+// --- memory mappings ---
+/** mmap(2) with a kernel-chosen address; returns the address. */
+export const mmap: (length: number, prot: number, flags: number, fd: number, offset: bigint) => bigint = native.mmap;
+/** munmap(2). Every ArrayBuffer made over the range must be dropped first. */
+export const munmap: (address: bigint, length: number) => void = native.munmap;
+/** A zero-copy ArrayBuffer over a mapping it does not own. */
+export const mappingBuffer: (address: bigint, length: number) => ArrayBuffer = native.mappingBuffer;
+/** memfd_create(2). */
+export const memfdCreate: (name: string, flags: number) => number = native.memfdCreate;
+export const {
+  PROT_NONE,
+  PROT_READ,
+  PROT_WRITE,
+  MAP_SHARED,
+  MAP_PRIVATE,
+  MAP_ANONYMOUS,
+  MAP_NORESERVE,
+  MFD_CLOEXEC,
+  MFD_ALLOW_SEALING,
+} = native.mmanConstants;
