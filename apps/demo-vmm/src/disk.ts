@@ -1,0 +1,55 @@
+/**
+ * The demo's disk image: the user's file, checked before the guest starts, or
+ * a sparse temporary image that is removed afterwards.
+ */
+import { accessSync, constants, mkdtempSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface DiskImage extends Disposable {
+  readonly path: string;
+  readonly bytes: number;
+  /** True when the demo created the image (and removes it on dispose). */
+  readonly temporary: boolean;
+}
+
+/** A problem with the disk that the user can fix: printed as is, exit code 1. */
+export class DiskError extends Error {
+  override name = 'DiskError';
+}
+
+/** Opens (or creates) the disk for `requests` requests of `blockSize` bytes. */
+export function prepareDisk(path: string | undefined, requests: number, blockSize: number): DiskImage {
+  const needed = requests * blockSize;
+  if (path === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'rxvmm-demo-'));
+    const file = join(dir, 'disk.img');
+    writeFileSync(file, '');
+    truncateSync(file, needed);
+    return {
+      path: file,
+      bytes: needed,
+      temporary: true,
+      [Symbol.dispose]: () => rmSync(dir, { recursive: true, force: true }),
+    };
+  }
+  let size: number;
+  try {
+    const stat = statSync(path);
+    if (!stat.isFile() && !stat.isBlockDevice()) throw new DiskError(`disk ${path} is not a file`);
+    size = stat.size;
+    accessSync(path, constants.R_OK | constants.W_OK);
+  } catch (error) {
+    if (error instanceof DiskError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new DiskError(`disk ${path} does not exist`);
+    if (code === 'EACCES' || code === 'EPERM')
+      throw new DiskError(`disk ${path} is not readable and writable by this user`);
+    throw new DiskError(`disk ${path}: ${(error as Error).message}`);
+  }
+  if (size < needed)
+    throw new DiskError(
+      `disk ${path} holds ${size} bytes, but ${requests} requests of ${blockSize} bytes need ${needed}`,
+    );
+  return { path, bytes: size, temporary: false, [Symbol.dispose]: () => {} };
+}
