@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the real-machine tests use (QEMU, busybox, cpio)
-# and fetches the guest kernel package. Idempotent; needs root for apt.
+# Installs the Debian packages the real-machine tests use (QEMU and qemu-storage-daemon, busybox,
+# cpio, a C compiler for the static guest workload tool), fetches the guest kernel package and
+# builds the guest initramfs (scripts/build-initramfs.sh). Idempotent and quick when all is
+# present; needs root for apt only.
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 need=()
-for pkg in qemu-system-x86 qemu-utils busybox-static cpio; do
+# qemu-system-common (pulled in by qemu-system-x86) ships qemu-storage-daemon, the reference back-end.
+for pkg in qemu-system-x86 qemu-system-common qemu-utils busybox-static cpio gcc libc6-dev; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -14,4 +18,8 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
-if [ -x scripts/fetch-guest-kernel.sh ]; then bash scripts/fetch-guest-kernel.sh; fi
+for tool in qemu-system-x86_64 qemu-storage-daemon; do
+  command -v "$tool" >/dev/null || { echo "provision: $tool missing after install" >&2; exit 1; }
+done
+# Kernel package (cached outside the tree) and the initramfs built from scripts/guest/.
+bash "$here/build-initramfs.sh" >&2
