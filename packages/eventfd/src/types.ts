@@ -1,0 +1,41 @@
+import type { Observable } from 'rxjs';
+
+/** Options of `new EventFd()` / `new InMemoryEventFd()`, mirroring eventfd2(2). */
+export interface EventFdOptions {
+  /** Initial counter value: an integer 0..2^32-1 (number or bigint). Default 0. */
+  initval?: number | bigint;
+  /** EFD_SEMAPHORE: a read returns 1 and decrements the counter by 1. Default false. */
+  semaphore?: boolean;
+  /**
+   * EFD_NONBLOCK semantics for the synchronous `read()`/`write()`: true makes them fail with
+   * `EAGAIN` instead of waiting. Default false (a sync call that cannot complete blocks the
+   * calling thread, like read(2) on a blocking eventfd). The async API always waits.
+   */
+  nonblock?: boolean;
+}
+
+/** What EventFd and InMemoryEventFd have in common (the user-space side of an eventfd). */
+export interface EventFdLike extends Disposable {
+  /** The fd number (synthetic for InMemoryEventFd). */
+  readonly fd: number;
+  readonly closed: boolean;
+  /** Whether the eventfd was made with `semaphore: true`. */
+  readonly semaphore: boolean;
+  /** Whether the synchronous API is non-blocking. */
+  readonly nonblock: boolean;
+  read(): bigint;
+  write(value: bigint): void;
+  readAsync(): Promise<bigint>;
+  writeAsync(value: bigint): Promise<void>;
+  /** Emits each value a read consumed when the eventfd became readable; completes on close. */
+  readonly signals$: Observable<bigint>;
+  close(): void;
+}
+
+/** Wait-queue callbacks of the kernel-side API (what ioeventfd / irqfd hook into). */
+export interface EventFdWatcher {
+  /** Called synchronously after a write/signal that leaves the counter > 0. */
+  readable?(): void;
+  /** Called synchronously on close (EPOLLHUP). */
+  hangup?(): void;
+}
