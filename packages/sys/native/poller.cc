@@ -4,6 +4,22 @@
 // In counter mode the readable fd is read natively (8 bytes) and the value is
 // handed to the callback, saving a JS->native round trip on the hot path of
 // eventfd streams; a spurious wake-up (EAGAIN after readiness) is ignored.
+//
+// Lifetime rules (why the code below looks the way it does):
+// - An active poller holds a strong reference to its JS object, so it cannot be
+//   collected while it may still call back. close() drops the callback too: the
+//   callback usually captures the object owning the poller, and a strong
+//   reference to it would keep that whole cycle alive for ever.
+// - The uv_poll_t is freed in its close callback, never before (libuv rule).
+// - Each poller registers an environment cleanup hook that closes its handle,
+//   so a worker thread that ends (or is terminated) with open pollers leaves no
+//   libuv handle behind on its loop.
+// - JS callbacks go through napi_make_callback with status checks and no C++
+//   wrappers that abort: in a terminating worker every call into JS fails, and
+//   that must be a silent no-op, not a fatal error. An exception thrown by the
+//   callback is re-raised as an uncaught exception (process 'uncaughtException').
+// - The caller must close the poller BEFORE closing the fd (libuv's rule): after
+//   uv_poll_stop the fd is out of epoll and no stale event for it is delivered.
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -32,12 +48,19 @@ class Poller : public Napi::ObjectWrap<Poller> {
       Napi::TypeError::New(info.Env(), "callback must be a function").ThrowAsJavaScriptException();
       return;
     }
+    env_ = info.Env();
     fd_ = static_cast<int>(fd);
     counter_mode_ = info.Length() > 2 && info[2].ToBoolean().Value();
-    callback_ = Napi::Persistent(info[1].As<Napi::Function>());
     uv_loop_t* loop = nullptr;
-    if (napi_get_uv_event_loop(info.Env(), &loop) != napi_ok) {
-      ThrowCode(info.Env(), "EINVAL", "Poller: no libuv loop");
+    if (napi_get_uv_event_loop(env_, &loop) != napi_ok) {
+      ThrowCode(env_, "EINVAL", "Poller: no libuv loop");
+      return;
+    }
+    napi_value resource_name;
+    napi_create_string_utf8(env_, "rxvmm.Poller", NAPI_AUTO_LENGTH, &resource_name);
+    if (napi_async_init(env_, nullptr, resource_name, &async_context_) != napi_ok) {
+      async_context_ = nullptr;
+      ThrowCode(env_, "EINVAL", "Poller: napi_async_init failed");
       return;
     }
     handle_ = new uv_poll_t;
@@ -45,24 +68,29 @@ class Poller : public Napi::ObjectWrap<Poller> {
     if (rc != 0) {
       delete handle_;
       handle_ = nullptr;
-      ThrowErrno(info.Env(), -rc, "uv_poll_init");
+      ReleaseAsyncContext();
+      ThrowErrno(env_, -rc, "uv_poll_init");
       return;
     }
     handle_->data = this;
+    callback_ = Napi::Persistent(info[1].As<Napi::Function>());
+    napi_add_env_cleanup_hook(env_, OnEnvCleanup, this);
+    hook_registered_ = true;
   }
 
   ~Poller() override {
-    // The handle is closed (and freed) by Close(); a Poller collected without it
-    // can only be one that never started, so the handle is closed here.
-    if (handle_ != nullptr) {
-      handle_->data = nullptr;
-      uv_close(reinterpret_cast<uv_handle_t*>(handle_), OnClosed);
-      handle_ = nullptr;
+    // Collected without close(): only possible when not active (active pollers
+    // are referenced), so nothing can call back any more; release the handle.
+    if (hook_registered_) {
+      napi_remove_env_cleanup_hook(env_, OnEnvCleanup, this);
+      hook_registered_ = false;
     }
+    CloseHandle();
+    ReleaseAsyncContext();
   }
 
  private:
-  // start(events: number): UV_READABLE=1, UV_WRITABLE=2, UV_DISCONNECT=4.
+  // start(events: number): UV_READABLE=1, UV_WRITABLE=2, UV_DISCONNECT=4. Also changes the events.
   Napi::Value Start(const Napi::CallbackInfo& info) {
     int64_t events;
     if (!ArgInt(info, 0, &events)) return info.Env().Undefined();
@@ -87,12 +115,15 @@ class Poller : public Napi::ObjectWrap<Poller> {
     return info.Env().Undefined();
   }
 
+  // close(): idempotent; safe inside the poller's own callback.
   Napi::Value Close(const Napi::CallbackInfo& info) {
     StopPolling();
-    if (handle_ != nullptr) {
-      handle_->data = nullptr;
-      uv_close(reinterpret_cast<uv_handle_t*>(handle_), OnClosed);
-      handle_ = nullptr;
+    CloseHandle();
+    callback_.Reset();
+    ReleaseAsyncContext();
+    if (hook_registered_) {
+      napi_remove_env_cleanup_hook(env_, OnEnvCleanup, this);
+      hook_registered_ = false;
     }
     return info.Env().Undefined();
   }
@@ -105,43 +136,106 @@ class Poller : public Napi::ObjectWrap<Poller> {
     }
   }
 
+  void CloseHandle() {
+    if (handle_ == nullptr) return;
+    handle_->data = nullptr;
+    // uv_close stops the poll (uv_poll_stop) synchronously; the memory goes in OnClosed.
+    uv_close(reinterpret_cast<uv_handle_t*>(handle_), OnClosed);
+    handle_ = nullptr;
+  }
+
+  void ReleaseAsyncContext() {
+    if (async_context_ != nullptr) {
+      napi_async_destroy(env_, async_context_);
+      async_context_ = nullptr;
+    }
+  }
+
+  // The environment (main thread or worker) is going away: close the handle so
+  // the loop can be closed. JS is no longer callable; references are left to
+  // napi's own teardown (which runs ~Poller for live objects).
+  static void OnEnvCleanup(void* arg) {
+    Poller* self = static_cast<Poller*>(arg);
+    self->hook_registered_ = false;
+    self->CloseHandle();
+    self->active_ = false;          // no Unref(): the napi reference goes with the env
+    self->async_context_ = nullptr;  // nor async-hook bookkeeping in a dying env
+  }
+
   static void OnClosed(uv_handle_t* handle) { delete reinterpret_cast<uv_poll_t*>(handle); }
+
+  static napi_value MakeError(napi_env env, const char* code, const char* message) {
+    napi_value msg, code_value, error;
+    napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
+    napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &code_value);
+    napi_create_error(env, nullptr, msg, &error);
+    napi_set_named_property(env, error, "code", code_value);
+    return error;
+  }
 
   static void OnEvent(uv_poll_t* handle, int status, int events) {
     Poller* self = static_cast<Poller*>(handle->data);
     if (self == nullptr || !self->active_) return;
-    Napi::Env env = self->Env();
-    Napi::HandleScope scope(env);
-    Napi::Value err = env.Null();
+    napi_env env = self->env_;
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+    napi_value argv[3];
+    size_t argc = 2;
+    napi_get_null(env, &argv[0]);
     if (status < 0) {
-      Napi::Error e = Napi::Error::New(env, std::string("poll: ") + uv_strerror(status));
-      e.Set("code", Napi::String::New(env, uv_err_name(status)));
-      err = e.Value();
-    }
-    if (self->counter_mode_ && status >= 0 && (events & UV_READABLE)) {
+      std::string message = std::string("poll: ") + uv_strerror(status);
+      argv[0] = MakeError(env, uv_err_name(status), message.c_str());
+    } else if (self->counter_mode_ && (events & UV_READABLE)) {
       uint64_t value = 0;
       ssize_t n;
       do {
         n = read(self->fd_, &value, sizeof value);
       } while (n < 0 && errno == EINTR);
-      if (n < 0 && errno == EAGAIN) return;  // spurious readiness: no event
-      if (n < 0) {
-        Napi::Error e = Napi::Error::New(env, std::string("read: ") + strerror(errno));
-        e.Set("code", Napi::String::New(env, uv_err_name(-errno)));
-        err = e.Value();
+      int err = errno;
+      if (n < 0 && err == EAGAIN) {
+        // Spurious readiness (another reader won): no event, unless it also reports writability.
+        events &= ~UV_READABLE;
+        if (events == 0) {
+          napi_close_handle_scope(env, scope);
+          return;
+        }
+      } else if (n < 0) {
+        std::string message = std::string("read: ") + strerror(err);
+        argv[0] = MakeError(env, uv_err_name(-err), message.c_str());
+      } else {
+        napi_create_bigint_uint64(env, value, &argv[2]);
+        argc = 3;
       }
-      self->callback_.MakeCallback(self->Value(),
-                                   {err, Napi::Number::New(env, events),
-                                    n == sizeof value ? Napi::BigInt::New(env, value) : env.Undefined()});
+    }
+    napi_create_int32(env, events, &argv[1]);
+    napi_value recv = nullptr, callback = nullptr, result;
+    if (napi_get_reference_value(env, static_cast<napi_ref>(self->callback_), &callback) != napi_ok ||
+        napi_get_reference_value(env, static_cast<napi_ref>(*self), &recv) != napi_ok || callback == nullptr ||
+        recv == nullptr) {
+      napi_close_handle_scope(env, scope);
       return;
     }
-    self->callback_.MakeCallback(self->Value(), {err, Napi::Number::New(env, events)});
+    napi_status rc = napi_make_callback(env, self->async_context_, recv, callback, argc, argv, &result);
+    if (rc == napi_pending_exception) {
+      // The callback threw: report it like any uncaught exception. In a terminating
+      // worker there is no exception to fetch and nothing to report.
+      napi_value exception;
+      if (napi_get_and_clear_last_exception(env, &exception) == napi_ok) {
+        napi_valuetype type;
+        if (napi_typeof(env, exception, &type) == napi_ok && type != napi_undefined)
+          napi_fatal_exception(env, exception);
+      }
+    }
+    napi_close_handle_scope(env, scope);
   }
 
+  napi_env env_ = nullptr;
   int fd_ = -1;
   bool counter_mode_ = false;
   bool active_ = false;
+  bool hook_registered_ = false;
   uv_poll_t* handle_ = nullptr;
+  napi_async_context async_context_ = nullptr;
   Napi::FunctionReference callback_;
 };
 
