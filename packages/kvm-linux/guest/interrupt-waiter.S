@@ -1,0 +1,119 @@
+/*
+ * Interrupt waiter: builds a 64-bit IDT (one stub per vector), enables the
+ * LAPIC (software enable in SVR, LINT0 masked so the legacy PIC cannot inject
+ * through ExtINT), optionally programs IOAPIC pin P_IOAPIC_PIN to deliver
+ * P_VECTOR (edge, or level when P_LEVEL) to APIC 0, then sleeps with
+ * `sti; hlt`. Each interrupt's handler reports its vector on REPORT_PORT and
+ * sends EOI to the LAPIC (which, for a level-triggered vector, EOIs the IOAPIC
+ * and so triggers irqfd resampling). After P_COUNT interrupts: DONE.
+ * A CPU exception reports FAULT_TAG | vector, then DONE.
+ */
+#include "layout.h"
+
+#define LAPIC_TPR   0x080
+#define LAPIC_EOI   0x0b0
+#define LAPIC_SVR   0x0f0
+#define LAPIC_LVT0  0x350
+#define LAPIC_LVT1  0x360
+
+	.text
+	.globl main
+main:
+	/* IDT: gate i -> stubs + 16 * i, interrupt gate, present, DPL 0. */
+	mov $IDT_BASE, %rdi
+	mov $stubs, %rsi
+	mov $256, %ecx
+1:	mov %rsi, %rax
+	mov %ax, (%rdi)                 /* offset 15:0 */
+	movw $0x08, 2(%rdi)             /* code selector */
+	movw $0x8e00, 4(%rdi)           /* IST 0, type 0xE, P */
+	shr $16, %rax
+	mov %ax, 6(%rdi)                /* offset 31:16 */
+	shr $16, %rax
+	mov %eax, 8(%rdi)               /* offset 63:32 */
+	movl $0, 12(%rdi)
+	add $16, %rdi
+	add $16, %rsi
+	dec %ecx
+	jnz 1b
+	lidt idtr
+
+	/* LAPIC: spurious vector 0xff + APIC software enable; accept all priorities.
+	 * (Addresses above 2 GiB go through a register: a disp32 is sign-extended.) */
+	mov $LAPIC_BASE, %r8d
+	mov $IOAPIC_BASE, %r9d
+	movl $0x1ff, LAPIC_SVR(%r8)
+	movl $0, LAPIC_TPR(%r8)
+	movl $0x10000, LAPIC_LVT0(%r8)
+	movl $0x10000, LAPIC_LVT1(%r8)
+
+	/* IOAPIC redirection entry (registers 0x10 + 2 * pin, low then high). */
+	mov PARAMS_BASE + P_IOAPIC_PIN, %rcx
+	cmp $23, %rcx
+	ja 2f
+	lea 0x10(,%rcx,2), %ecx
+	lea 1(%rcx), %edx
+	movl %edx, (%r9)                /* IOREGSEL: high dword */
+	movl $0, 0x10(%r9)              /* IOWIN: destination APIC ID 0 */
+	mov PARAMS_BASE + P_VECTOR, %eax
+	and $0xff, %eax                 /* fixed delivery, physical, active high, unmasked */
+	cmpq $0, PARAMS_BASE + P_LEVEL
+	je 3f
+	or $0x8000, %eax                /* level-triggered */
+3:	movl %ecx, (%r9)                /* IOREGSEL: low dword */
+	movl %eax, 0x10(%r9)            /* IOWIN */
+
+2:	mov PARAMS_BASE + P_COUNT, %rbx
+4:	cli
+	cmp %rbx, taken
+	jae 5f
+	sti                             /* the interrupt shadow covers hlt: no lost wake-up */
+	hlt
+	jmp 4b
+5:	ret
+
+isr_common:
+	push %rax
+	push %rdx
+	mov 16(%rsp), %rax              /* vector pushed by the stub */
+	cmp $32, %eax
+	jb fault
+	mov $REPORT_PORT, %dx
+	out %eax, %dx
+	push %r8
+	mov $LAPIC_BASE, %r8d
+	movl $0, LAPIC_EOI(%r8)
+	pop %r8
+	incq taken
+	pop %rdx
+	pop %rax
+	add $8, %rsp
+	iretq
+
+fault:
+	or $FAULT_TAG, %eax
+	mov $REPORT_PORT, %dx
+	out %eax, %dx
+	jmp done
+
+	.balign 16
+stubs:
+	.set v, 0
+	.rept 256
+	.balign 16
+	pushq $v
+	jmp isr_common
+	.set v, v + 1
+	.endr
+
+	.section .rodata
+	.balign 8
+	.word 0, 0, 0
+idtr:
+	.word 256 * 16 - 1
+	.quad IDT_BASE
+
+	.data
+	.balign 8
+taken:
+	.quad 0
