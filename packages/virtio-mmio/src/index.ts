@@ -1,0 +1,20 @@
+export * from './constants.js';
+export type {
+  ActivatedQueue,
+  SharedMemoryRegion,
+  VirtioActivation,
+  VirtioActivationInfo,
+  VirtioDevice,
+} from './device.js';
+export {
+  type GuestRangeCheck,
+  type QueueLayoutOptions,
+  queueAreaSizes,
+  queueLayoutError,
+} from './queue-layout.js';
+export {
+  type NeedsResetEvent,
+  type VirtioInterrupt,
+  VirtioMmioTransport,
+  type VirtioMmioTransportOptions,
+} from './transport.js';
