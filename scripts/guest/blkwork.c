@@ -114,7 +114,13 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: blkwork DEVICE STEP...\n");
     return 2;
   }
+  /* A read-only disk (VIRTIO_BLK_F_RO) refuses O_RDWR: fall back so reads still run and writes fail. */
+  int readonly = 0;
   int fd = open(argv[1], O_RDWR | O_DIRECT);
+  if (fd < 0 && (errno == EROFS || errno == EACCES || errno == EPERM)) {
+    readonly = 1;
+    fd = open(argv[1], O_RDONLY | O_DIRECT);
+  }
   if (fd < 0) {
     fail("open", argv[1], "open");
     return 1;
@@ -124,7 +130,11 @@ int main(int argc, char **argv) {
     fail("open", argv[1], "BLKGETSIZE64 (device smaller than 1 MiB?)");
     return 1;
   }
-  printf("RXVMM-DEVICE {\"path\":\"%s\",\"bytes\":%llu}\n", argv[1], (unsigned long long)devsize);
+  /* Linux opens a read-only disk O_RDWR and fails the writes (EPERM): ask the block layer. */
+  int ro = 0;
+  if (ioctl(fd, BLKROGET, &ro) == 0 && ro) readonly = 1;
+  printf("RXVMM-DEVICE {\"path\":\"%s\",\"bytes\":%llu,\"readOnly\":%s}\n", argv[1], (unsigned long long)devsize,
+         readonly ? "true" : "false");
   uint8_t *buf;
   if (posix_memalign((void **)&buf, ALIGN, CHUNK)) return 1;
   int status = 0;
