@@ -8,7 +8,9 @@
         "native/fd.cc",
         "native/poller.cc",
         "native/unix_socket.cc",
-        "native/mman.cc"
+        "native/mman.cc",
+        "native/ioctl.cc",
+        "native/kick.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],

@@ -7,6 +7,8 @@ void InitFd(Napi::Env env, Napi::Object exports);
 void InitPoller(Napi::Env env, Napi::Object exports);
 void InitUnixSocket(Napi::Env env, Napi::Object exports);
 void InitMman(Napi::Env env, Napi::Object exports);
+void InitIoctl(Napi::Env env, Napi::Object exports);
+void InitKick(Napi::Env env, Napi::Object exports);
 }  // namespace rxvmm
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -14,6 +16,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   rxvmm::InitPoller(env, exports);
   rxvmm::InitUnixSocket(env, exports);
   rxvmm::InitMman(env, exports);
+  rxvmm::InitIoctl(env, exports);
+  rxvmm::InitKick(env, exports);
   return exports;
 }
 

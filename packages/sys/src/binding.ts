@@ -81,6 +81,16 @@ export interface NativeBinding {
     MFD_CLOEXEC: number;
     MFD_ALLOW_SEALING: number;
   };
+  // ioctl.cc (kvm-linux)
+  ioctl(fd: number, request: number, arg?: number | Uint8Array): number;
+  ioctlIntr(fd: number, request: number, arg?: number | Uint8Array): number;
+  ftruncate(fd: number, length: number): void;
+  detachBuffer(buffer: ArrayBuffer): void;
+  // kick.cc (kvm-linux)
+  prepareKickTarget(): number;
+  gettid(): number;
+  kickThread(tid: number): boolean;
+  KICK_SIGNAL: number;
 }
 
 /** One recvmsg(2): `bytes` read (0 = EOF), fds received (close-on-exec), `truncated` if fds were dropped. */

@@ -72,3 +72,28 @@ export const {
   MFD_CLOEXEC,
   MFD_ALLOW_SEALING,
 } = native.mmanConstants;
+
+// --- ioctl and thread kicks (kvm-linux) ---
+/**
+ * ioctl(2) with an integer argument or a pointer to a Uint8Array's bytes.
+ * Internal plumbing for typed struct encoders (kvm-linux); not for public APIs.
+ */
+export const ioctl: (fd: number, request: number, arg?: number | Uint8Array) => number = native.ioctl;
+/** ioctl(2) that returns -EINTR (-4) when interrupted instead of throwing (KVM_RUN). */
+export const ioctlIntr: (fd: number, request: number, arg?: number | Uint8Array) => number = native.ioctlIntr;
+/** ftruncate(2). */
+export const ftruncate: (fd: number, length: number) => void = native.ftruncate;
+/** Detaches an ArrayBuffer (e.g. from mappingBuffer) so its views become empty before munmap. */
+export const detachBuffer: (buffer: ArrayBuffer) => void = native.detachBuffer;
+/**
+ * Makes the calling thread kickable: installs the no-op kick signal handler
+ * (SIGUSR2, without SA_RESTART) once per process, unblocks the signal in this
+ * thread, and returns its kernel thread id.
+ */
+export const prepareKickTarget: () => number = native.prepareKickTarget;
+/** gettid(2): the calling thread's kernel thread id. */
+export const gettid: () => number = native.gettid;
+/** tgkill(2) with the kick signal: interrupts a blocking call (KVM_RUN → EINTR) in that thread; false if it is gone. */
+export const kickThread: (tid: number) => boolean = native.kickThread;
+/** The kick signal number (SIGUSR2). */
+export const KICK_SIGNAL: number = native.KICK_SIGNAL;
