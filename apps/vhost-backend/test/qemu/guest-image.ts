@@ -2,9 +2,21 @@
 // scripts/build-initramfs.sh, which is idempotent and takes well under a second when cached.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
+/** The workspace root (holds pnpm-workspace.yaml), found upwards: this file also runs compiled from bench/dist/. */
+function findRepoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'pnpm-workspace.yaml'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('rxvmm workspace root not found above the QEMU test helpers');
+    dir = up;
+  }
+  return `${dir}/`;
+}
+
+export const repoRoot = findRepoRoot();
 
 export interface GuestImage {
   kernel: string;
