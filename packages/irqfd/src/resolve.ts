@@ -1,0 +1,40 @@
+import { fstatSync } from 'node:fs';
+import { errnoError } from '@rxvmm/errno';
+import { InMemoryEventFd } from '@rxvmm/eventfd';
+import type { EventFdWatcher } from '@rxvmm/eventfd';
+
+/**
+ * The kernel side of an eventfd, what KVM's ioeventfd holds (`struct eventfd_ctx`):
+ * `InMemoryEventFd` provides it.
+ */
+export interface KernelEventFd {
+  readonly fd: number;
+  signal(n?: bigint): void;
+  drain(): bigint;
+  watch(listener: EventFdWatcher): () => void;
+}
+
+/**
+ * `eventfd_ctx_fdget(fd)`: the eventfd behind a descriptor, or the kernel's
+ * errno: `EBADF` when the fd is not open, `EINVAL` when it is open but not an
+ * eventfd. Throws an ErrnoError.
+ */
+export type EventFdResolver = (fd: number) => KernelEventFd;
+
+/**
+ * The resolver SoftKvm uses: open InMemoryEventFds are eventfds; any other
+ * open descriptor of this process (checked with fstat) is `EINVAL`, a kernel
+ * eventfd included, since a pure-TypeScript kernel cannot see into one;
+ * anything else is `EBADF`.
+ */
+export function resolveInMemoryEventFd(fd: number): KernelEventFd {
+  const efd = InMemoryEventFd.fromFd(fd);
+  if (efd) return efd;
+  if (!Number.isSafeInteger(fd) || fd < 0) throw errnoError('EBADF', `fd ${fd} is not open`);
+  try {
+    fstatSync(fd);
+  } catch {
+    throw errnoError('EBADF', `fd ${fd} is not open`);
+  }
+  throw errnoError('EINVAL', `fd ${fd} is open but is not an (in-memory) eventfd`);
+}
