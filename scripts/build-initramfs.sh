@@ -86,6 +86,8 @@ if [ ! -f "$out" ]; then
   (cd "$root" && find . -print0 | sort -z | cpio --null -o -H newc --quiet -R 0:0) | gzip -9 >"$work/initrd.gz"
   mv "$work/initrd.gz" "$out"
   echo "build-initramfs: built $out (modules: ${order[*]})" >&2
+  # Each edit of the guest sources makes a new image: keep the eight newest.
+  ls -1t "$cache"/initramfs/*.cpio.gz | tail -n +9 | xargs -r rm -f
 fi
 echo "kernel=$kdir/vmlinuz"
 echo "initrd=$out"
