@@ -1,8 +1,9 @@
 // InMemoryEventFd's own surface: the synthetic fd registry and the kernel-side
 // API (signal / drain / watch) that SoftKvm's ioeventfd and irqfd use. The
 // user-side semantics are covered by the conformance suite, against the kernel.
-import { describe, expect, it } from 'vitest';
+
 import { firstValueFrom } from 'rxjs';
+import { describe, expect, it } from 'vitest';
 import { IN_MEMORY_FD_BASE, U64_MAX } from './constants.js';
 import { InMemoryEventFd } from './in-memory-event-fd.js';
 

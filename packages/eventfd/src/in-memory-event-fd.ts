@@ -135,6 +135,7 @@ export class InMemoryEventFd implements EventFdLike {
     checkU64(n, 'eventfd_signal');
     if (this.#closed) return;
     const sum = this.#count + n;
+    // biome-ignore lint/complexity/useMathMinMax: Math.min does not take bigints
     this.#count = sum > U64_MAX ? U64_MAX : sum;
     this.#afterAdd();
   }

@@ -26,7 +26,8 @@ export function parseOptions(options: EventFdOptions | undefined): ParsedOptions
   const { initval = 0 } = options;
   let initial: bigint;
   if (typeof initval === 'number') {
-    if (!Number.isInteger(initval)) throw errnoError('EINVAL', `initval ${initval} is not an integer`, 'eventfd');
+    if (!Number.isInteger(initval))
+      throw errnoError('EINVAL', `initval ${initval} is not an integer`, 'eventfd');
     initial = BigInt(initval);
   } else if (typeof initval === 'bigint') {
     initial = initval;

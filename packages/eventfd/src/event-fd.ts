@@ -1,0 +1,245 @@
+// EventFd: a real Linux eventfd. Synchronous calls are single syscalls; the async
+// API and signals$ wait for readiness through one uv_poll handle per EventFd, on
+// the loop of the thread that uses it, so nothing ever blocks the event loop
+// (no fs.read, no libuv threadpool).
+//
+// The fd is always created O_NONBLOCK | O_CLOEXEC: a poller must never be able to
+// block the loop on a spurious wake-up. `nonblock: false` is implemented above the
+// fd: a synchronous call that cannot complete waits in poll(2) (blocking the
+// thread, as read(2) on a blocking eventfd would).
+import { errnoError } from '@rxvmm/errno';
+import type { PollerHandle } from '@rxvmm/sys';
+import { Observable, Subject } from 'rxjs';
+import { U64_MAX } from './constants.js';
+import { sys } from './native.js';
+import type { EventFdLike, EventFdOptions } from './types.js';
+import { checkBigint, checkU64, parseOptions } from './validate.js';
+
+interface ReadWaiter {
+  resolve(value: bigint): void;
+  reject(error: Error): void;
+}
+
+interface WriteWaiter {
+  value: bigint;
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+/** Set only while EventFd.fromFd() runs the constructor on an existing fd. */
+let adopting: number | undefined;
+
+const isEagain = (error: unknown) => (error as { code?: unknown } | null)?.code === 'EAGAIN';
+
+export class EventFd implements EventFdLike {
+  readonly fd: number;
+  readonly semaphore: boolean;
+  readonly nonblock: boolean;
+  /**
+   * Emits each value consumed when the eventfd became readable; completes on close. It is
+   * shared: one poller serves all subscribers, each readiness is one read whose value every
+   * subscriber sees. Polling runs while someone subscribes and stops when the last one leaves.
+   */
+  readonly signals$: Observable<bigint>;
+
+  #closed = false;
+  #poller: PollerHandle | undefined;
+  #events = 0;
+  #readWaiters: ReadWaiter[] = [];
+  #writeWaiters: WriteWaiter[] = [];
+  #signals = new Subject<bigint>();
+  #subscribers = 0;
+
+  constructor(options?: EventFdOptions) {
+    const parsed = parseOptions(options);
+    const s = sys();
+    this.semaphore = parsed.semaphore;
+    this.nonblock = parsed.nonblock;
+    const flags = s.EFD_NONBLOCK | s.EFD_CLOEXEC | (parsed.semaphore ? s.EFD_SEMAPHORE : 0);
+    this.fd = adopting ?? s.eventfd(Number(parsed.initval), flags);
+    this.signals$ = new Observable<bigint>((subscriber) => {
+      if (this.#closed) {
+        subscriber.complete();
+        return undefined;
+      }
+      const inner = this.#signals.subscribe(subscriber);
+      this.#subscribers++;
+      this.#updatePolling();
+      return () => {
+        inner.unsubscribe();
+        this.#subscribers--;
+        this.#updatePolling();
+      };
+    });
+  }
+
+  /**
+   * Adopts an existing kernel eventfd (e.g. one received over SCM_RIGHTS by
+   * vhost-user): the EventFd owns it from now on and closes it. It is switched
+   * to O_NONBLOCK, which the poller relies on. `semaphore` must describe how the
+   * fd was created (the kernel does not say). Added by the vhost-user engineer.
+   */
+  static fromFd(fd: number, options?: Pick<EventFdOptions, 'semaphore' | 'nonblock'>): EventFd {
+    if (!Number.isInteger(fd) || fd < 0) throw errnoError('EBADF', `fromFd: ${fd} is not an fd`);
+    sys().setNonBlocking(fd, true);
+    adopting = fd;
+    try {
+      return new EventFd(options);
+    } finally {
+      adopting = undefined;
+    }
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** read(2): the counter (then 0), or 1 in semaphore mode. `EAGAIN` at 0 when nonblock. */
+  read(): bigint {
+    this.#checkOpen('read');
+    const s = sys();
+    if (this.nonblock) return s.read8(this.fd);
+    for (;;) {
+      const value = s.tryRead8(this.fd);
+      if (value !== null) return value;
+      s.pollWait(this.fd, s.POLLIN, -1);
+    }
+  }
+
+  /** write(2): adds `value`. `EINVAL` for 2^64-1; `EAGAIN` past 0xfffffffffffffffe when nonblock. */
+  write(value: bigint): void {
+    checkBigint(value, 'value');
+    this.#checkOpen('write');
+    checkU64(value, 'write');
+    const s = sys();
+    if (this.nonblock) {
+      s.write8(this.fd, value);
+      return;
+    }
+    for (;;) {
+      try {
+        s.write8(this.fd, value);
+        return;
+      } catch (error) {
+        if (!isEagain(error)) throw error;
+      }
+      s.pollWait(this.fd, s.POLLOUT, -1);
+    }
+  }
+
+  /** A read that waits for the counter to be > 0 without blocking the event loop. */
+  async readAsync(): Promise<bigint> {
+    this.#checkOpen('read');
+    if (this.#readWaiters.length === 0) {
+      const value = sys().tryRead8(this.fd);
+      if (value !== null) return value;
+    }
+    return new Promise<bigint>((resolve, reject) => {
+      this.#readWaiters.push({ resolve, reject });
+      this.#updatePolling();
+    });
+  }
+
+  /** A write that waits until the counter can take `value`, without blocking the event loop. */
+  async writeAsync(value: bigint): Promise<void> {
+    checkBigint(value, 'value');
+    this.#checkOpen('write');
+    checkU64(value, 'write');
+    if (this.#writeWaiters.length === 0) {
+      try {
+        sys().write8(this.fd, value);
+        return;
+      } catch (error) {
+        if (!isEagain(error)) throw error;
+      }
+    } else if (value === U64_MAX) {
+      // The kernel's own check, made now rather than when the queue reaches this write.
+      throw errnoError('EINVAL', 'cannot write 0xffffffffffffffff', 'write');
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.#writeWaiters.push({ value, resolve, reject });
+      this.#updatePolling();
+    });
+  }
+
+  /** Closes the fd (poller first). Pending async calls reject with EBADF; signals$ completes. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#poller?.close();
+    this.#poller = undefined;
+    sys().close(this.fd);
+    for (const waiter of this.#readWaiters.splice(0)) waiter.reject(this.#badf('read'));
+    for (const waiter of this.#writeWaiters.splice(0)) waiter.reject(this.#badf('write'));
+    this.#signals.complete();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #badf(syscall: string): Error {
+    return errnoError('EBADF', `eventfd ${this.fd} is closed`, syscall);
+  }
+
+  #checkOpen(syscall: string): void {
+    if (this.#closed) throw this.#badf(syscall);
+  }
+
+  /** Polls for exactly what someone waits for: readable for readers, writable for blocked writers. */
+  #updatePolling(): void {
+    if (this.#closed) return;
+    const s = sys();
+    const readers = this.#readWaiters.length > 0 || this.#subscribers > 0;
+    const events = (readers ? s.UV_READABLE : 0) | (this.#writeWaiters.length > 0 ? s.UV_WRITABLE : 0);
+    if (events === this.#events) return;
+    this.#events = events;
+    if (events === 0) {
+      this.#poller?.stop();
+      return;
+    }
+    // Counter mode: the addon reads the value on readiness (one crossing per signal).
+    this.#poller ??= new s.Poller(this.fd, (error, ready, value) => this.#onReady(error, ready, value), true);
+    this.#poller.start(events);
+  }
+
+  #onReady(error: NodeJS.ErrnoException | null, events: number, value: bigint | undefined): void {
+    if (this.#closed) return;
+    const s = sys();
+    if (error !== null) {
+      // Only reachable through a failing read or poll: fail everyone waiting, keep the fd.
+      for (const waiter of this.#readWaiters.splice(0)) waiter.reject(error);
+      for (const waiter of this.#writeWaiters.splice(0)) waiter.reject(error);
+      const signals = this.#signals;
+      this.#signals = new Subject<bigint>();
+      signals.error(error);
+      this.#updatePolling();
+      return;
+    }
+    if (value !== undefined) {
+      const waiter = this.#readWaiters.shift();
+      if (waiter !== undefined) waiter.resolve(value);
+      else this.#signals.next(value);
+    }
+    if (events & s.UV_WRITABLE) this.#retryWrites();
+    this.#updatePolling();
+  }
+
+  #retryWrites(): void {
+    const s = sys();
+    while (!this.#closed) {
+      const waiter = this.#writeWaiters[0];
+      if (waiter === undefined) return;
+      try {
+        s.write8(this.fd, waiter.value);
+      } catch (error) {
+        if (isEagain(error)) return;
+        this.#writeWaiters.shift();
+        waiter.reject(error as Error);
+        continue;
+      }
+      this.#writeWaiters.shift();
+      waiter.resolve();
+    }
+  }
+}
