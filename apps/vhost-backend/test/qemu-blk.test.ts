@@ -85,6 +85,7 @@ describe.skipIf(!avail.ok)('QEMU + Linux guest over vhost-user-blk', () => {
         expect(run.timedOut, why).toBe(false);
         expect(run.guestStatus, why).toBe(0);
         expect(run.device, why).toEqual({ bytes: DISK, readOnly: false });
+        expect(run.queues, why).toBe(1);
         expect(
           run.results.map((r) => [r.step, r.ok]),
           why,
@@ -103,6 +104,33 @@ describe.skipIf(!avail.ok)('QEMU + Linux guest over vhost-user-blk', () => {
         expect(findMismatch(readRange(disk, 8 * MiB, 16 * MiB), 8 * MiB, GUEST_SEED)).toBe(-1);
         expect(findMismatch(readRange(disk, 63 * MiB, MiB), 63 * MiB, TAIL_SEED)).toBe(-1);
         expect(readRange(disk, 24 * MiB, 39 * MiB).every((b) => b === 0)).toBe(true);
+      },
+      180_000,
+    );
+
+    it.skipIf(missing !== undefined)(
+      `${kind} with 2 queues and 2 vCPUs: the guest sets up both rings and its data arrives`,
+      async () => {
+        dir = mkdtempSync(join(tmpdir(), 'rxvmm-qemu-'));
+        const disk = makeDisk(dir);
+        const socket = join(dir, 'vhost.sock');
+        backend = await startBackend(kind, { disk, socket, numQueues: 2 });
+        const steps = [
+          `write:8M:16M:${GUEST_SEED}`,
+          `verify:8M:16M:${GUEST_SEED}`,
+          `verify:0:8M:${HOST_SEED}`,
+        ];
+        const run = await bootGuest({ image, socket, numQueues: 2, cpus: 2, timeoutMs: 120_000, steps });
+        const why = `${describeRun(run)}\n--- ${kind} ---\n${backend.output()}`;
+        expect(run.timedOut, why).toBe(false);
+        expect(run.guestStatus, why).toBe(0);
+        expect(run.queues, why).toBe(2);
+        expect(
+          run.results.map((r) => [r.step, r.ok]),
+          why,
+        ).toEqual(steps.map((s) => [s, true]));
+        await backend.stop();
+        expect(findMismatch(readRange(disk, 8 * MiB, 16 * MiB), 8 * MiB, GUEST_SEED)).toBe(-1);
       },
       180_000,
     );

@@ -27,6 +27,7 @@ describe('console parsing', () => {
       kind: 'result',
       result: { op: 'randread', step: 'randread:10', ok: true, bytes: 40960, ops: 10, ns: 5 },
     });
+    expect(parseConsoleLine('RXVMM-QUEUES {"count":2}')).toEqual({ kind: 'queues', count: 2 });
     expect(parseConsoleLine('RXVMM-DONE {"status":1}')).toEqual({ kind: 'done', status: 1 });
     expect(parseConsoleLine('RXVMM-ERROR {"error":"/dev/vda did not appear"}')).toEqual({
       kind: 'error',

@@ -19,12 +19,13 @@ export interface StepResult {
 
 export type ConsoleEvent =
   | { kind: 'device'; path: string; bytes: number; readOnly: boolean }
+  | { kind: 'queues'; count: number }
   | { kind: 'begin'; begin: StepBegin }
   | { kind: 'result'; result: StepResult }
   | { kind: 'error'; error: string }
   | { kind: 'done'; status: number };
 
-const TAG = /RXVMM-(DEVICE|BEGIN|RESULT|ERROR|DONE) (\{.*\})\s*$/;
+const TAG = /RXVMM-(DEVICE|QUEUES|BEGIN|RESULT|ERROR|DONE) (\{.*\})\s*$/;
 
 /** One console line to an event, or null when the line is not the guest's. Malformed JSON is an error event. */
 export function parseConsoleLine(line: string): ConsoleEvent | null {
@@ -44,6 +45,8 @@ export function parseConsoleLine(line: string): ConsoleEvent | null {
         bytes: Number(body.bytes),
         readOnly: body.readOnly === true,
       };
+    case 'QUEUES':
+      return { kind: 'queues', count: Number(body.count) };
     case 'BEGIN':
       return { kind: 'begin', begin: { op: String(body.op), step: String(body.step) } };
     case 'RESULT':

@@ -13,6 +13,8 @@ export interface BootOptions {
   steps: string[];
   memoryMiB?: number;
   numQueues?: number;
+  /** vCPUs (default 1); Linux's virtio-blk uses min(vCPUs, queues) queues. */
+  cpus?: number;
   /** The whole run (boot, steps, power-off); QEMU is killed after it. */
   timeoutMs?: number;
   /** Called synchronously as each tagged console line arrives (the benchmark samples the back-end here). */
@@ -23,6 +25,8 @@ export interface BootResult {
   console: string;
   /** What the guest saw: /dev/vda's size and whether it opened read-only. */
   device: { bytes: number; readOnly: boolean } | undefined;
+  /** blk-mq hardware queues of the guest's disk. */
+  queues: number | undefined;
   results: StepResult[];
   errors: string[];
   /** The guest's exit status from RXVMM-DONE; undefined when the guest never got there. */
@@ -41,7 +45,7 @@ export function qemuArgs(o: BootOptions): string[] {
     '-cpu',
     'max',
     '-smp',
-    '1',
+    String(o.cpus ?? 1),
     '-m',
     `${mem}M`,
     '-nodefaults',
@@ -78,6 +82,7 @@ export function bootGuest(o: BootOptions): Promise<BootResult> {
   const errors: string[] = [];
   let guestStatus: number | undefined;
   let device: BootResult['device'];
+  let queues: number | undefined;
   let text = '';
   let timedOut = false;
   const handle = (line: string) => {
@@ -86,6 +91,7 @@ export function bootGuest(o: BootOptions): Promise<BootResult> {
     if (event.kind === 'result') results.push(event.result);
     else if (event.kind === 'error') errors.push(event.error);
     else if (event.kind === 'done') guestStatus = event.status;
+    else if (event.kind === 'queues') queues = event.count;
     else if (event.kind === 'device') device = { bytes: event.bytes, readOnly: event.readOnly };
     o.onEvent?.(event);
   };
@@ -105,6 +111,7 @@ export function bootGuest(o: BootOptions): Promise<BootResult> {
       resolve({
         console: text,
         device,
+        queues,
         results,
         errors,
         guestStatus,
