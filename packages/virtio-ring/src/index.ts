@@ -1,0 +1,12 @@
+export { ChainBuffer, type DescriptorChain, readSegments, type Segment, writeSegments } from './chain.js';
+export * from './constants.js';
+export { GuestMemoryError, VirtqueueError, type VirtqueueErrorReason } from './errors.js';
+export { GuestMemory, type GuestMemoryRegionInit, type HostRegion, MAX_GUEST_PHYS } from './guest-memory.js';
+export { packedNeedEvent, vringNeedEvent } from './need-event.js';
+export { PackedDriver } from './packed-driver.js';
+export { PackedQueue } from './packed-queue.js';
+export type { QueueConfig } from './queue-config.js';
+export { chainsOnKick, type Completion, drainOnKick, interrupts, notifyDecisions } from './rx.js';
+export { type AddOptions, SplitDriver, type UsedElement } from './split-driver.js';
+export { SplitQueue } from './split-queue.js';
+export type { Virtqueue } from './virtqueue.js';

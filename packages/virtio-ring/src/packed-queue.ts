@@ -1,0 +1,306 @@
+import { ChainBuffer, type DescriptorChain } from './chain.js';
+import {
+  MAX_INDIRECT_ENTRIES,
+  PACKED_DESC_ALIGN,
+  PACKED_EVENT_ALIGN,
+  PACKED_MAX_SIZE,
+  RING_EVENT_FLAGS_DESC,
+  RING_EVENT_FLAGS_DISABLE,
+  RING_EVENT_FLAGS_ENABLE,
+  VIRTQ_DESC_F_AVAIL,
+  VIRTQ_DESC_F_INDIRECT,
+  VIRTQ_DESC_F_NEXT,
+  VIRTQ_DESC_F_USED,
+  VIRTQ_DESC_F_WRITE,
+} from './constants.js';
+import { VirtqueueError, type VirtqueueErrorReason } from './errors.js';
+import type { GuestMemory } from './guest-memory.js';
+import { packedNeedEvent } from './need-event.js';
+import { checkQueueSize, describeBadBuffer, type QueueConfig, ringArea } from './queue-config.js';
+import type { Virtqueue } from './virtqueue.js';
+
+const TWO_32 = 4294967296;
+
+/**
+ * Device side of a packed virtqueue (virtio 1.1 §2.8). Availability is read
+ * from each head's flags (acquire) against the device's wrap counter; used
+ * descriptors are written in completion order with a release store of their
+ * flags. The ring position of the next used descriptor advances by the number
+ * of ring slots the completed buffer occupied, which the queue remembers per
+ * buffer ID (an ID reused while still in flight is hostile input).
+ */
+export class PackedQueue implements Virtqueue {
+  readonly size: number;
+  readonly eventIdx: boolean;
+  readonly indirect: boolean;
+  readonly strictOrder: boolean;
+  readonly config: Readonly<QueueConfig>;
+  private readonly mem: GuestMemory;
+  private readonly descU32: Uint32Array;
+  private readonly descU16: Uint16Array;
+  private readonly desc32: number;
+  private readonly desc16: number;
+  /** Driver Event Suppression (read by the device): u16 index of off_wrap; flags follow. */
+  private readonly drvU16: Uint16Array;
+  private readonly drvI: number;
+  /** Device Event Suppression (written by the device). */
+  private readonly devU16: Uint16Array;
+  private readonly devI: number;
+
+  private availPos = 0;
+  private availWrap = 1;
+  private usedPos = 0;
+  private usedWrap = 1;
+  private signalled = 0;
+  private signalledValid = false;
+  /** Used entries were added since the last needsNotification(). */
+  private dirty = false;
+  /** Ring slots taken by each in-flight buffer ID (0 = not in flight). */
+  private readonly inflight = new Uint16Array(65536);
+  private brokenBy: VirtqueueError | null = null;
+  private readonly scratch = new ChainBuffer();
+
+  constructor(mem: GuestMemory, config: QueueConfig) {
+    const size = config.size;
+    checkQueueSize(size, config.maxSize, PACKED_MAX_SIZE, false);
+    const desc = ringArea(mem, config.descTable, 16 * size, PACKED_DESC_ALIGN, 'descriptor ring');
+    const drv = ringArea(mem, config.driverArea, 4, PACKED_EVENT_ALIGN, 'driver event suppression');
+    const dev = ringArea(mem, config.deviceArea, 4, PACKED_EVENT_ALIGN, 'device event suppression');
+    this.mem = mem;
+    this.config = { ...config };
+    this.size = size;
+    this.eventIdx = config.eventIdx ?? false;
+    this.indirect = config.indirect ?? false;
+    this.strictOrder = config.strictOrder ?? true;
+    this.descU32 = desc.region.u32;
+    this.descU16 = desc.region.u16;
+    this.desc32 = desc.host >>> 2;
+    this.desc16 = desc.host >>> 1;
+    this.drvU16 = drv.region.u16;
+    this.drvI = drv.host >>> 1;
+    this.devU16 = dev.region.u16;
+    this.devI = dev.host >>> 1;
+  }
+
+  get broken(): VirtqueueError | null {
+    return this.brokenBy;
+  }
+
+  /** Ring position of the next descriptor the device will look at. */
+  get nextAvail(): number {
+    return this.availPos;
+  }
+  set nextAvail(value: number) {
+    this.availPos = (value & 0x7fff) % this.size;
+  }
+  /** Device's Driver Ring Wrap Counter (0 or 1). */
+  get availWrapCounter(): number {
+    return this.availWrap;
+  }
+  set availWrapCounter(value: number) {
+    this.availWrap = value & 1;
+  }
+  /** Ring position where the next used descriptor goes. */
+  get nextUsed(): number {
+    return this.usedPos;
+  }
+  set nextUsed(value: number) {
+    this.usedPos = (value & 0x7fff) % this.size;
+    this.signalledValid = false;
+  }
+  get usedWrapCounter(): number {
+    return this.usedWrap;
+  }
+  set usedWrapCounter(value: number) {
+    this.usedWrap = value & 1;
+    this.signalledValid = false;
+  }
+
+  /**
+   * vhost-user VRING_BASE encoding for packed rings: bits 0-14 avail index,
+   * 15 avail wrap counter, 16-30 used index, 31 used wrap counter.
+   */
+  get vringBase(): number {
+    return (this.availPos | (this.availWrap << 15) | (this.usedPos << 16) | (this.usedWrap << 31)) >>> 0;
+  }
+  set vringBase(value: number) {
+    this.nextAvail = value & 0x7fff;
+    this.availWrap = (value >>> 15) & 1;
+    this.nextUsed = (value >>> 16) & 0x7fff;
+    this.usedWrap = (value >>> 31) & 1;
+  }
+
+  pop(): DescriptorChain | null {
+    return this.popInto(this.scratch) ? this.scratch.toDescriptorChain() : null;
+  }
+
+  drain(onChain: (chain: ChainBuffer) => void, max = Number.POSITIVE_INFINITY): number {
+    const chain = this.scratch;
+    let n = 0;
+    while (n < max && this.popInto(chain)) {
+      n++;
+      onChain(chain);
+    }
+    return n;
+  }
+
+  /** True when the descriptor at the device's position is available. */
+  hasAvailable(): boolean {
+    const flags = Atomics.load(this.descU16, this.desc16 + 8 * this.availPos + 7);
+    return isAvail(flags, this.availWrap);
+  }
+
+  popInto(chain: ChainBuffer): boolean {
+    if (this.brokenBy) throw this.brokenBy;
+    const u32 = this.descU32;
+    const u16 = this.descU16;
+    const b32 = this.desc32;
+    const b16 = this.desc16;
+    const size = this.size;
+    const mem = this.mem;
+    let p = this.availPos;
+    let w = this.availWrap;
+    // Acquire: the head's flags are written last by the driver, after the whole list.
+    let flags = Atomics.load(u16, b16 + 8 * p + 7);
+    if (!isAvail(flags, w)) return false;
+    chain.reset();
+    let count = 0;
+    let id: number;
+    for (;;) {
+      count++;
+      if (count > size) this.fail('EINVAL', 'chain-too-long', `descriptor list longer than the queue (${size})`);
+      const k = b32 + 4 * p;
+      const lo = u32[k]!;
+      const hi = u32[k + 1]!;
+      const len = u32[k + 2]!;
+      if ((flags & VIRTQ_DESC_F_INDIRECT) !== 0) {
+        if (count > 1) this.fail('EINVAL', 'indirect-in-chain', 'indirect descriptor inside a NEXT-linked list');
+        this.walkIndirect(lo, hi, len, flags, chain);
+      } else {
+        const addr = hi * TWO_32 + lo;
+        if (mem.regionOf(addr, len) < 0 && !mem.covers(addr, len)) {
+          this.fail('EFAULT', 'descriptor-out-of-memory', describeBadBuffer(lo, hi, len));
+        }
+        if ((flags & VIRTQ_DESC_F_WRITE) !== 0) chain.pushWritable(addr, len);
+        else {
+          if (chain.writableCount !== 0 && this.strictOrder) {
+            this.fail('EINVAL', 'write-before-read', `readable descriptor at ${p} after a writable one`);
+          }
+          chain.pushReadable(addr, len);
+        }
+      }
+      const last = (flags & VIRTQ_DESC_F_NEXT) === 0;
+      if (last) id = u16[b16 + 8 * p + 6]!; // the Buffer ID lives in the last descriptor
+      if (++p === size) {
+        p = 0;
+        w ^= 1;
+      }
+      if (last) break;
+      flags = u16[b16 + 8 * p + 7]!;
+    }
+    if (this.inflight[id!] !== 0) this.fail('EINVAL', 'buffer-id-in-use', `buffer id ${id!} is already in flight`);
+    this.inflight[id!] = count;
+    chain.head = id!;
+    chain.descriptorCount = count;
+    this.availPos = p;
+    this.availWrap = w;
+    return true;
+  }
+
+  private walkIndirect(lo: number, hi: number, len: number, flags: number, chain: ChainBuffer): void {
+    if (!this.indirect) this.fail('EINVAL', 'indirect-not-negotiated', 'indirect descriptor without VIRTIO_F_INDIRECT_DESC');
+    if ((flags & VIRTQ_DESC_F_NEXT) !== 0) this.fail('EINVAL', 'indirect-with-next', 'indirect descriptor has NEXT set');
+    if (len === 0 || (len & 15) !== 0) {
+      this.fail('EINVAL', 'indirect-table-length', `indirect table length ${len} is 0 or not a multiple of 16`);
+    }
+    const n = len >>> 4;
+    if (n > MAX_INDIRECT_ENTRIES) this.fail('EINVAL', 'indirect-table-length', `indirect table of ${n} entries`);
+    const mem = this.mem;
+    const tableAddr = hi * TWO_32 + lo;
+    const ri = mem.regionOf(tableAddr, len);
+    if (ri < 0) this.fail('EFAULT', 'descriptor-out-of-memory', `indirect table: ${describeBadBuffer(lo, hi, len)}`);
+    const region = mem.regions[ri]!;
+    const view = region.view;
+    const base = region.hostOffset + (tableAddr - region.start);
+    // Entries are consecutive; NEXT and the ID are reserved inside the table.
+    for (let j = 0; j < n; j++) {
+      const o = base + 16 * j;
+      const dlo = view.getUint32(o, true);
+      const dhi = view.getUint32(o + 4, true);
+      const dlen = view.getUint32(o + 8, true);
+      const dflags = view.getUint16(o + 14, true);
+      if ((dflags & VIRTQ_DESC_F_INDIRECT) !== 0) this.fail('EINVAL', 'nested-indirect', 'indirect descriptor inside an indirect table');
+      const addr = dhi * TWO_32 + dlo;
+      if (mem.regionOf(addr, dlen) < 0 && !mem.covers(addr, dlen)) {
+        this.fail('EFAULT', 'descriptor-out-of-memory', describeBadBuffer(dlo, dhi, dlen));
+      }
+      if ((dflags & VIRTQ_DESC_F_WRITE) !== 0) chain.pushWritable(addr, dlen);
+      else {
+        if (chain.writableCount !== 0 && this.strictOrder) {
+          this.fail('EINVAL', 'write-before-read', `readable indirect descriptor ${j} after a writable one`);
+        }
+        chain.pushReadable(addr, dlen);
+      }
+    }
+  }
+
+  pushUsed(id: number, len: number): void {
+    if (!(id >>> 0 === id && id < 65536) || this.inflight[id] === 0) {
+      throw new VirtqueueError('EINVAL', 'bad-used-id', `buffer id ${id} is not in flight`);
+    }
+    if (!(len >>> 0 === len)) throw new VirtqueueError('EINVAL', 'bad-used-len', `used length ${len} is not a u32`);
+    const count = this.inflight[id]!;
+    this.inflight[id] = 0;
+    const p = this.usedPos;
+    this.descU16[this.desc16 + 8 * p + 6] = id;
+    this.descU32[this.desc32 + 4 * p + 2] = len;
+    const flags = this.usedWrap ? VIRTQ_DESC_F_AVAIL | VIRTQ_DESC_F_USED : 0;
+    Atomics.store(this.descU16, this.desc16 + 8 * p + 7, flags); // release: id and len first
+    let next = p + count;
+    if (next >= this.size) {
+      next -= this.size;
+      this.usedWrap ^= 1;
+    }
+    this.usedPos = next;
+    this.dirty = true;
+  }
+
+  needsNotification(): boolean {
+    if (!this.dirty) return false; // nothing used since the last decision
+    this.dirty = false;
+    const old = this.signalled;
+    const valid = this.signalledValid;
+    const now = this.usedPos;
+    this.signalled = now;
+    this.signalledValid = true;
+    const flags = Atomics.load(this.drvU16, this.drvI + 1) & 3;
+    if (flags === RING_EVENT_FLAGS_DISABLE) return false;
+    if (flags !== RING_EVENT_FLAGS_DESC || !this.eventIdx) return true;
+    if (!valid) return true;
+    return packedNeedEvent(Atomics.load(this.drvU16, this.drvI), this.usedWrap, this.size, now, old);
+  }
+
+  enableNotifications(): boolean {
+    if (this.eventIdx) {
+      Atomics.store(this.devU16, this.devI, this.availPos | (this.availWrap << 15));
+      Atomics.store(this.devU16, this.devI + 1, RING_EVENT_FLAGS_DESC);
+    } else {
+      Atomics.store(this.devU16, this.devI + 1, RING_EVENT_FLAGS_ENABLE);
+    }
+    return this.hasAvailable();
+  }
+
+  disableNotifications(): void {
+    Atomics.store(this.devU16, this.devI + 1, RING_EVENT_FLAGS_DISABLE);
+  }
+
+  private fail(code: 'EINVAL' | 'EFAULT', reason: VirtqueueErrorReason, message: string): never {
+    const error = new VirtqueueError(code, reason, message);
+    this.brokenBy = error;
+    throw error;
+  }
+}
+
+function isAvail(flags: number, wrap: number): boolean {
+  return ((flags >>> 7) & 1) === wrap && ((flags >>> 15) & 1) !== wrap;
+}

@@ -1,0 +1,75 @@
+import { VirtqueueError } from './errors.js';
+import type { GuestMemory, HostRegion } from './guest-memory.js';
+
+/** Where a queue lives and what was negotiated (transport registers + feature bits). */
+export interface QueueConfig {
+  /** Queue Size. Split: power of two; packed: any value. At most `maxSize` (and 32768). */
+  size: number;
+  /** Descriptor Area: split descriptor table / packed descriptor ring. */
+  descTable: bigint;
+  /** Driver Area: split available ring / packed driver event suppression. */
+  driverArea: bigint;
+  /** Device Area: split used ring / packed device event suppression. */
+  deviceArea: bigint;
+  /** VIRTIO_F_EVENT_IDX negotiated. */
+  eventIdx?: boolean;
+  /** VIRTIO_F_INDIRECT_DESC negotiated. */
+  indirect?: boolean;
+  /** The transport's maximum queue size (QueueNumMax); 32768 when absent. */
+  maxSize?: number;
+  /**
+   * Reject a device-readable descriptor after a device-writable one (the spec's
+   * driver rule). Default true; a lenient device may turn it off.
+   */
+  strictOrder?: boolean;
+}
+
+/** A ring area resolved to its region and host byte offset in the backing buffer. */
+export interface RingArea {
+  region: HostRegion;
+  /** Absolute byte offset in the backing buffer. */
+  host: number;
+}
+
+/** Resolves and checks one ring area: guest alignment, inside one region, host alignment for Atomics. */
+export function ringArea(mem: GuestMemory, addr: bigint, bytes: number, align: number, what: string): RingArea {
+  if (typeof addr !== 'bigint' || addr < 0n || addr >= 1n << 64n) {
+    throw new VirtqueueError('EFAULT', 'ring-out-of-memory', `${what} address ${String(addr)} is not a guest address`);
+  }
+  if (addr % BigInt(align) !== 0n) {
+    throw new VirtqueueError('EINVAL', 'ring-misaligned', `${what} at 0x${addr.toString(16)} is not ${align}-byte aligned`);
+  }
+  if (!mem.isValidRange(addr, bytes)) {
+    throw new VirtqueueError('EFAULT', 'ring-out-of-memory', `${what} [0x${addr.toString(16)}, +${bytes}) is outside guest memory`);
+  }
+  const a = Number(addr);
+  const ri = mem.regionOf(a, bytes);
+  if (ri < 0) {
+    throw new VirtqueueError('EFAULT', 'ring-out-of-memory', `${what} at 0x${addr.toString(16)} spans two memory regions`);
+  }
+  const region = mem.regions[ri]!;
+  const host = region.hostOffset + (a - region.start);
+  if (host % Math.min(align, 4) !== 0) {
+    // Guest-aligned but the host backing is not: typed arrays and Atomics could not address it.
+    throw new VirtqueueError('EINVAL', 'ring-misaligned', `${what} is misaligned in its host buffer`);
+  }
+  return { region, host };
+}
+
+/** Validates the queue size against the format's rules and the transport maximum. */
+export function checkQueueSize(size: number, max: number | undefined, formatMax: number, powerOfTwo: boolean): void {
+  const limit = Math.min(max ?? formatMax, formatMax);
+  if (!Number.isInteger(size) || size < 1 || size > limit) {
+    throw new VirtqueueError('EINVAL', 'bad-queue-size', `queue size ${size} is outside 1..${limit}`);
+  }
+  if (powerOfTwo && (size & (size - 1)) !== 0) {
+    throw new VirtqueueError('EINVAL', 'bad-queue-size', `queue size ${size} is not a power of two`);
+  }
+}
+
+/** Message for a descriptor whose buffer is not in guest memory, telling a 2^64 wrap apart. */
+export function describeBadBuffer(lo: number, hi: number, len: number): string {
+  const addr = (BigInt(hi) << 32n) | BigInt(lo);
+  const wraps = addr + BigInt(len) > 1n << 64n;
+  return `descriptor buffer [0x${addr.toString(16)}, +${len}) ${wraps ? 'wraps past 2^64' : 'is outside guest memory'}`;
+}

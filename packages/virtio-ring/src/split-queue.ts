@@ -1,0 +1,291 @@
+import { ChainBuffer, type DescriptorChain } from './chain.js';
+import {
+  MAX_INDIRECT_ENTRIES,
+  SPLIT_AVAIL_ALIGN,
+  SPLIT_DESC_ALIGN,
+  SPLIT_MAX_SIZE,
+  SPLIT_USED_ALIGN,
+  VIRTQ_AVAIL_F_NO_INTERRUPT,
+  VIRTQ_DESC_F_INDIRECT,
+  VIRTQ_DESC_F_NEXT,
+  VIRTQ_DESC_F_WRITE,
+  VIRTQ_USED_F_NO_NOTIFY,
+  splitAvailBytes,
+  splitDescTableBytes,
+  splitUsedBytes,
+} from './constants.js';
+import { VirtqueueError, type VirtqueueErrorReason } from './errors.js';
+import type { GuestMemory } from './guest-memory.js';
+import { vringNeedEvent } from './need-event.js';
+import { checkQueueSize, describeBadBuffer, type QueueConfig, ringArea } from './queue-config.js';
+import type { Virtqueue } from './virtqueue.js';
+
+const TWO_32 = 4294967296;
+
+/**
+ * Device side of a split virtqueue (virtio 1.x §2.7). Every guest-written
+ * value (indices, heads, next links, addresses, lengths) is validated before
+ * use; a violation throws a {@link VirtqueueError} and leaves the queue broken.
+ * Ring fields are read through typed-array views precomputed at construction,
+ * ring indices through Atomics (acquire/release).
+ */
+export class SplitQueue implements Virtqueue {
+  readonly size: number;
+  readonly eventIdx: boolean;
+  readonly indirect: boolean;
+  readonly strictOrder: boolean;
+  readonly config: Readonly<QueueConfig>;
+  private readonly mem: GuestMemory;
+  private readonly mask: number;
+  // Descriptor table: u32 index of desc 0 (addr lo) and u16 index of desc 0.
+  private readonly descU32: Uint32Array;
+  private readonly descU16: Uint16Array;
+  private readonly desc32: number;
+  private readonly desc16: number;
+  // Available ring (u16 indices of flags, idx, ring[0], used_event).
+  private readonly availU16: Uint16Array;
+  private readonly availFlagsI: number;
+  private readonly availIdxI: number;
+  private readonly availRingI: number;
+  private readonly usedEventI: number;
+  // Used ring.
+  private readonly usedU16: Uint16Array;
+  private readonly usedU32: Uint32Array;
+  private readonly usedFlagsI: number;
+  private readonly usedIdxI: number;
+  private readonly usedRing32: number;
+  private readonly availEventI: number;
+
+  private next = 0;
+  /** Last avail idx read from the guest; chains up to it are known to be published. */
+  private availShadow = 0;
+  private used = 0;
+  private signalled = 0;
+  private signalledValid = false;
+  /** Used entries were added since the last needsNotification(). */
+  private dirty = false;
+  private brokenBy: VirtqueueError | null = null;
+  private readonly scratch = new ChainBuffer();
+
+  constructor(mem: GuestMemory, config: QueueConfig) {
+    const size = config.size;
+    checkQueueSize(size, config.maxSize, SPLIT_MAX_SIZE, true);
+    const desc = ringArea(mem, config.descTable, splitDescTableBytes(size), SPLIT_DESC_ALIGN, 'descriptor table');
+    const avail = ringArea(mem, config.driverArea, splitAvailBytes(size), SPLIT_AVAIL_ALIGN, 'available ring');
+    const used = ringArea(mem, config.deviceArea, splitUsedBytes(size), SPLIT_USED_ALIGN, 'used ring');
+    this.mem = mem;
+    this.config = { ...config };
+    this.size = size;
+    this.mask = size - 1;
+    this.eventIdx = config.eventIdx ?? false;
+    this.indirect = config.indirect ?? false;
+    this.strictOrder = config.strictOrder ?? true;
+    this.descU32 = desc.region.u32;
+    this.descU16 = desc.region.u16;
+    this.desc32 = desc.host >>> 2;
+    this.desc16 = desc.host >>> 1;
+    this.availU16 = avail.region.u16;
+    this.availFlagsI = avail.host >>> 1;
+    this.availIdxI = this.availFlagsI + 1;
+    this.availRingI = this.availFlagsI + 2;
+    this.usedEventI = this.availRingI + size;
+    this.usedU16 = used.region.u16;
+    this.usedU32 = used.region.u32;
+    this.usedFlagsI = used.host >>> 1;
+    this.usedIdxI = this.usedFlagsI + 1;
+    this.usedRing32 = (used.host >>> 2) + 1;
+    this.availEventI = this.usedFlagsI + 2 + 4 * size;
+  }
+
+  get broken(): VirtqueueError | null {
+    return this.brokenBy;
+  }
+
+  /** Next avail index the device will read (vhost-user GET/SET_VRING_BASE). */
+  get nextAvail(): number {
+    return this.next;
+  }
+  set nextAvail(value: number) {
+    this.next = value & 0xffff;
+    this.availShadow = this.next;
+  }
+
+  /** Next used index the device will write. */
+  get nextUsed(): number {
+    return this.used;
+  }
+  set nextUsed(value: number) {
+    this.used = value & 0xffff;
+    this.signalledValid = false;
+  }
+
+  pop(): DescriptorChain | null {
+    return this.popInto(this.scratch) ? this.scratch.toDescriptorChain() : null;
+  }
+
+  drain(onChain: (chain: ChainBuffer) => void, max = Number.POSITIVE_INFINITY): number {
+    const chain = this.scratch;
+    let n = 0;
+    while (n < max && this.popInto(chain)) {
+      n++;
+      onChain(chain);
+    }
+    return n;
+  }
+
+  /** True when the driver has published chains the device has not popped yet. */
+  hasAvailable(): boolean {
+    if (this.next !== this.availShadow) return true;
+    return Atomics.load(this.availU16, this.availIdxI) !== this.next;
+  }
+
+  popInto(chain: ChainBuffer): boolean {
+    if (this.brokenBy) throw this.brokenBy;
+    const next = this.next;
+    if (next === this.availShadow) {
+      const idx = Atomics.load(this.availU16, this.availIdxI); // acquire: ring entries below are published
+      if (((idx - next) & 0xffff) > this.size) {
+        this.fail('EINVAL', 'avail-idx-jump', `avail idx ${idx} is more than ${this.size} ahead of ${next}`);
+      }
+      this.availShadow = idx;
+      if (idx === next) return false;
+    }
+    const head = this.availU16[this.availRingI + (next & this.mask)]!;
+    if (head >= this.size) this.fail('EINVAL', 'head-out-of-range', `head ${head} >= queue size ${this.size}`);
+    chain.reset();
+    chain.head = head;
+    this.walk(head, chain);
+    this.next = (next + 1) & 0xffff;
+    return true;
+  }
+
+  private walk(head: number, chain: ChainBuffer): void {
+    const u32 = this.descU32;
+    const u16 = this.descU16;
+    const b32 = this.desc32;
+    const b16 = this.desc16;
+    const mem = this.mem;
+    const size = this.size;
+    let i = head;
+    let ttl = size;
+    let count = 0;
+    for (;;) {
+      if (ttl === 0) this.fail('EINVAL', 'chain-too-long', `chain from head ${head} is longer than the queue (loop?)`);
+      ttl--;
+      count++;
+      const k = b32 + 4 * i;
+      const lo = u32[k]!;
+      const hi = u32[k + 1]!;
+      const len = u32[k + 2]!;
+      const flags = u16[b16 + 8 * i + 6]!;
+      if ((flags & VIRTQ_DESC_F_INDIRECT) !== 0) {
+        this.walkIndirect(lo, hi, len, flags, chain);
+        break;
+      }
+      const addr = hi * TWO_32 + lo;
+      if (mem.regionOf(addr, len) < 0 && !mem.covers(addr, len)) {
+        this.fail('EFAULT', 'descriptor-out-of-memory', describeBadBuffer(lo, hi, len));
+      }
+      if ((flags & VIRTQ_DESC_F_WRITE) !== 0) chain.pushWritable(addr, len);
+      else {
+        if (chain.writableCount !== 0 && this.strictOrder) {
+          this.fail('EINVAL', 'write-before-read', `readable descriptor ${i} after a writable one`);
+        }
+        chain.pushReadable(addr, len);
+      }
+      if ((flags & VIRTQ_DESC_F_NEXT) === 0) break;
+      i = u16[b16 + 8 * i + 7]!;
+      if (i >= size) this.fail('EINVAL', 'next-out-of-range', `next ${i} >= queue size ${size}`);
+    }
+    chain.descriptorCount = count;
+  }
+
+  private walkIndirect(lo: number, hi: number, len: number, flags: number, chain: ChainBuffer): void {
+    if (!this.indirect) this.fail('EINVAL', 'indirect-not-negotiated', 'indirect descriptor without VIRTIO_F_INDIRECT_DESC');
+    if ((flags & VIRTQ_DESC_F_NEXT) !== 0) this.fail('EINVAL', 'indirect-with-next', 'indirect descriptor has NEXT set');
+    if (len === 0 || (len & 15) !== 0) {
+      this.fail('EINVAL', 'indirect-table-length', `indirect table length ${len} is 0 or not a multiple of 16`);
+    }
+    const n = len >>> 4;
+    if (n > MAX_INDIRECT_ENTRIES) this.fail('EINVAL', 'indirect-table-length', `indirect table of ${n} entries`);
+    const mem = this.mem;
+    const tableAddr = hi * TWO_32 + lo;
+    const ri = mem.regionOf(tableAddr, len);
+    if (ri < 0) this.fail('EFAULT', 'descriptor-out-of-memory', `indirect table: ${describeBadBuffer(lo, hi, len)}`);
+    const region = mem.regions[ri]!;
+    // The table need not be aligned: DataView reads any offset.
+    const view = region.view;
+    const base = region.hostOffset + (tableAddr - region.start);
+    let j = 0;
+    let ttl = n;
+    for (;;) {
+      if (ttl === 0) this.fail('EINVAL', 'chain-too-long', 'indirect chain is longer than its table (loop?)');
+      ttl--;
+      const o = base + 16 * j;
+      const dlo = view.getUint32(o, true);
+      const dhi = view.getUint32(o + 4, true);
+      const dlen = view.getUint32(o + 8, true);
+      const dflags = view.getUint16(o + 12, true);
+      if ((dflags & VIRTQ_DESC_F_INDIRECT) !== 0) this.fail('EINVAL', 'nested-indirect', 'indirect descriptor inside an indirect table');
+      const addr = dhi * TWO_32 + dlo;
+      if (mem.regionOf(addr, dlen) < 0 && !mem.covers(addr, dlen)) {
+        this.fail('EFAULT', 'descriptor-out-of-memory', describeBadBuffer(dlo, dhi, dlen));
+      }
+      if ((dflags & VIRTQ_DESC_F_WRITE) !== 0) chain.pushWritable(addr, dlen);
+      else {
+        if (chain.writableCount !== 0 && this.strictOrder) {
+          this.fail('EINVAL', 'write-before-read', `readable indirect descriptor ${j} after a writable one`);
+        }
+        chain.pushReadable(addr, dlen);
+      }
+      if ((dflags & VIRTQ_DESC_F_NEXT) === 0) break;
+      j = view.getUint16(o + 14, true);
+      if (j >= n) this.fail('EINVAL', 'next-out-of-range', `indirect next ${j} >= table entries ${n}`);
+    }
+  }
+
+  pushUsed(head: number, len: number): void {
+    if (!(head >>> 0 === head && head < this.size)) {
+      throw new VirtqueueError('EINVAL', 'bad-used-id', `used head ${head} is not a descriptor index`);
+    }
+    if (!(len >>> 0 === len)) throw new VirtqueueError('EINVAL', 'bad-used-len', `used length ${len} is not a u32`);
+    const used = this.used;
+    const k = this.usedRing32 + 2 * (used & this.mask);
+    this.usedU32[k] = head;
+    this.usedU32[k + 1] = len;
+    this.used = (used + 1) & 0xffff;
+    this.dirty = true;
+    Atomics.store(this.usedU16, this.usedIdxI, this.used); // release: the element above is visible first
+  }
+
+  needsNotification(): boolean {
+    if (!this.dirty) return false; // nothing used since the last decision
+    this.dirty = false;
+    const old = this.signalled;
+    const valid = this.signalledValid;
+    const now = this.used;
+    this.signalled = now;
+    this.signalledValid = true;
+    if (!this.eventIdx) return (Atomics.load(this.availU16, this.availFlagsI) & VIRTQ_AVAIL_F_NO_INTERRUPT) === 0;
+    if (!valid) return true;
+    return vringNeedEvent(Atomics.load(this.availU16, this.usedEventI), now, old);
+  }
+
+  enableNotifications(): boolean {
+    if (this.eventIdx) Atomics.store(this.usedU16, this.availEventI, this.next);
+    else Atomics.store(this.usedU16, this.usedFlagsI, this.usedU16[this.usedFlagsI]! & ~VIRTQ_USED_F_NO_NOTIFY);
+    // Atomics are sequentially consistent: the store above is ordered before this load (the spec's full barrier).
+    return this.hasAvailable();
+  }
+
+  disableNotifications(): void {
+    // With EVENT_IDX the driver kicks only when it crosses avail_event, which stays where it is.
+    if (!this.eventIdx) Atomics.store(this.usedU16, this.usedFlagsI, this.usedU16[this.usedFlagsI]! | VIRTQ_USED_F_NO_NOTIFY);
+  }
+
+  private fail(code: 'EINVAL' | 'EFAULT', reason: VirtqueueErrorReason, message: string): never {
+    const error = new VirtqueueError(code, reason, message);
+    this.brokenBy = error;
+    throw error;
+  }
+}

@@ -1,0 +1,6 @@
+/**
+ * `@rxvmm/virtio-ring/test`: mock virtio drivers over plain (or shared)
+ * ArrayBuffers, for testing devices without a guest.
+ */
+export { RangeAllocator } from './allocator.js';
+export { type MockBuffer, MockPackedDriver, MockSplitDriver, type MockDriverOptions, type MockUsed } from './mock-driver.js';
