@@ -1,0 +1,126 @@
+/**
+ * Where a virtio-blk device's bytes live. `FileBackend` is a regular file or
+ * block device opened with fs.promises; reads and writes take scatter/gather
+ * lists of Uint8Array views, so guest memory is read/written in place.
+ */
+import { type FileHandle, open, readFile } from 'node:fs/promises';
+import { errnoError } from '@rxvmm/errno';
+
+export interface BlockBackend {
+  /** Size in bytes (fixed for the backend's lifetime). */
+  readonly size: number;
+  readonly readOnly: boolean;
+  /** Fills `buffers` in order from byte `position`; resolves the byte count (short only at end of file). */
+  readv(buffers: Uint8Array[], position: number): Promise<number>;
+  /** Writes `buffers` in order at byte `position`; resolves the byte count. */
+  writev(buffers: Uint8Array[], position: number): Promise<number>;
+  /** Makes completed writes durable. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface FileBackendOptions {
+  readOnly?: boolean;
+}
+
+/** stat reports size 0 for a block device; sysfs has its size in 512-byte sectors. */
+async function blockDeviceSize(rdev: number): Promise<number> {
+  const major = (rdev >>> 8) & 0xfff;
+  const minor = (rdev & 0xff) | ((rdev >>> 12) & 0xfff00);
+  const sectors = Number((await readFile(`/sys/dev/block/${major}:${minor}/size`, 'utf8')).trim());
+  return sectors * 512;
+}
+
+/** Total length of a buffer list. */
+function total(buffers: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const b of buffers) n += b.byteLength;
+  return n;
+}
+
+/** Drops the first `n` bytes of a buffer list (after a partial transfer). */
+function advance(buffers: Uint8Array[], n: number): Uint8Array[] {
+  let i = 0;
+  let rest = n;
+  while (i < buffers.length && rest >= (buffers[i] as Uint8Array).byteLength)
+    rest -= (buffers[i++] as Uint8Array).byteLength;
+  const out = buffers.slice(i);
+  if (rest > 0 && out.length > 0) out[0] = (out[0] as Uint8Array).subarray(rest);
+  return out;
+}
+
+export class FileBackend implements BlockBackend {
+  readonly path: string;
+  readonly size: number;
+  readonly readOnly: boolean;
+  #fh: FileHandle | undefined;
+
+  private constructor(path: string, fh: FileHandle, size: number, readOnly: boolean) {
+    this.path = path;
+    this.#fh = fh;
+    this.size = size;
+    this.readOnly = readOnly;
+  }
+
+  /** Opens an existing file (never creates one): 'r' when read-only, else 'r+'. */
+  static async open(path: string, options: FileBackendOptions = {}): Promise<FileBackend> {
+    const readOnly = options.readOnly ?? false;
+    const fh = await open(path, readOnly ? 'r' : 'r+');
+    try {
+      const st = await fh.stat();
+      if (!st.isFile() && !st.isBlockDevice())
+        throw errnoError('EINVAL', `${path} is neither a regular file nor a block device`);
+      let size = st.size;
+      if (st.isBlockDevice()) size = await blockDeviceSize(st.rdev);
+      return new FileBackend(path, fh, size, readOnly);
+    } catch (error) {
+      await fh.close();
+      throw error;
+    }
+  }
+
+  #handle(): FileHandle {
+    if (!this.#fh) throw errnoError('EBADF', `${this.path} is closed`);
+    return this.#fh;
+  }
+
+  async readv(buffers: Uint8Array[], position: number): Promise<number> {
+    const fh = this.#handle();
+    const want = total(buffers);
+    let done = 0;
+    let rest = buffers.filter((b) => b.byteLength > 0);
+    while (done < want) {
+      const { bytesRead } = await fh.readv(rest, position + done);
+      if (bytesRead === 0) break; // end of file
+      done += bytesRead;
+      rest = advance(rest, bytesRead);
+    }
+    return done;
+  }
+
+  async writev(buffers: Uint8Array[], position: number): Promise<number> {
+    if (this.readOnly) throw errnoError('EPERM', `${this.path} is open read-only`);
+    const fh = this.#handle();
+    const want = total(buffers);
+    let done = 0;
+    let rest = buffers.filter((b) => b.byteLength > 0);
+    while (done < want) {
+      const { bytesWritten } = await fh.writev(rest, position + done);
+      if (bytesWritten === 0) throw errnoError('EIO', `${this.path}: write made no progress`);
+      done += bytesWritten;
+      rest = advance(rest, bytesWritten);
+    }
+    return done;
+  }
+
+  async flush(): Promise<void> {
+    if (this.readOnly) return;
+    await this.#handle().datasync();
+  }
+
+  async close(): Promise<void> {
+    const fh = this.#fh;
+    this.#fh = undefined;
+    await fh?.close();
+  }
+}

@@ -1,0 +1,29 @@
+export { type BlockBackend, FileBackend, type FileBackendOptions } from './backend.js';
+export {
+  type BlkConfig,
+  BlkConfigOffset,
+  type BlkGeometry,
+  type BlkTopology,
+  blkConfig,
+  decodeBlkConfig,
+  encodeBlkConfig,
+  VIRTIO_BLK_CONFIG_SIZE,
+} from './config.js';
+export * from './constants.js';
+export {
+  BlockRequestHandler,
+  type BlockRequestHandlerOptions,
+  type BlockRequestResult,
+  type BlockRequestStats,
+  DEFAULT_SEG_MAX,
+  DEFAULT_SIZE_MAX,
+} from './request-handler.js';
+export { byteAddress, segmentRange } from './segments.js';
+export {
+  type CompletionListener,
+  VirtioBlk,
+  type VirtioBlkFeatureOptions,
+  type VirtioBlkOpenOptions,
+  type VirtioBlkOptions,
+  virtioBlkFeatures,
+} from './virtio-blk.js';

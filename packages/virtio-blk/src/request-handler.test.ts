@@ -1,0 +1,202 @@
+import { GuestMemory, type Segment } from '@rxvmm/virtio-ring';
+import { describe, expect, it } from 'vitest';
+import type { BlockBackend } from './backend.js';
+import { BlkStatus, BlkRequestType as T } from './constants.js';
+import { BlockRequestHandler } from './request-handler.js';
+import { byteAddress, segmentRange } from './segments.js';
+
+/** An in-memory backend that can be told to fail, to reach the IOERR paths of real I/O errors. */
+class MemoryBackend implements BlockBackend {
+  readonly bytes: Uint8Array;
+  fail: 'read' | 'write' | 'flush' | 'short' | undefined;
+  flushes = 0;
+  constructor(
+    size: number,
+    readonly readOnly = false,
+  ) {
+    this.bytes = new Uint8Array(size);
+  }
+  get size() {
+    return this.bytes.length;
+  }
+  async readv(buffers: Uint8Array[], position: number): Promise<number> {
+    if (this.fail === 'read') throw Object.assign(new Error('EIO: disk on fire'), { code: 'EIO' });
+    let p = position;
+    for (const b of buffers) {
+      b.set(this.bytes.subarray(p, p + b.length));
+      p += b.length;
+    }
+    return this.fail === 'short' ? p - position - 512 : p - position;
+  }
+  async writev(buffers: Uint8Array[], position: number): Promise<number> {
+    if (this.fail === 'write') throw new Error('ENOSPC: full');
+    let p = position;
+    for (const b of buffers) {
+      this.bytes.set(b, p);
+      p += b.length;
+    }
+    return p - position;
+  }
+  async flush(): Promise<void> {
+    if (this.fail === 'flush') throw new Error('EIO: flush failed');
+    this.flushes++;
+  }
+  async close(): Promise<void> {}
+}
+
+function memory() {
+  const ram = new Uint8Array(1 << 16);
+  return { ram, mem: new GuestMemory([{ guestPhysAddr: 0x1000n, bytes: ram }]) };
+}
+
+function chain(readable: Segment[], writable: Segment[]) {
+  const sum = (s: Segment[]) => s.reduce((n, x) => n + x.len, 0);
+  return { head: 0, readable, writable, readableLength: sum(readable), writableLength: sum(writable) };
+}
+
+function header(mem: GuestMemory, addr: bigint, type: number, sector: bigint): Segment {
+  mem.writeU32(addr, type);
+  mem.writeU64(addr + 8n, sector);
+  return { addr, len: 16 };
+}
+
+describe('segment helpers', () => {
+  const segs = [
+    { addr: 0x100n, len: 10 },
+    { addr: 0x200n, len: 6 },
+    { addr: 0x300n, len: 4 },
+  ];
+  it('cuts byte ranges across segment boundaries', () => {
+    expect(segmentRange(segs, 8, 10)).toEqual([
+      { addr: 0x108n, len: 2 },
+      { addr: 0x200n, len: 6 },
+      { addr: 0x300n, len: 2 },
+    ]);
+    expect(segmentRange(segs, 20, 5)).toEqual([]);
+    expect(segmentRange(segs, 0, 0)).toEqual([]);
+  });
+  it('finds the address of a byte', () => {
+    expect(byteAddress(segs, 19)).toBe(0x303n);
+    expect(byteAddress(segs, 10)).toBe(0x200n);
+    expect(byteAddress(segs, 20)).toBeUndefined();
+  });
+});
+
+describe('BlockRequestHandler', () => {
+  it('turns backend failures into IOERR with status length 1', async () => {
+    const { mem } = memory();
+    const backend = new MemoryBackend(8192);
+    const h = new BlockRequestHandler({ backend });
+    for (const fail of ['read', 'short'] as const) {
+      backend.fail = fail;
+      const r = await h.process(
+        mem,
+        chain(
+          [header(mem, 0x1000n, T.IN, 0n)],
+          [
+            { addr: 0x2000n, len: 1024 },
+            { addr: 0x3000n, len: 1 },
+          ],
+        ),
+      );
+      expect(r.status).toBe(BlkStatus.IOERR);
+      expect(r.usedLen).toBe(1);
+      expect(mem.readU8(0x3000n)).toBe(BlkStatus.IOERR);
+    }
+    backend.fail = 'write';
+    const w = await h.process(
+      mem,
+      chain([header(mem, 0x1000n, T.OUT, 0n), { addr: 0x2000n, len: 512 }], [{ addr: 0x3000n, len: 1 }]),
+    );
+    expect(w.status).toBe(BlkStatus.IOERR);
+    expect(w.error).toContain('ENOSPC');
+    backend.fail = 'flush';
+    const f = await h.process(mem, chain([header(mem, 0x1000n, T.FLUSH, 0n)], [{ addr: 0x3000n, len: 1 }]));
+    expect(f.status).toBe(BlkStatus.IOERR);
+    expect(h.stats.ioErrors).toBe(4);
+  });
+
+  it('reads and writes guest memory in place', async () => {
+    const { mem, ram } = memory();
+    const backend = new MemoryBackend(8192);
+    backend.bytes.fill(0x5a, 512, 1024);
+    const h = new BlockRequestHandler({ backend });
+    const r = await h.process(
+      mem,
+      chain(
+        [header(mem, 0x1000n, T.IN, 1n)],
+        [
+          { addr: 0x2000n, len: 512 },
+          { addr: 0x3000n, len: 1 },
+        ],
+      ),
+    );
+    expect(r).toMatchObject({ type: T.IN, sector: 1n, status: BlkStatus.OK, usedLen: 513, bytes: 512 });
+    expect(ram.subarray(0x1000, 0x1200).every((b) => b === 0x5a)).toBe(true);
+    ram.fill(0xa5, 0x1000, 0x1400);
+    const w = await h.process(
+      mem,
+      chain([header(mem, 0x4000n, T.OUT, 4n), { addr: 0x2000n, len: 1024 }], [{ addr: 0x3000n, len: 1 }]),
+    );
+    expect(w.status).toBe(BlkStatus.OK);
+    expect(backend.bytes.subarray(2048, 3072).every((b) => b === 0xa5)).toBe(true);
+    expect(backend.bytes[3072]).toBe(0);
+  });
+
+  it('a FLUSH waits for the writes in flight before it', async () => {
+    const { mem } = memory();
+    const order: string[] = [];
+    const backend = new MemoryBackend(8192);
+    const slowWrite = backend.writev.bind(backend);
+    backend.writev = async (b, p) => {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      order.push('write');
+      return slowWrite(b, p);
+    };
+    const flush = backend.flush.bind(backend);
+    backend.flush = async () => {
+      order.push('flush');
+      return flush();
+    };
+    const h = new BlockRequestHandler({ backend });
+    const write = h.process(
+      mem,
+      chain([header(mem, 0x1000n, T.OUT, 0n), { addr: 0x2000n, len: 512 }], [{ addr: 0x3000n, len: 1 }]),
+    );
+    const fl = h.process(mem, chain([header(mem, 0x1100n, T.FLUSH, 0n)], [{ addr: 0x3001n, len: 1 }]));
+    await Promise.all([write, fl]);
+    expect(order).toEqual(['write', 'flush']);
+  });
+
+  it('refuses a writable handler over a read-only backend and bad limits', () => {
+    expect(
+      () => new BlockRequestHandler({ backend: new MemoryBackend(512, true), readOnly: false }),
+    ).toThrow();
+    expect(() => new BlockRequestHandler({ backend: new MemoryBackend(512), segMax: 0 })).toThrow(RangeError);
+    expect(() => new BlockRequestHandler({ backend: new MemoryBackend(512), sizeMax: 100 })).toThrow(
+      RangeError,
+    );
+    expect(new BlockRequestHandler({ backend: new MemoryBackend(1000) }).capacity).toBe(1n);
+  });
+
+  it('writes GET_ID into a short buffer as far as it fits', async () => {
+    const { mem, ram } = memory();
+    const h = new BlockRequestHandler({
+      backend: new MemoryBackend(512),
+      serial: 'ABCDEFGHIJKLMNOPQRSTUVWXYZ',
+    });
+    const r = await h.process(
+      mem,
+      chain(
+        [header(mem, 0x1000n, T.GET_ID, 0n)],
+        [
+          { addr: 0x2000n, len: 8 },
+          { addr: 0x3000n, len: 1 },
+        ],
+      ),
+    );
+    expect(r.usedLen).toBe(9);
+    expect(new TextDecoder().decode(ram.subarray(0x1000, 0x1008))).toBe('ABCDEFGH');
+    expect(h.serial.length).toBe(20);
+  });
+});
