@@ -101,6 +101,7 @@ export class PackedDriver {
     if (added === 0) return false;
     const flags = this.mem.loadAcquireU16(this.config.deviceArea + 2n) & 3;
     if (flags !== RING_EVENT_FLAGS_DESC || !this.eventIdx) return flags !== RING_EVENT_FLAGS_DISABLE;
+    if (added >= this.size) return true;
     const offWrap = this.mem.loadAcquireU16(this.config.deviceArea);
     return packedNeedEvent(offWrap, this.availWrap, this.size, this.availPos, this.availPos - added);
   }

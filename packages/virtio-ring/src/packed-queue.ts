@@ -51,7 +51,8 @@ export class PackedQueue implements Virtqueue {
   private availWrap = 1;
   private usedPos = 0;
   private usedWrap = 1;
-  private signalled = 0;
+  /** Ring slots used since the last needsNotification() decision. */
+  private sinceSignal = 0;
   private signalledValid = false;
   /** Used entries were added since the last needsNotification(). */
   private dirty = false;
@@ -262,22 +263,24 @@ export class PackedQueue implements Virtqueue {
       this.usedWrap ^= 1;
     }
     this.usedPos = next;
+    this.sinceSignal += count;
     this.dirty = true;
   }
 
   needsNotification(): boolean {
     if (!this.dirty) return false; // nothing used since the last decision
     this.dirty = false;
-    const old = this.signalled;
+    const moved = this.sinceSignal;
+    this.sinceSignal = 0;
     const valid = this.signalledValid;
-    const now = this.usedPos;
-    this.signalled = now;
     this.signalledValid = true;
     const flags = Atomics.load(this.drvU16, this.drvI + 1) & 3;
     if (flags === RING_EVENT_FLAGS_DISABLE) return false;
     if (flags !== RING_EVENT_FLAGS_DESC || !this.eventIdx) return true;
-    if (!valid) return true;
-    return packedNeedEvent(Atomics.load(this.drvU16, this.drvI), this.usedWrap, this.size, now, old);
+    if (!valid || moved >= this.size) return true;
+    // Positions in the current lap's coordinates: the old one may be negative (previous lap).
+    const now = this.usedPos;
+    return packedNeedEvent(Atomics.load(this.drvU16, this.drvI), this.usedWrap, this.size, now, now - moved);
   }
 
   enableNotifications(): boolean {
