@@ -1,0 +1,173 @@
+/**
+ * Guest RAM: one memfd per memory slot, mapped MAP_SHARED once. The memfd is
+ * what a vhost-user back-end maps in its own process (`fd`, `fdOffset`); the
+ * mapping's address and length let any thread of this process make its own
+ * zero-copy view (`mapGuestRam`), since N-API cannot share one ArrayBuffer
+ * between threads.
+ */
+import { errnoError } from '@rxvmm/errno';
+import type { MemoryRegion } from '@rxvmm/kvm';
+import * as sys from '@rxvmm/sys';
+
+/** What a worker needs to see a region: plain data, structured-cloneable. */
+export interface GuestRamDescriptor {
+  slot: number;
+  guestPhysAddr: bigint;
+  size: number;
+  flags: number;
+  /** Host virtual address of the mapping in this process. */
+  address: bigint;
+  fd: number;
+  fdOffset: number;
+}
+
+/** The memfd and its mapping behind one slot; shared by the region objects of that slot. */
+export class RamBacking {
+  readonly fd: number;
+  readonly address: bigint;
+  readonly size: number;
+  #buffer: ArrayBuffer | undefined;
+  #released = false;
+
+  constructor(slot: number, size: number) {
+    if (!Number.isSafeInteger(size) || size <= 0) throw errnoError('EINVAL', `region size must be positive: ${size}`);
+    this.size = size;
+    this.fd = sys.memfdCreate(`rxvmm-guest-ram-slot${slot}`, sys.MFD_CLOEXEC);
+    try {
+      sys.ftruncate(this.fd, size);
+      this.address = sys.mmap(size, sys.PROT_READ | sys.PROT_WRITE, sys.MAP_SHARED | sys.MAP_NORESERVE, this.fd, 0n);
+    } catch (error) {
+      sys.close(this.fd);
+      throw error;
+    }
+  }
+
+  get released(): boolean {
+    return this.#released;
+  }
+
+  /** This thread's view of the mapping (made on first use). */
+  get buffer(): ArrayBuffer {
+    if (this.#released) throw errnoError('EBADF', 'guest memory region was released');
+    this.#buffer ??= sys.mappingBuffer(this.address, this.size);
+    return this.#buffer;
+  }
+
+  /** Detaches this thread's views (they read as empty), unmaps, closes the memfd. */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    if (this.#buffer) sys.detachBuffer(this.#buffer);
+    this.#buffer = undefined;
+    sys.munmap(this.address, this.size);
+    sys.close(this.fd);
+  }
+}
+
+/** One slot as set by KVM_SET_USER_MEMORY_REGION. */
+export class LinuxMemoryRegion implements MemoryRegion {
+  readonly fdOffset = 0;
+  #bytes: Uint8Array | undefined;
+
+  constructor(
+    readonly slot: number,
+    readonly guestPhysAddr: bigint,
+    readonly flags: number,
+    readonly backing: RamBacking,
+  ) {}
+
+  get size(): number {
+    return this.backing.size;
+  }
+
+  get fd(): number {
+    return this.backing.released ? -1 : this.backing.fd;
+  }
+
+  /** Host virtual address of the mapping (for views in other threads). */
+  get address(): bigint {
+    return this.backing.address;
+  }
+
+  get bytes(): Uint8Array {
+    if (this.backing.released) return new Uint8Array(0);
+    this.#bytes ??= new Uint8Array(this.backing.buffer);
+    return this.#bytes;
+  }
+
+  describe(): GuestRamDescriptor {
+    return {
+      slot: this.slot,
+      guestPhysAddr: this.guestPhysAddr,
+      size: this.size,
+      flags: this.flags,
+      address: this.address,
+      fd: this.fd,
+      fdOffset: this.fdOffset,
+    };
+  }
+}
+
+/** A region seen from another thread: a fresh view over the same mapping. The owner keeps it mapped. */
+export class MappedRegion implements MemoryRegion {
+  readonly slot: number;
+  readonly guestPhysAddr: bigint;
+  readonly size: number;
+  readonly flags: number;
+  readonly fd: number;
+  readonly fdOffset: number;
+  readonly address: bigint;
+  #buffer: ArrayBuffer | undefined;
+  #bytes: Uint8Array | undefined;
+
+  constructor(descriptor: GuestRamDescriptor) {
+    this.slot = descriptor.slot;
+    this.guestPhysAddr = descriptor.guestPhysAddr;
+    this.size = descriptor.size;
+    this.flags = descriptor.flags;
+    this.fd = descriptor.fd;
+    this.fdOffset = descriptor.fdOffset;
+    this.address = descriptor.address;
+  }
+
+  get bytes(): Uint8Array {
+    if (!this.#bytes) {
+      this.#buffer = sys.mappingBuffer(this.address, this.size);
+      this.#bytes = new Uint8Array(this.#buffer);
+    }
+    return this.#bytes;
+  }
+
+  /** Detaches this thread's view (before the owner unmaps). */
+  dispose(): void {
+    if (this.#buffer) sys.detachBuffer(this.#buffer);
+    this.#buffer = undefined;
+    this.#bytes = undefined;
+  }
+}
+
+/** Zero-copy views of guest RAM in the calling thread, from descriptors sent by the thread that owns the VM. */
+export function mapGuestRam(descriptors: readonly GuestRamDescriptor[]): MappedRegion[] {
+  return descriptors.map((d) => new MappedRegion(d)).sort((a, b) => (a.guestPhysAddr < b.guestPhysAddr ? -1 : 1));
+}
+
+/** The region holding [gpa, gpa+length), or throws EFAULT. */
+export function findRegion<R extends MemoryRegion>(regions: readonly R[], gpa: bigint, length: number): R {
+  for (const region of regions) {
+    if (gpa >= region.guestPhysAddr && gpa + BigInt(length) <= region.guestPhysAddr + BigInt(region.size)) return region;
+  }
+  throw errnoError('EFAULT', `guest range 0x${gpa.toString(16)}+${length} is not inside one memory region`);
+}
+
+/** Copies `data` into guest RAM at `gpa` (one region). */
+export function writeGuest(regions: readonly MemoryRegion[], gpa: bigint, data: Uint8Array): void {
+  const region = findRegion(regions, gpa, data.length);
+  region.bytes.set(data, Number(gpa - region.guestPhysAddr));
+}
+
+/** A zero-copy view of [gpa, gpa+length) of guest RAM (one region). */
+export function guestSlice(regions: readonly MemoryRegion[], gpa: bigint, length: number): Uint8Array {
+  const region = findRegion(regions, gpa, length);
+  const offset = Number(gpa - region.guestPhysAddr);
+  return region.bytes.subarray(offset, offset + length);
+}

@@ -1,0 +1,203 @@
+/**
+ * A vCPU on /dev/kvm. `run()` is KVM_RUN; the `kvm_run` area is the vCPU fd's
+ * mmap, read in place: exit data (`data`) is a live view into it, so the answer
+ * to an `in` or an MMIO read written there reaches the guest on the next run.
+ *
+ * KVM expects vCPU ioctls from the thread that created the vCPU; create it on
+ * the thread that runs it (see runner/ for worker threads).
+ */
+import { errnoError } from '@rxvmm/errno';
+import type { Regs, Sregs, Vcpu, VcpuExit } from '@rxvmm/kvm';
+import * as sys from '@rxvmm/sys';
+import {
+  KVM_CREATE_VCPU,
+  KVM_EXIT_FAIL_ENTRY,
+  KVM_EXIT_HLT,
+  KVM_EXIT_INTERNAL_ERROR,
+  KVM_EXIT_INTR,
+  KVM_EXIT_IO,
+  KVM_EXIT_IO_OUT,
+  KVM_EXIT_MMIO,
+  KVM_EXIT_SHUTDOWN,
+  KVM_EXIT_SYSTEM_EVENT,
+  KVM_GET_REGS,
+  KVM_GET_SREGS,
+  KVM_RUN,
+  KVM_SET_REGS,
+  KVM_SET_SREGS,
+  RunLayout as R,
+} from './abi.js';
+import { KickTarget } from './kick.js';
+import { decodeRegs, decodeSregs, encodeRegs, encodeSregsInto, newRegsBuffer, newSregsBuffer } from './structs.js';
+
+const EINTR = 4;
+const INTR: VcpuExit = Object.freeze({ kind: 'intr' });
+const HLT: VcpuExit = Object.freeze({ kind: 'hlt' });
+const SHUTDOWN: VcpuExit = Object.freeze({ kind: 'shutdown' });
+
+export class LinuxVcpu implements Vcpu {
+  readonly id: number;
+  readonly fd: number;
+  /** Kernel thread id of the creating thread: the only one that may run it. */
+  readonly ownerTid: number;
+  readonly runAddress: bigint;
+  readonly runSize: number;
+  readonly #runBuffer: ArrayBuffer;
+  readonly #run: Uint8Array;
+  readonly #view: DataView;
+  readonly #mmioData: Uint8Array[];
+  #kickTarget: KickTarget | undefined;
+  #onClose: (() => void) | undefined;
+  #closed = false;
+
+  /** KVM_CREATE_VCPU on `vmFd` and the mmap of its kvm_run area (`mmapSize` from KVM_GET_VCPU_MMAP_SIZE). */
+  constructor(vmFd: number, id: number, mmapSize: number, onClose?: () => void) {
+    if (!Number.isInteger(id) || id < 0) throw errnoError('EINVAL', `vCPU id must be a non-negative integer: ${id}`);
+    this.id = id;
+    this.fd = sys.ioctl(vmFd, KVM_CREATE_VCPU, id);
+    try {
+      this.runSize = mmapSize;
+      this.runAddress = sys.mmap(mmapSize, sys.PROT_READ | sys.PROT_WRITE, sys.MAP_SHARED, this.fd, 0n);
+    } catch (error) {
+      sys.close(this.fd);
+      throw error;
+    }
+    this.ownerTid = sys.gettid();
+    this.#runBuffer = sys.mappingBuffer(this.runAddress, mmapSize);
+    this.#run = new Uint8Array(this.#runBuffer);
+    this.#view = new DataView(this.#runBuffer);
+    // MMIO data lives at a fixed place: one cached view per access length.
+    this.#mmioData = [0, 1, 2, 3, 4, 5, 6, 7, 8].map((len) => new Uint8Array(this.#runBuffer, R.mmio_data, len));
+    this.#onClose = onClose;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  #check(): void {
+    if (this.#closed) throw errnoError('EBADF', `vCPU ${this.id} is closed`);
+  }
+
+  getRegs(): Regs {
+    this.#check();
+    const bytes = newRegsBuffer();
+    sys.ioctl(this.fd, KVM_GET_REGS, bytes);
+    return decodeRegs(bytes);
+  }
+
+  setRegs(regs: Regs): void {
+    this.#check();
+    sys.ioctl(this.fd, KVM_SET_REGS, encodeRegs(regs));
+  }
+
+  getSregs(): Sregs {
+    this.#check();
+    const bytes = newSregsBuffer();
+    sys.ioctl(this.fd, KVM_GET_SREGS, bytes);
+    return decodeSregs(bytes);
+  }
+
+  setSregs(sregs: Sregs): void {
+    this.#check();
+    // Read first: the struct also carries the pending-interrupt bitmap, which
+    // the interface does not expose and must not be clobbered.
+    const bytes = newSregsBuffer();
+    sys.ioctl(this.fd, KVM_GET_SREGS, bytes);
+    sys.ioctl(this.fd, KVM_SET_SREGS, encodeSregsInto(bytes, sregs));
+  }
+
+  run(): VcpuExit {
+    this.#check();
+    const r = sys.ioctlIntr(this.fd, KVM_RUN);
+    if (r === -EINTR) {
+      // The kick was consumed: let the next run enter the guest again.
+      this.#run[R.immediate_exit] = 0;
+      return INTR;
+    }
+    const view = this.#view;
+    switch (view.getUint32(R.exit_reason, true)) {
+      case KVM_EXIT_IO: {
+        const size = this.#run[R.io_size] ?? 0;
+        const count = view.getUint32(R.io_count, true);
+        const offset = Number(view.getBigUint64(R.io_data_offset, true));
+        return {
+          kind: 'io',
+          direction: this.#run[R.io_direction] === KVM_EXIT_IO_OUT ? 'out' : 'in',
+          port: view.getUint16(R.io_port, true),
+          size,
+          count,
+          data: new Uint8Array(this.#runBuffer, offset, size * count),
+        };
+      }
+      case KVM_EXIT_MMIO: {
+        const len = view.getUint32(R.mmio_len, true);
+        return {
+          kind: 'mmio',
+          isWrite: this.#run[R.mmio_is_write] !== 0,
+          addr: view.getBigUint64(R.mmio_phys_addr, true),
+          len,
+          data: this.#mmioData[len] ?? new Uint8Array(this.#runBuffer, R.mmio_data, Math.min(len, 8)),
+        };
+      }
+      case KVM_EXIT_HLT:
+        return HLT;
+      case KVM_EXIT_SHUTDOWN:
+        return SHUTDOWN;
+      case KVM_EXIT_INTR:
+        this.#run[R.immediate_exit] = 0;
+        return INTR;
+      case KVM_EXIT_INTERNAL_ERROR:
+        return { kind: 'internal-error', suberror: view.getUint32(R.internal_suberror, true) };
+      case KVM_EXIT_FAIL_ENTRY:
+        return { kind: 'fail-entry', reason: view.getBigUint64(R.fail_entry_reason, true) };
+      case KVM_EXIT_SYSTEM_EVENT:
+        return { kind: 'system-event', type: view.getUint32(R.system_event_type, true) };
+      default:
+        return { kind: 'unknown', reason: view.getUint32(R.exit_reason, true) };
+    }
+  }
+
+  /**
+   * Makes the next (or current) `run()` return `{ kind: 'intr' }`. On the
+   * vCPU's own thread setting `immediate_exit` is enough (it is not inside
+   * KVM_RUN while JavaScript runs); other threads use `kickSlot()`.
+   */
+  kick(): void {
+    if (this.#closed) return;
+    Atomics.store(this.#run, R.immediate_exit, 1);
+  }
+
+  /** On /dev/kvm a kicked vCPU is runnable again at once. */
+  whenRunnable(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /**
+   * A SharedArrayBuffer through which other threads kick this vCPU (pass it to
+   * `new Kicker(buffer)` there). Call on the vCPU's thread.
+   */
+  kickSlot(): SharedArrayBuffer {
+    this.#check();
+    if (!this.#kickTarget) {
+      this.#kickTarget = new KickTarget();
+      this.#kickTarget.publish(this.runAddress, this.runSize);
+    }
+    return this.#kickTarget.buffer;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#kickTarget?.retire();
+    sys.detachBuffer(this.#runBuffer);
+    sys.munmap(this.runAddress, this.runSize);
+    sys.close(this.fd);
+    this.#onClose?.();
+    this.#onClose = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

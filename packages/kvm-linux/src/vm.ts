@@ -1,0 +1,206 @@
+/**
+ * A VM on /dev/kvm. Memory regions are memfd-backed (see memory.ts); the
+ * irqchip, ioeventfd, irqfd, routing, IRQ line and MSI calls are the ioctls,
+ * with their arguments encoded by structs.ts and the kernel's errors passed
+ * through as `ErrnoError`s.
+ */
+import { errnoError } from '@rxvmm/errno';
+import type {
+  IoEventFdArgs,
+  IrqFdArgs,
+  IrqRoutingEntry,
+  MemoryRegionOptions,
+  MsiMessage,
+  Vm,
+} from '@rxvmm/kvm';
+import * as sys from '@rxvmm/sys';
+import {
+  KVM_CREATE_IRQCHIP,
+  KVM_IOEVENTFD,
+  KVM_IRQFD,
+  KVM_IRQ_LINE,
+  KVM_SET_GSI_ROUTING,
+  KVM_SET_USER_MEMORY_REGION,
+  KVM_SIGNAL_MSI,
+} from './abi.js';
+import { type GuestRamDescriptor, LinuxMemoryRegion, RamBacking } from './memory.js';
+import {
+  encodeGsiRouting,
+  encodeIoeventfd,
+  encodeIrqLevel,
+  encodeIrqfd,
+  encodeMemoryRegion,
+  encodeMsi,
+} from './structs.js';
+import { LinuxVcpu } from './vcpu.js';
+
+/** Something outside this thread that uses the VM (a vCPU runner): asked to stop on close. */
+export interface VmUser {
+  stop(): unknown;
+}
+
+export class LinuxVm implements Vm {
+  readonly fd: number;
+  /** Size of a vCPU's kvm_run mapping (KVM_GET_VCPU_MMAP_SIZE). */
+  readonly vcpuMmapSize: number;
+  readonly #regions = new Map<number, LinuxMemoryRegion>();
+  readonly #vcpus = new Set<LinuxVcpu>();
+  readonly #users = new Set<VmUser>();
+  #closed = false;
+  #memoryReleased = false;
+  #released: { promise: Promise<void>; resolve: () => void };
+  #onClose: (() => void) | undefined;
+
+  constructor(fd: number, vcpuMmapSize: number, onClose?: () => void) {
+    this.fd = fd;
+    this.vcpuMmapSize = vcpuMmapSize;
+    this.#onClose = onClose;
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => {
+      resolve = r;
+    });
+    this.#released = { promise, resolve };
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  #check(): void {
+    if (this.#closed) throw errnoError('EBADF', 'VM is closed');
+  }
+
+  setMemoryRegion(options: MemoryRegionOptions): LinuxMemoryRegion | undefined {
+    this.#check();
+    const { slot, guestPhysAddr, size } = options;
+    const flags = options.flags ?? 0;
+    if (!Number.isSafeInteger(size) || size < 0) throw errnoError('EINVAL', `invalid region size ${size}`);
+    const existing = this.#regions.get(slot);
+    if (size === 0) {
+      sys.ioctl(
+        this.fd,
+        KVM_SET_USER_MEMORY_REGION,
+        encodeMemoryRegion({ slot, flags, guestPhysAddr, memorySize: 0, userspaceAddr: 0n }),
+      );
+      if (existing) {
+        this.#regions.delete(slot);
+        this.#releaseBacking(existing.backing);
+      }
+      return undefined;
+    }
+    // An existing slot keeps its memory: the kernel allows moving it or
+    // changing its flags, and rejects (EINVAL) a new size for it.
+    const backing = existing?.backing ?? new RamBacking(slot, size);
+    try {
+      sys.ioctl(
+        this.fd,
+        KVM_SET_USER_MEMORY_REGION,
+        encodeMemoryRegion({ slot, flags, guestPhysAddr, memorySize: size, userspaceAddr: backing.address }),
+      );
+    } catch (error) {
+      if (!existing) backing.release();
+      throw error;
+    }
+    const region = new LinuxMemoryRegion(slot, guestPhysAddr, flags, backing);
+    this.#regions.set(slot, region);
+    return region;
+  }
+
+  memoryRegions(): readonly LinuxMemoryRegion[] {
+    return [...this.#regions.values()].sort((a, b) =>
+      a.guestPhysAddr < b.guestPhysAddr ? -1 : a.guestPhysAddr > b.guestPhysAddr ? 1 : 0,
+    );
+  }
+
+  /** The regions as plain data for another thread (`mapGuestRam`). */
+  describeMemory(): GuestRamDescriptor[] {
+    return this.memoryRegions().map((r) => r.describe());
+  }
+
+  createIrqChip(): void {
+    this.#check();
+    sys.ioctl(this.fd, KVM_CREATE_IRQCHIP);
+  }
+
+  ioeventfd(args: IoEventFdArgs): void {
+    this.#check();
+    sys.ioctl(this.fd, KVM_IOEVENTFD, encodeIoeventfd(args));
+  }
+
+  irqfd(args: IrqFdArgs): void {
+    this.#check();
+    sys.ioctl(this.fd, KVM_IRQFD, encodeIrqfd(args));
+  }
+
+  setGsiRouting(entries: readonly IrqRoutingEntry[]): void {
+    this.#check();
+    sys.ioctl(this.fd, KVM_SET_GSI_ROUTING, encodeGsiRouting(entries));
+  }
+
+  setIrqLine(gsi: number, level: boolean): void {
+    this.#check();
+    sys.ioctl(this.fd, KVM_IRQ_LINE, encodeIrqLevel(gsi, level));
+  }
+
+  signalMsi(msi: MsiMessage): number {
+    this.#check();
+    return sys.ioctl(this.fd, KVM_SIGNAL_MSI, encodeMsi(msi));
+  }
+
+  /** KVM_CREATE_VCPU on the calling thread, which is the only one that may run it. */
+  createVcpu(id: number): LinuxVcpu {
+    this.#check();
+    const vcpu = new LinuxVcpu(this.fd, id, this.vcpuMmapSize, () => this.#vcpus.delete(vcpu));
+    this.#vcpus.add(vcpu);
+    return vcpu;
+  }
+
+  /**
+   * Registers a user on another thread (a vCPU runner). `close()` asks each to
+   * stop and keeps guest RAM mapped until each calls the returned release.
+   */
+  attachUser(user: VmUser): () => void {
+    this.#check();
+    this.#users.add(user);
+    return () => {
+      if (this.#users.delete(user) && this.#closed && this.#users.size === 0) this.#releaseMemory();
+    };
+  }
+
+  /** Resolves once everything is released (after close, and after every attached user let go). */
+  whenReleased(): Promise<void> {
+    return this.#released.promise;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const vcpu of [...this.#vcpus]) vcpu.close();
+    sys.close(this.fd);
+    if (this.#users.size === 0) this.#releaseMemory();
+    else for (const user of this.#users) user.stop();
+    this.#onClose?.();
+    this.#onClose = undefined;
+  }
+
+  #releaseBacking(backing: RamBacking): void {
+    // A runner's worker may still have views of it: unmap once it let go.
+    if (this.#users.size === 0) backing.release();
+    else this.#deferred.push(backing);
+  }
+
+  readonly #deferred: RamBacking[] = [];
+
+  #releaseMemory(): void {
+    if (this.#memoryReleased) return;
+    this.#memoryReleased = true;
+    for (const region of this.#regions.values()) region.backing.release();
+    this.#regions.clear();
+    for (const backing of this.#deferred.splice(0)) backing.release();
+    this.#released.resolve();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

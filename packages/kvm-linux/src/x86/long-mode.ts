@@ -1,0 +1,147 @@
+/**
+ * x86-64 set-up for a vCPU that starts directly in 64-bit long mode: a GDT,
+ * identity-mapped page tables (2 MiB pages), segment registers and
+ * CR0/CR4/EFER, written through KVM_SET_SREGS/KVM_SET_REGS. The tables are
+ * written into guest RAM at the exported addresses, so guests know where
+ * they are (and keep clear of them).
+ */
+import { errnoError } from '@rxvmm/errno';
+import type { MemoryRegion, Regs, Segment, Sregs, Vcpu, Vm } from '@rxvmm/kvm';
+import { writeGuest } from '../memory.js';
+
+/** Guest-physical address of the GDT the helpers write (5 entries, 40 bytes). */
+export const BOOT_GDT_ADDR = 0x700n;
+/** PML4 (one page); the PDPT follows at +0x1000 and the page directories at +0x2000. */
+export const BOOT_PML4_ADDR = 0x2000n;
+export const BOOT_PDPT_ADDR = 0x3000n;
+export const BOOT_PD_ADDR = 0x4000n;
+/** Default identity-mapped range: 4 GiB (RAM, MMIO windows, IOAPIC, LAPIC), 4 page directories (0x4000-0x7fff). */
+export const DEFAULT_IDENTITY_MAP_SIZE = 4n << 30n;
+/** Highest guest-physical byte the boot structures use (exclusive) for the default 4 GiB map. */
+export const BOOT_TABLES_END = 0x8000n;
+
+/** GDT selectors the helpers load. */
+export const GDT_CODE64_SELECTOR = 0x08;
+export const GDT_DATA_SELECTOR = 0x10;
+export const GDT_TSS_SELECTOR = 0x18;
+
+/** Control-register and EFER bits. */
+export const CR0_PE = 1n << 0n;
+export const CR0_MP = 1n << 1n;
+export const CR0_ET = 1n << 4n;
+export const CR0_NE = 1n << 5n;
+export const CR0_WP = 1n << 16n;
+export const CR0_PG = 1n << 31n;
+export const CR4_PAE = 1n << 5n;
+export const CR4_OSFXSR = 1n << 9n;
+export const CR4_OSXMMEXCPT = 1n << 10n;
+export const EFER_LME = 1n << 8n;
+export const EFER_LMA = 1n << 10n;
+
+const PAGE_PRESENT = 1n;
+const PAGE_WRITABLE = 2n;
+const PAGE_HUGE = 1n << 7n;
+const HUGE_PAGE = 2n << 20n;
+
+/** The part of a Vm the helpers need (a vCPU runner's worker offers the same). */
+export type GuestMemorySource = Pick<Vm, 'memoryRegions'> | { memoryRegions(): readonly MemoryRegion[] };
+type RegisterAccess = Pick<Vcpu, 'getRegs' | 'setRegs' | 'getSregs' | 'setSregs'>;
+
+export interface LongModeOptions {
+  /** RIP to start at (64-bit, identity mapped). */
+  entry: bigint;
+  /** Initial RSP. */
+  stack: bigint;
+  /** Identity-mapped size from 0, a multiple of 1 GiB up to 512 GiB (default 4 GiB). */
+  identityMapSize?: bigint;
+  /** Extra general-purpose registers to set (e.g. arguments in rdi/rsi). */
+  regs?: Partial<Regs>;
+}
+
+/** GDT entries: null, 64-bit code, flat data, a 64-bit TSS (16 bytes). */
+export function gdtEntries(): bigint[] {
+  return [
+    0n,
+    0x00af_9b00_0000_ffffn, // code: present, DPL0, execute/read, accessed, L=1, G=1
+    0x00cf_9300_0000_ffffn, // data: present, DPL0, read/write, accessed, D/B=1, G=1
+    0x0000_8b00_0000_0067n, // TSS (busy, 64-bit), base 0, limit 0x67
+    0n, // upper half of the TSS descriptor
+  ];
+}
+
+function u64le(values: readonly bigint[]): Uint8Array {
+  const bytes = new Uint8Array(values.length * 8);
+  const view = new DataView(bytes.buffer);
+  values.forEach((v, i) => view.setBigUint64(i * 8, v, true));
+  return bytes;
+}
+
+/** Writes the GDT and the identity page tables into guest RAM. */
+export function writeLongModeTables(memory: GuestMemorySource, identityMapSize = DEFAULT_IDENTITY_MAP_SIZE): void {
+  const gib = 1n << 30n;
+  if (identityMapSize <= 0n || identityMapSize % gib !== 0n || identityMapSize > 512n * gib) {
+    throw errnoError('EINVAL', 'identityMapSize must be a positive multiple of 1 GiB, at most 512 GiB');
+  }
+  const regions = memory.memoryRegions();
+  const directories = identityMapSize / gib;
+  writeGuest(regions, BOOT_GDT_ADDR, u64le(gdtEntries()));
+  const pml4 = new Array<bigint>(512).fill(0n);
+  pml4[0] = BOOT_PDPT_ADDR | PAGE_PRESENT | PAGE_WRITABLE;
+  writeGuest(regions, BOOT_PML4_ADDR, u64le(pml4));
+  const pdpt = new Array<bigint>(512).fill(0n);
+  for (let i = 0n; i < directories; i++) pdpt[Number(i)] = (BOOT_PD_ADDR + i * 0x1000n) | PAGE_PRESENT | PAGE_WRITABLE;
+  writeGuest(regions, BOOT_PDPT_ADDR, u64le(pdpt));
+  for (let d = 0n; d < directories; d++) {
+    const pd = new Array<bigint>(512);
+    for (let i = 0n; i < 512n; i++) pd[Number(i)] = ((d * 512n + i) * HUGE_PAGE) | PAGE_PRESENT | PAGE_WRITABLE | PAGE_HUGE;
+    writeGuest(regions, BOOT_PD_ADDR + d * 0x1000n, u64le(pd));
+  }
+}
+
+function segment(selector: number, code: boolean): Segment {
+  return {
+    base: 0n,
+    limit: 0xffff_ffff,
+    selector,
+    type: code ? 0xb : 0x3,
+    present: 1,
+    dpl: 0,
+    db: code ? 0 : 1,
+    s: 1,
+    l: code ? 1 : 0,
+    g: 1,
+    avl: 0,
+    unusable: 0,
+  };
+}
+
+/** The special registers for 64-bit long mode with the helpers' GDT and page tables. */
+export function longModeSregs(base: Sregs): Sregs {
+  const data = segment(GDT_DATA_SELECTOR, false);
+  return {
+    ...base,
+    cs: segment(GDT_CODE64_SELECTOR, true),
+    ds: data,
+    es: data,
+    fs: data,
+    gs: data,
+    ss: data,
+    tr: { base: 0n, limit: 0x67, selector: GDT_TSS_SELECTOR, type: 0xb, present: 1, dpl: 0, db: 0, s: 0, l: 0, g: 0, avl: 0, unusable: 0 },
+    gdt: { base: BOOT_GDT_ADDR, limit: 5 * 8 - 1 },
+    cr0: CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG,
+    cr3: BOOT_PML4_ADDR,
+    cr4: CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT,
+    efer: EFER_LME | EFER_LMA,
+  };
+}
+
+/**
+ * Puts `vcpu` in 64-bit long mode at `entry` with the stack at `stack`:
+ * writes the GDT and identity page tables into `vm`'s RAM (which must cover
+ * 0..BOOT_TABLES_END) and loads the registers. Call on the vCPU's thread.
+ */
+export function setupLongMode(vm: GuestMemorySource, vcpu: RegisterAccess, options: LongModeOptions): void {
+  writeLongModeTables(vm, options.identityMapSize);
+  vcpu.setSregs(longModeSregs(vcpu.getSregs()));
+  vcpu.setRegs({ ...vcpu.getRegs(), ...options.regs, rip: options.entry, rsp: options.stack, rflags: 0x2n });
+}
