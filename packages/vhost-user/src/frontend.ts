@@ -1,0 +1,300 @@
+/**
+ * The frontend side: what a VMM (rxvmm-demo --vhost-user) uses to hand a
+ * device's queues to a back-end. One request at a time; replies are matched in
+ * order. With REPLY_ACK negotiated every request without its own reply asks for
+ * an ack, so a refusal surfaces as a rejected Promise at the right call.
+ */
+import { errnoError } from '@rxvmm/errno';
+import { close, setNonBlocking, unixConnect, unixSocket } from '@rxvmm/sys';
+import { MessageChannel, type RawMessage } from './channel.js';
+import {
+  type MemoryRegionDesc,
+  decodeU64,
+  encodeConfig,
+  encodeMemTable,
+  encodeMessage,
+  encodeU64,
+  encodeVringAddr,
+  encodeVringState,
+} from './message.js';
+import {
+  CONFIG_HEADER_SIZE,
+  FLAG_NEED_REPLY,
+  ProtocolFeature,
+  Request,
+  VERSION,
+  VHOST_USER_F_PROTOCOL_FEATURES,
+  VRING_NOFD_MASK,
+  bit,
+  requestName,
+} from './protocol.js';
+
+/** A guest RAM region as the frontend maps it. */
+export interface FrontendMemoryRegion {
+  guestPhysAddr: bigint;
+  size: bigint;
+  /** Where the frontend mapped it (its own virtual address). */
+  userspaceAddr: bigint;
+  /** memfd (or other shareable fd) backing the region. */
+  fd: number;
+  /** Offset of the region inside the fd. */
+  fdOffset: bigint;
+}
+
+/** One queue to hand over: frontend virtual addresses of the ring areas, and the notifier fds. */
+export interface FrontendQueue {
+  size: number;
+  descUserAddr: bigint;
+  availUserAddr: bigint;
+  usedUserAddr: bigint;
+  /** Next avail index to start from (0 for a fresh device). */
+  base?: number;
+  /** The guest's doorbell (e.g. the ioeventfd's eventfd); null = no fd. */
+  kickFd: number | null;
+  /** Signalled by the back-end (e.g. the irqfd's eventfd); null = no fd. */
+  callFd: number | null;
+}
+
+interface Pending {
+  request: number;
+  resolve(payload: Uint8Array): void;
+  reject(error: Error): void;
+}
+
+export class VhostUserFrontend {
+  private readonly channel: MessageChannel;
+  private readonly pending: Pending[] = [];
+  private chain: Promise<unknown> = Promise.resolve();
+  private closeReason: string | null = null;
+  private closedFlag = false;
+  /** Protocol features both sides agreed on. */
+  protocolFeatures = 0n;
+
+  private constructor(fd: number) {
+    this.channel = new MessageChannel(
+      fd,
+      {
+        onMessage: (m) => this.onReply(m),
+        onClose: (reason) => {
+          this.closedFlag = true;
+          this.closeReason = reason;
+          for (const p of this.pending.splice(0))
+            p.reject(errnoError('ENOTCONN', `back-end closed the connection during ${requestName(p.request)}${reason ? `: ${reason}` : ''}`));
+        },
+      },
+      true,
+    );
+  }
+
+  /** Connects to a back-end listening on `path`. */
+  static connect(path: string): VhostUserFrontend {
+    const fd = unixSocket(false);
+    try {
+      unixConnect(fd, path);
+      setNonBlocking(fd, true);
+    } catch (error) {
+      close(fd);
+      throw error;
+    }
+    return new VhostUserFrontend(fd);
+  }
+
+  /** Wraps an already connected socket (e.g. one end of a socketpair). */
+  static fromFd(fd: number): VhostUserFrontend {
+    setNonBlocking(fd, true);
+    return new VhostUserFrontend(fd);
+  }
+
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  get disconnectReason(): string | null {
+    return this.closeReason;
+  }
+
+  close(): void {
+    this.channel.close(null);
+  }
+
+  getFeatures(): Promise<bigint> {
+    return this.call(Request.GET_FEATURES, undefined, [], true).then(decodeU64);
+  }
+
+  async setFeatures(features: bigint): Promise<void> {
+    await this.call(Request.SET_FEATURES, encodeU64(features));
+  }
+
+  getProtocolFeatures(): Promise<bigint> {
+    return this.call(Request.GET_PROTOCOL_FEATURES, undefined, [], true).then(decodeU64);
+  }
+
+  async setProtocolFeatures(features: bigint): Promise<void> {
+    await this.call(Request.SET_PROTOCOL_FEATURES, encodeU64(features));
+    this.protocolFeatures = features;
+  }
+
+  async setOwner(): Promise<void> {
+    await this.call(Request.SET_OWNER);
+  }
+
+  async resetOwner(): Promise<void> {
+    await this.call(Request.RESET_OWNER);
+  }
+
+  getQueueNum(): Promise<number> {
+    return this.call(Request.GET_QUEUE_NUM, undefined, [], true).then((p) => Number(decodeU64(p)));
+  }
+
+  /** GET_CONFIG: `size` bytes of config space from `offset`. */
+  async getConfig(offset: number, size: number): Promise<Uint8Array> {
+    const reply = await this.call(Request.GET_CONFIG, encodeConfig(offset, 0, new Uint8Array(size)), [], true);
+    if (reply.length !== CONFIG_HEADER_SIZE + size) throw errnoError('EPROTO', `GET_CONFIG reply of ${reply.length} bytes`);
+    return reply.slice(CONFIG_HEADER_SIZE);
+  }
+
+  async setConfig(offset: number, data: Uint8Array): Promise<void> {
+    await this.call(Request.SET_CONFIG, encodeConfig(offset, 0, data));
+  }
+
+  /** SET_MEM_TABLE: one fd per region (the fds stay open on this side). */
+  async setMemTable(regions: readonly FrontendMemoryRegion[]): Promise<void> {
+    const descs: MemoryRegionDesc[] = regions.map((r) => ({
+      guestPhysAddr: r.guestPhysAddr,
+      memorySize: r.size,
+      userspaceAddr: r.userspaceAddr,
+      mmapOffset: r.fdOffset,
+    }));
+    await this.call(
+      Request.SET_MEM_TABLE,
+      encodeMemTable(descs),
+      regions.map((r) => r.fd),
+    );
+  }
+
+  async setVringNum(index: number, num: number): Promise<void> {
+    await this.call(Request.SET_VRING_NUM, encodeVringState(index, num));
+  }
+
+  async setVringBase(index: number, base: number): Promise<void> {
+    await this.call(Request.SET_VRING_BASE, encodeVringState(index, base));
+  }
+
+  /** GET_VRING_BASE: stops the ring on the back-end; returns its next avail index. */
+  async getVringBase(index: number): Promise<number> {
+    const reply = await this.call(Request.GET_VRING_BASE, encodeVringState(index, 0), [], true);
+    if (reply.length !== 8) throw errnoError('EPROTO', `GET_VRING_BASE reply of ${reply.length} bytes`);
+    return new DataView(reply.buffer, reply.byteOffset, 8).getUint32(4, true);
+  }
+
+  async setVringAddr(index: number, q: Pick<FrontendQueue, 'descUserAddr' | 'availUserAddr' | 'usedUserAddr'>): Promise<void> {
+    await this.call(
+      Request.SET_VRING_ADDR,
+      encodeVringAddr({
+        index,
+        flags: 0,
+        descUserAddr: q.descUserAddr,
+        usedUserAddr: q.usedUserAddr,
+        availUserAddr: q.availUserAddr,
+        logGuestAddr: 0n,
+      }),
+    );
+  }
+
+  async setVringKick(index: number, fd: number | null): Promise<void> {
+    await this.vringFd(Request.SET_VRING_KICK, index, fd);
+  }
+
+  async setVringCall(index: number, fd: number | null): Promise<void> {
+    await this.vringFd(Request.SET_VRING_CALL, index, fd);
+  }
+
+  async setVringErr(index: number, fd: number | null): Promise<void> {
+    await this.vringFd(Request.SET_VRING_ERR, index, fd);
+  }
+
+  async setVringEnable(index: number, enable: boolean): Promise<void> {
+    await this.call(Request.SET_VRING_ENABLE, encodeVringState(index, enable ? 1 : 0));
+  }
+
+  /**
+   * The whole start sequence QEMU performs for a vhost-user device: features
+   * (device ∩ `wantFeatures`, plus protocol features), owner, memory table, and
+   * each queue's size/base/addresses/call/kick/enable. Returns the acked virtio features.
+   */
+  async start(setup: {
+    wantFeatures: bigint;
+    memory: readonly FrontendMemoryRegion[];
+    queues: readonly FrontendQueue[];
+  }): Promise<bigint> {
+    const offered = await this.getFeatures();
+    let acked = offered & setup.wantFeatures;
+    if (offered & bit(VHOST_USER_F_PROTOCOL_FEATURES)) {
+      acked |= bit(VHOST_USER_F_PROTOCOL_FEATURES);
+      const proto = await this.getProtocolFeatures();
+      const want = bit(ProtocolFeature.REPLY_ACK) | bit(ProtocolFeature.CONFIG) | bit(ProtocolFeature.MQ);
+      await this.setProtocolFeatures(proto & want);
+    }
+    await this.setOwner();
+    if (this.protocolFeatures & bit(ProtocolFeature.MQ)) {
+      const n = await this.getQueueNum();
+      if (n < setup.queues.length) throw errnoError('EINVAL', `back-end has ${n} queues, ${setup.queues.length} needed`);
+    }
+    await this.setFeatures(acked);
+    await this.setMemTable(setup.memory);
+    for (const [i, q] of setup.queues.entries()) {
+      await this.setVringNum(i, q.size);
+      await this.setVringBase(i, q.base ?? 0);
+      await this.setVringAddr(i, q);
+      await this.setVringCall(i, q.callFd);
+      await this.setVringKick(i, q.kickFd);
+      if (acked & bit(VHOST_USER_F_PROTOCOL_FEATURES)) await this.setVringEnable(i, true);
+    }
+    return acked;
+  }
+
+  private vringFd(request: number, index: number, fd: number | null): Promise<Uint8Array> {
+    const value = BigInt(index) | (fd === null ? VRING_NOFD_MASK : 0n);
+    return this.call(request, encodeU64(value), fd === null ? [] : [fd]);
+  }
+
+  /** Sends one request (serialized after the previous one) and resolves with the reply payload. */
+  private call(request: number, payload?: Uint8Array, fds: readonly number[] = [], hasReply = false): Promise<Uint8Array> {
+    const run = async (): Promise<Uint8Array> => {
+      if (this.closedFlag) throw errnoError('ENOTCONN', `${requestName(request)}: not connected${this.closeReason ? ` (${this.closeReason})` : ''}`);
+      const ack = !hasReply && (this.protocolFeatures & bit(ProtocolFeature.REPLY_ACK)) !== 0n && request !== Request.SET_PROTOCOL_FEATURES;
+      const flags = VERSION | (ack ? FLAG_NEED_REPLY : 0);
+      const reply =
+        hasReply || ack
+          ? new Promise<Uint8Array>((resolve, reject) => this.pending.push({ request, resolve, reject }))
+          : Promise.resolve(new Uint8Array(0));
+      if (!this.channel.send(encodeMessage(request, flags, payload), fds)) {
+        throw errnoError('ENOTCONN', `${requestName(request)}: send failed${this.closeReason ? ` (${this.closeReason})` : ''}`);
+      }
+      const result = await reply;
+      if (ack) {
+        const status = decodeU64(result);
+        if (status !== 0n) throw errnoError('EINVAL', `back-end refused ${requestName(request)} (status ${status})`);
+      }
+      return result;
+    };
+    const next = this.chain.then(run, run);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  private onReply(message: RawMessage): void {
+    for (const fd of message.fds) close(fd); // no reply this frontend uses carries fds
+    const p = this.pending.shift();
+    if (p === undefined) {
+      this.channel.close(`unexpected reply ${requestName(message.header.request)}`);
+      return;
+    }
+    if (message.header.request !== p.request) {
+      p.reject(errnoError('EPROTO', `reply to ${requestName(message.header.request)} while waiting for ${requestName(p.request)}`));
+      this.channel.close('reply out of order');
+      return;
+    }
+    p.resolve(message.payload);
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * @rxvmm/vhost-user: the vhost-user protocol (QEMU docs/interop/vhost-user.rst).
+ * Back-end: `VhostUserServer` (listening socket, one frontend at a time) running
+ * a `BackendSession` per frontend over any `VhostUserDevice`. Frontend:
+ * `VhostUserFrontend` (what a VMM uses to hand its queues to a back-end).
+ */
+export { BACKEND_PROTOCOL_FEATURES, BackendSession } from './backend.js';
+export type { BackendSessionOptions, Logger, SessionStats } from './backend.js';
+export { MessageChannel } from './channel.js';
+export type { ChannelHandlers, RawMessage } from './channel.js';
+export type { VhostUserDevice } from './device.js';
+export { VhostUserFrontend } from './frontend.js';
+export type { FrontendMemoryRegion, FrontendQueue } from './frontend.js';
+export { MemoryTable } from './memory-table.js';
+export {
+  VhostUserProtocolError,
+  decodeU64,
+  encodeConfig,
+  encodeMemTable,
+  encodeMessage,
+  encodeReply,
+  encodeU64,
+  encodeVringAddr,
+  encodeVringState,
+  isKnownRequest,
+  parseHeader,
+  parseMessage,
+} from './message.js';
+export type { Header, MemoryRegionDesc, Message, VringAddr } from './message.js';
+export * from './protocol.js';
+export { VhostUserServer } from './server.js';
+export type { ServerOptions } from './server.js';
+export type { VringStats } from './vring.js';

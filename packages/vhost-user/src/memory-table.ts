@@ -1,0 +1,101 @@
+/**
+ * The frontend's memory table, mapped into this process. Each region's fd is
+ * mapped from file offset 0 for `mmap_offset + size` bytes (the offset need not
+ * be page-aligned; libvhost-user does the same) and the fd is closed right
+ * after: the mapping keeps the memory alive. Ring addresses arrive as frontend
+ * virtual addresses and are translated to guest-physical ones here;
+ * descriptors carry guest-physical addresses, served by `guestMemory`.
+ */
+import { MAP_NORESERVE, MAP_SHARED, PROT_READ, PROT_WRITE, close, mappingBuffer, mmap, munmap } from '@rxvmm/sys';
+import { GuestMemory } from '@rxvmm/virtio-ring';
+import { errnoError } from '@rxvmm/errno';
+import type { MemoryRegionDesc } from './message.js';
+
+const U64_MAX = (1n << 64n) - 1n;
+/** Largest single region this back-end maps (bytes); far above any test or QEMU guest here. */
+export const MAX_REGION_SIZE = 1n << 40n;
+
+interface MappedRegion extends MemoryRegionDesc {
+  address: bigint;
+  length: number;
+}
+
+export class MemoryTable {
+  readonly guestMemory: GuestMemory;
+  private regions: MappedRegion[];
+  private released = false;
+
+  private constructor(regions: MappedRegion[]) {
+    this.regions = regions;
+    this.guestMemory = new GuestMemory(
+      regions.map((r) => ({
+        guestPhysAddr: r.guestPhysAddr,
+        bytes: new Uint8Array(mappingBuffer(r.address, r.length), Number(r.mmapOffset), Number(r.memorySize)),
+      })),
+    );
+  }
+
+  /**
+   * Validates and maps a table. Takes ownership of `fds` (closed whatever happens).
+   * Throws EINVAL for overlapping / empty / wrapping regions, and the mmap error
+   * (e.g. EBADF, EACCES, ENODEV) for an fd that cannot be mapped; nothing stays mapped then.
+   */
+  static map(descs: readonly MemoryRegionDesc[], fds: readonly number[]): MemoryTable {
+    const mapped: MappedRegion[] = [];
+    try {
+      validate(descs);
+      descs.forEach((d, i) => {
+        const length = Number(d.mmapOffset + d.memorySize);
+        const address = mmap(length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fds[i] as number, 0n);
+        mapped.push({ ...d, address, length });
+      });
+      return new MemoryTable(mapped);
+    } catch (error) {
+      for (const r of mapped) munmap(r.address, r.length);
+      throw error;
+    } finally {
+      for (const fd of fds) close(fd);
+    }
+  }
+
+  get regionCount(): number {
+    return this.regions.length;
+  }
+
+  /** Frontend virtual address → guest-physical address; the whole [va, va+len) must be in one region. */
+  vaToGpa(va: bigint, len: bigint): bigint {
+    for (const r of this.regions) {
+      if (va >= r.userspaceAddr && va + len <= r.userspaceAddr + r.memorySize) return r.guestPhysAddr + (va - r.userspaceAddr);
+    }
+    throw errnoError('EFAULT', `frontend address 0x${va.toString(16)}+${len} is outside the memory table`);
+  }
+
+  /** Unmaps every region. Callers must have stopped every user of `guestMemory` first. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    for (const r of this.regions) munmap(r.address, r.length);
+    this.regions = [];
+  }
+}
+
+function validate(descs: readonly MemoryRegionDesc[]): void {
+  for (const [i, d] of descs.entries()) {
+    if (d.memorySize === 0n) throw errnoError('EINVAL', `region ${i} is empty`);
+    if (d.memorySize > MAX_REGION_SIZE) throw errnoError('EINVAL', `region ${i} is larger than ${MAX_REGION_SIZE} bytes`);
+    if (d.mmapOffset > MAX_REGION_SIZE) throw errnoError('EINVAL', `region ${i} mmap offset is too large`);
+    if (d.guestPhysAddr + d.memorySize - 1n > U64_MAX || d.userspaceAddr + d.memorySize - 1n > U64_MAX)
+      throw errnoError('EINVAL', `region ${i} wraps the 64-bit address space`);
+    if (d.guestPhysAddr + d.memorySize > BigInt(Number.MAX_SAFE_INTEGER))
+      throw errnoError('EINVAL', `region ${i} ends above 2^53 guest-physical`);
+    for (const [j, e] of descs.entries()) {
+      if (j <= i) continue;
+      if (overlaps(d.guestPhysAddr, d.memorySize, e.guestPhysAddr, e.memorySize))
+        throw errnoError('EINVAL', `regions ${i} and ${j} overlap in guest-physical space`);
+      if (overlaps(d.userspaceAddr, d.memorySize, e.userspaceAddr, e.memorySize))
+        throw errnoError('EINVAL', `regions ${i} and ${j} overlap in frontend address space`);
+    }
+  }
+}
+
+const overlaps = (a: bigint, alen: bigint, b: bigint, blen: bigint): boolean => a < b + blen && b < a + alen;

@@ -1,0 +1,120 @@
+/**
+ * @rxvmm/vhost-user/testing: what a test frontend needs to drive a back-end
+ * for real: guest RAM in a memfd mapped into this process (so its frontend
+ * virtual addresses are genuine), a driver-side split queue laid out in it, and
+ * fd / mapping counters for leak checks.
+ */
+import { ftruncateSync, readdirSync, readFileSync } from 'node:fs';
+import { EventFd } from '@rxvmm/eventfd';
+import {
+  MAP_SHARED,
+  MFD_CLOEXEC,
+  PROT_READ,
+  PROT_WRITE,
+  close,
+  mappingBuffer,
+  memfdCreate,
+  mmap,
+  munmap,
+} from '@rxvmm/sys';
+import { GuestMemory, SplitDriver } from '@rxvmm/virtio-ring';
+import type { FrontendMemoryRegion, FrontendQueue } from '../frontend.js';
+
+/** Guest RAM backed by a memfd, mapped MAP_SHARED into this process. */
+export class MemfdRam {
+  readonly fd: number;
+  readonly address: bigint;
+  readonly bytes: Uint8Array;
+  readonly memory: GuestMemory;
+  private closed = false;
+
+  constructor(
+    readonly size: number,
+    readonly guestPhysAddr = 0n,
+  ) {
+    this.fd = memfdCreate('rxvmm-test-ram', MFD_CLOEXEC);
+    ftruncateSync(this.fd, size);
+    this.address = mmap(size, PROT_READ | PROT_WRITE, MAP_SHARED, this.fd, 0n);
+    this.bytes = new Uint8Array(mappingBuffer(this.address, size));
+    this.memory = new GuestMemory([{ guestPhysAddr, bytes: this.bytes }]);
+  }
+
+  /** The region as SET_MEM_TABLE describes it. */
+  get region(): FrontendMemoryRegion {
+    return { guestPhysAddr: this.guestPhysAddr, size: BigInt(this.size), userspaceAddr: this.address, fd: this.fd, fdOffset: 0n };
+  }
+
+  /** Frontend virtual address of a guest-physical address. */
+  va(gpa: bigint): bigint {
+    return this.address + (gpa - this.guestPhysAddr);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    munmap(this.address, this.size);
+    close(this.fd);
+  }
+}
+
+/** A split queue's driver side in MemfdRam, plus its kick and call eventfds. */
+export class TestQueue {
+  readonly driver: SplitDriver;
+  readonly kick = new EventFd();
+  readonly call = new EventFd();
+  readonly desc: bigint;
+  readonly avail: bigint;
+  readonly used: bigint;
+
+  /** Lays the rings out at guest-physical `base` (4 KiB aligned areas). */
+  constructor(
+    readonly ram: MemfdRam,
+    readonly size: number,
+    base: bigint,
+    eventIdx = false,
+  ) {
+    this.desc = base;
+    this.avail = base + 0x1000n * BigInt(Math.ceil((16 * size) / 0x1000));
+    this.used = this.avail + 0x1000n * BigInt(Math.ceil((6 + 2 * size) / 0x1000));
+    this.driver = new SplitDriver(ram.memory, { size, descTable: this.desc, driverArea: this.avail, deviceArea: this.used, eventIdx });
+  }
+
+  /** The queue as the frontend hands it over (frontend virtual addresses). */
+  frontendQueue(): FrontendQueue {
+    return {
+      size: this.size,
+      descUserAddr: this.ram.va(this.desc),
+      availUserAddr: this.ram.va(this.avail),
+      usedUserAddr: this.ram.va(this.used),
+      kickFd: this.kick.fd,
+      callFd: this.call.fd,
+    };
+  }
+
+  /** Kicks the back-end if the ring asks for it. */
+  kickIfNeeded(): void {
+    if (this.driver.needsKick()) this.kick.write(1n);
+  }
+
+  close(): void {
+    this.kick.close();
+    this.call.close();
+  }
+}
+
+/** Open fds of this process. */
+export function countFds(): number {
+  return readdirSync('/proc/self/fd').length;
+}
+
+/** Mappings of this process (lines of /proc/self/maps). */
+export function countMaps(): number {
+  return readFileSync('/proc/self/maps', 'utf8').trim().split('\n').length;
+}
+
+/** Mappings whose path mentions `name` (e.g. a memfd's name). */
+export function countMapsNamed(name: string): number {
+  return readFileSync('/proc/self/maps', 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(name)).length;
+}

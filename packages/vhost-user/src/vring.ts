@@ -1,0 +1,241 @@
+/**
+ * One virtqueue as the back-end sees it, with vhost-user's ring state machine:
+ *
+ * - A ring starts STOPPED. It starts on the first kick (the kick eventfd turns
+ *   readable) after SET_VRING_KICK, and is processed only while started AND
+ *   enabled AND fully configured (memory table, size, addresses).
+ * - A kick that arrives while the ring cannot be processed yet is HELD
+ *   (`pendingKick`) and served as soon as the ring becomes processable.
+ * - GET_VRING_BASE stops the ring: no more pops, in-flight requests are awaited,
+ *   the kick and call fds are closed, and the next avail index is returned.
+ * - Without VHOST_USER_F_PROTOCOL_FEATURES rings are enabled; with it they wait
+ *   for SET_VRING_ENABLE.
+ */
+import { EventFd } from '@rxvmm/eventfd';
+import { errnoError } from '@rxvmm/errno';
+import { type DescriptorChain, type GuestMemory, SplitQueue } from '@rxvmm/virtio-ring';
+import type { Subscription } from 'rxjs';
+import type { VringAddr } from './message.js';
+
+export interface VringStats {
+  kicks: number;
+  chains: number;
+  calls: number;
+}
+
+export interface VringHost {
+  /** Translated ring areas need the memory table; null before SET_MEM_TABLE. */
+  readonly memory: GuestMemory | null;
+  vaToGpa(va: bigint, len: bigint): bigint;
+  readonly eventIdx: boolean;
+  readonly indirect: boolean;
+  /** Runs one chain through the device: the used length, now or later. */
+  handleChain(queueIndex: number, memory: GuestMemory, chain: DescriptorChain): number | Promise<number>;
+  /** A ring broke (bad descriptor, bad layout): log and signal the err fd. */
+  ringFailed(queueIndex: number, error: Error): void;
+}
+
+/** Ring area sizes of a split queue of `n` entries (virtio 1.x §2.7). */
+const descBytes = (n: number): bigint => BigInt(16 * n);
+const availBytes = (n: number): bigint => BigInt(6 + 2 * n);
+const usedBytes = (n: number): bigint => BigInt(6 + 8 * n);
+
+export class Vring {
+  size = 0;
+  addr: VringAddr | null = null;
+  base = 0;
+  enabled = false;
+  started = false;
+  pendingKick = false;
+  broken = false;
+  queue: SplitQueue | null = null;
+  kick: EventFd | null = null;
+  call: EventFd | null = null;
+  err: EventFd | null = null;
+  readonly stats: VringStats = { kicks: 0, chains: 0, calls: 0 };
+  private kickSub: Subscription | null = null;
+  private readonly inflight = new Set<Promise<unknown>>();
+  private flushScheduled = false;
+
+  constructor(
+    readonly index: number,
+    private readonly host: VringHost,
+  ) {}
+
+  /** SET_VRING_KICK: a new kick fd (or none). The ring starts on its first signal. */
+  setKick(fd: number | null): void {
+    this.closeKick();
+    if (fd === null) {
+      // No fd (and no in-band notifications): there will never be a kick, so the ring starts now.
+      this.started = true;
+      this.pendingKick = true;
+      this.process();
+      return;
+    }
+    const kick = EventFd.fromFd(fd);
+    this.kick = kick;
+    this.kickSub = kick.signals$.subscribe({
+      next: () => {
+        this.stats.kicks++;
+        this.started = true;
+        this.pendingKick = true;
+        this.process();
+      },
+      error: (error: Error) => this.host.ringFailed(this.index, error),
+    });
+  }
+
+  setCall(fd: number | null): void {
+    this.call?.close();
+    this.call = fd === null ? null : EventFd.fromFd(fd);
+  }
+
+  setErr(fd: number | null): void {
+    this.err?.close();
+    this.err = fd === null ? null : EventFd.fromFd(fd);
+  }
+
+  /** SET_VRING_ENABLE. Enabling serves a held kick. */
+  setEnabled(enabled: boolean): void {
+    this.enabled = enabled;
+    if (enabled) this.process();
+  }
+
+  /** Config changes (num, base, addr) rebuild the queue object on the next processing. */
+  invalidate(): void {
+    if (this.queue) {
+      this.base = this.queue.nextAvail;
+    }
+    this.queue = null;
+    this.broken = false;
+  }
+
+  /** Runs the ring if it can be run; otherwise the kick stays held. */
+  process(): void {
+    if (!this.pendingKick || !this.started || !this.enabled || this.broken) return;
+    const memory = this.host.memory;
+    if (memory === null || this.size === 0 || this.addr === null) return;
+    try {
+      const queue = this.queue ?? this.build(memory);
+      this.pendingKick = false;
+      for (;;) {
+        if (this.host.eventIdx) queue.disableNotifications();
+        for (let chain = queue.pop(); chain !== null; chain = queue.pop()) {
+          this.completed(queue, chain.head, this.host.handleChain(this.index, memory, chain));
+        }
+        if (!queue.enableNotifications()) break;
+      }
+      this.scheduleFlush();
+    } catch (error) {
+      this.broken = true;
+      this.host.ringFailed(this.index, error as Error);
+    }
+  }
+
+  /** Pushes a chain's used entry now, or when its Promise settles (tracked for drain()). */
+  private completed(queue: SplitQueue, head: number, len: number | Promise<number>): void {
+    this.stats.chains++;
+    if (typeof len === 'number') {
+      queue.pushUsed(head, len);
+      return;
+    }
+    const work = len.then(
+      (n) => {
+        if (this.queue === queue && !this.broken) {
+          queue.pushUsed(head, n);
+          this.scheduleFlush();
+        }
+      },
+      (error: Error) => {
+        this.broken = true;
+        this.host.ringFailed(this.index, error);
+      },
+    );
+    this.inflight.add(work);
+    void work.finally(() => this.inflight.delete(work));
+  }
+
+  /** Completions in one turn of the loop share one interrupt (as event-idx allows). */
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => {
+      this.flushScheduled = false;
+      const queue = this.queue;
+      if (queue === null || this.call === null || this.call.closed) return;
+      if (queue.needsNotification()) {
+        this.stats.calls++;
+        this.call.write(1n);
+      }
+    });
+  }
+
+  /** Waits until no request of this ring is in flight. */
+  async drain(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  }
+
+  /** GET_VRING_BASE: stop, drain, release the notifiers; returns the next avail index. */
+  async stop(): Promise<number> {
+    this.started = false;
+    this.pendingKick = false;
+    this.closeKick();
+    await this.drain();
+    // Flush the last completions' interrupt before the call fd goes away.
+    const queue = this.queue;
+    if (queue !== null && this.call !== null && !this.call.closed && queue.needsNotification()) {
+      this.stats.calls++;
+      this.call.write(1n);
+    }
+    this.invalidate();
+    this.call?.close();
+    this.call = null;
+    return this.base;
+  }
+
+  /** Releases everything (disconnect / reset). Caller drains first. */
+  dispose(): void {
+    this.started = false;
+    this.pendingKick = false;
+    this.closeKick();
+    this.call?.close();
+    this.call = null;
+    this.err?.close();
+    this.err = null;
+    this.queue = null;
+  }
+
+  private closeKick(): void {
+    this.kickSub?.unsubscribe();
+    this.kickSub = null;
+    this.kick?.close();
+    this.kick = null;
+  }
+
+  private build(memory: GuestMemory): SplitQueue {
+    const addr = this.addr as VringAddr;
+    const n = this.size;
+    const descTable = this.host.vaToGpa(addr.descUserAddr, descBytes(n));
+    const driverArea = this.host.vaToGpa(addr.availUserAddr, availBytes(n));
+    const deviceArea = this.host.vaToGpa(addr.usedUserAddr, usedBytes(n));
+    const queue = new SplitQueue(memory, {
+      size: n,
+      descTable,
+      driverArea,
+      deviceArea,
+      eventIdx: this.host.eventIdx,
+      indirect: this.host.indirect,
+    });
+    queue.nextAvail = this.base;
+    // The used index lives in guest memory: after a reconnect it is the truth, not our counter.
+    queue.nextUsed = memory.readU16(deviceArea + 2n);
+    this.queue = queue;
+    return queue;
+  }
+}
+
+/** Validates a SET_VRING_NUM value. */
+export function checkRingSize(num: number, max: number): void {
+  if (num === 0 || num > max || (num & (num - 1)) !== 0)
+    throw errnoError('EINVAL', `ring size ${num} is not a power of two in 1..${max}`);
+}
