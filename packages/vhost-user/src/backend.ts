@@ -40,6 +40,16 @@ import {
 } from './protocol.js';
 import { Vring, type VringHost, type VringStats, checkRingSize } from './vring.js';
 import { close } from '@rxvmm/sys';
+import { readlinkSync } from 'node:fs';
+
+/** Kick/call/err fds must be eventfds: anything else (a pipe, a file) would be read as garbage. */
+function isEventFd(fd: number): boolean {
+  try {
+    return readlinkSync(`/proc/self/fd/${fd}`) === 'anon_inode:[eventfd]';
+  } catch {
+    return false;
+  }
+}
 
 /** Protocol features this back-end offers. INFLIGHT_SHMFD is deliberately absent (see README). */
 export const BACKEND_PROTOCOL_FEATURES =
@@ -286,6 +296,7 @@ export class BackendSession implements VringHost {
       case Request.SET_VRING_ERR: {
         const f = m as Extract<Message, { kind: 'vringFd' }>;
         const ring = this.ring(f.index);
+        if (f.fd !== null && !isEventFd(f.fd)) throw errnoError('EINVAL', `fd for queue ${f.index} is not an eventfd`);
         if (m.request === Request.SET_VRING_KICK) ring.setKick(f.fd);
         else if (m.request === Request.SET_VRING_CALL) ring.setCall(f.fd);
         else ring.setErr(f.fd);

@@ -6,6 +6,7 @@
  * virtual addresses and are translated to guest-physical ones here;
  * descriptors carry guest-physical addresses, served by `guestMemory`.
  */
+import { fstatSync } from 'node:fs';
 import { MAP_NORESERVE, MAP_SHARED, PROT_READ, PROT_WRITE, close, mappingBuffer, mmap, munmap } from '@rxvmm/sys';
 import { GuestMemory } from '@rxvmm/virtio-ring';
 import { errnoError } from '@rxvmm/errno';
@@ -46,6 +47,10 @@ export class MemoryTable {
       validate(descs);
       descs.forEach((d, i) => {
         const length = Number(d.mmapOffset + d.memorySize);
+        // Touching a mapping past the end of its file is SIGBUS: refuse regions the file cannot back.
+        const st = fstatSync(fds[i] as number);
+        if (st.isFile() && BigInt(st.size) < d.mmapOffset + d.memorySize)
+          throw errnoError('EINVAL', `region ${i} ends past the end of its fd (${st.size} bytes)`);
         const address = mmap(length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fds[i] as number, 0n);
         mapped.push({ ...d, address, length });
       });
