@@ -49,6 +49,9 @@ export class EventFd implements EventFdLike {
   #writeWaiters: WriteWaiter[] = [];
   #signals = new Subject<bigint>();
   #subscribers = 0;
+  /** Blocked writers are parked on a timer (see #parkWrites); the current back-off in ms. */
+  #parkTimer: NodeJS.Timeout | undefined;
+  #parkDelay = 0;
 
   constructor(options?: EventFdOptions) {
     const parsed = parseOptions(options);
@@ -98,10 +101,12 @@ export class EventFd implements EventFdLike {
   read(): bigint {
     this.#checkOpen('read');
     const s = sys();
-    if (this.nonblock) return s.read8(this.fd);
     for (;;) {
-      const value = s.tryRead8(this.fd);
-      if (value !== null) return value;
+      const value = this.nonblock ? s.read8(this.fd) : s.tryRead8(this.fd);
+      if (value !== null) {
+        this.#kickWrites();
+        return value;
+      }
       s.pollWait(this.fd, s.POLLIN, -1);
     }
   }
@@ -132,7 +137,10 @@ export class EventFd implements EventFdLike {
     this.#checkOpen('read');
     if (this.#readWaiters.length === 0) {
       const value = sys().tryRead8(this.fd);
-      if (value !== null) return value;
+      if (value !== null) {
+        this.#kickWrites();
+        return value;
+      }
     }
     return new Promise<bigint>((resolve, reject) => {
       this.#readWaiters.push({ resolve, reject });
@@ -166,6 +174,7 @@ export class EventFd implements EventFdLike {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#parkTimer);
     this.#poller?.close();
     this.#poller = undefined;
     sys().close(this.fd);
@@ -191,7 +200,8 @@ export class EventFd implements EventFdLike {
     if (this.#closed) return;
     const s = sys();
     const readers = this.#readWaiters.length > 0 || this.#subscribers > 0;
-    const events = (readers ? s.UV_READABLE : 0) | (this.#writeWaiters.length > 0 ? s.UV_WRITABLE : 0);
+    const writers = this.#writeWaiters.length > 0 && this.#parkTimer === undefined;
+    const events = (readers ? s.UV_READABLE : 0) | (writers ? s.UV_WRITABLE : 0);
     if (events === this.#events) return;
     this.#events = events;
     if (events === 0) {
@@ -210,6 +220,8 @@ export class EventFd implements EventFdLike {
       // Only reachable through a failing read or poll: fail everyone waiting, keep the fd.
       for (const waiter of this.#readWaiters.splice(0)) waiter.reject(error);
       for (const waiter of this.#writeWaiters.splice(0)) waiter.reject(error);
+      clearTimeout(this.#parkTimer);
+      this.#parkTimer = undefined;
       const signals = this.#signals;
       this.#signals = new Subject<bigint>();
       signals.error(error);
@@ -220,9 +232,36 @@ export class EventFd implements EventFdLike {
       const waiter = this.#readWaiters.shift();
       if (waiter !== undefined) waiter.resolve(value);
       else this.#signals.next(value);
+      this.#kickWrites();
     }
     if (events & s.UV_WRITABLE) this.#retryWrites();
     this.#updatePolling();
+  }
+
+  /** A read through this EventFd made room: parked writers retry now rather than on their timer. */
+  #kickWrites(): void {
+    if (this.#parkTimer === undefined) return;
+    clearTimeout(this.#parkTimer);
+    this.#parkTimer = undefined;
+    this.#retryWrites();
+    this.#updatePolling();
+  }
+
+  /**
+   * POLLOUT only says "counter < 0xfffffffffffffffe", not "this value fits", and epoll is
+   * level-triggered: polling for writability while the first blocked write still does not fit
+   * would spin. So such writers wait on a timer with back-off (1, 2, 4 … 16 ms) instead,
+   * cut short by any read made through this EventFd. Reads by other holders of the fd
+   * (another thread, the kernel, another process) are noticed on the next tick of the timer.
+   */
+  #parkWrites(): void {
+    this.#parkDelay = Math.min(Math.max(this.#parkDelay * 2, 1), 16);
+    clearTimeout(this.#parkTimer);
+    this.#parkTimer = setTimeout(() => {
+      this.#parkTimer = undefined;
+      this.#retryWrites();
+      this.#updatePolling();
+    }, this.#parkDelay);
   }
 
   #retryWrites(): void {
@@ -233,12 +272,16 @@ export class EventFd implements EventFdLike {
       try {
         s.write8(this.fd, waiter.value);
       } catch (error) {
-        if (isEagain(error)) return;
+        if (isEagain(error)) {
+          this.#parkWrites();
+          return;
+        }
         this.#writeWaiters.shift();
         waiter.reject(error as Error);
         continue;
       }
       this.#writeWaiters.shift();
+      this.#parkDelay = 0;
       waiter.resolve();
     }
   }

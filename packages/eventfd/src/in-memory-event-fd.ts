@@ -252,22 +252,29 @@ export class InMemoryEventFd implements EventFdLike {
     setImmediate(() => this.#pump());
   }
 
-  /** One readiness event: at most one read delivered, then every writer that now fits. */
+  /**
+   * One readiness event, shaped like EventFd's uv_poll callback: readiness is sampled first
+   * (as epoll would), then at most one read is delivered, then blocked writers are retried
+   * in order until one does not fit.
+   */
   #pump(): void {
     this.#pumpScheduled = false;
     if (this.#closed) return;
-    while (true) {
+    const readable = this.#count > 0n && this.#hasReaders();
+    const first = this.#writeWaiters[0];
+    const writable = first !== undefined && this.#fits(first.value);
+    if (readable) {
+      const value = this.#take();
+      const waiter = this.#readWaiters.shift();
+      if (waiter !== undefined) waiter.resolve(value);
+      else this.#signals.next(value);
+    }
+    while (writable && !this.#closed) {
       const first = this.#writeWaiters[0];
       if (first === undefined || !this.#fits(first.value)) break;
       this.#writeWaiters.shift();
       this.#add(first.value);
       first.resolve();
-    }
-    if (this.#count > 0n && this.#hasReaders()) {
-      const value = this.#take();
-      const waiter = this.#readWaiters.shift();
-      if (waiter !== undefined) waiter.resolve(value);
-      else this.#signals.next(value);
     }
     this.#schedulePump();
   }
