@@ -294,12 +294,8 @@ describe('VirtioBlk over virtio-mmio and a split ring', () => {
     driver.add([rig.header(T.OUT, 20n), ...dataSegments(rig, data, 4)], [status], { indirectTable: table });
     expect(driver.needsKick()).toBe(true);
     rig.transport.write(R.QueueNotify, 4, 0);
-    let used = driver.getUsed();
-    for (let i = 0; !used && i < 10_000; i++) {
-      await settle();
-      used = driver.getUsed();
-    }
-    expect(used?.len).toBe(1);
+    const used = await rig.waitUsed(driver);
+    expect(used.len).toBe(1);
     expect(rig.mem.readU8(status.addr)).toBe(BlkStatus.OK);
     expect(interrupts).toBe(1);
     expect(rig.transport.read(R.InterruptStatus, 4) & InterruptBit.USED_BUFFER).toBe(
@@ -321,11 +317,11 @@ describe('VirtioBlk over virtio-mmio and a split ring', () => {
     }
     rig.transport.write(R.QueueNotify, 4, 0);
     let done = 0;
-    for (let i = 0; done < 32 && i < 10_000; i++) {
-      while (rig.driver.getUsed()) done++;
-      if (done < 32) await settle();
+    while (done < 32) {
+      await rig.waitUsed();
+      done++;
     }
-    expect(done).toBe(32);
+    expect(rig.driver.getUsed()).toBeNull();
     const file = await readFile(disk.path);
     for (const { status, sector, data } of heads.values()) {
       expect(rig.mem.readU8(status)).toBe(BlkStatus.OK);
@@ -380,11 +376,7 @@ describe('NEEDS_RESET on a misprogrammed device', () => {
     const status = rig.status();
     driver.add([rig.header(T.FLUSH, 0n)], [status]);
     rig.transport.write(R.QueueNotify, 4, 0);
-    let used = driver.getUsed();
-    for (let i = 0; !used && i < 10_000; i++) {
-      await settle();
-      used = driver.getUsed();
-    }
+    await rig.waitUsed(driver);
     expect(rig.mem.readU8(status.addr)).toBe(BlkStatus.OK);
   });
 

@@ -49,6 +49,8 @@ export interface Rig {
   header(type: number, sector: bigint): Segment;
   /** A one-byte status segment (prefilled with 0xff). */
   status(): Segment;
+  /** Waits (without a time limit: no timed assertions) for the next used element of `driver`. */
+  waitUsed(driver?: SplitDriver): Promise<UsedElement>;
   /** Adds a chain, kicks through QueueNotify, waits for its used element. */
   submit(readable: Segment[], writable: Segment[]): Promise<UsedElement>;
   close(): Promise<void>;
@@ -155,18 +157,32 @@ export async function makeRig(
       mem.writeU8(addr, 0xff);
       return { addr, len: 1 };
     },
+    async waitUsed(d = driver) {
+      for (;;) {
+        const used = d.getUsed();
+        if (used) return used;
+        if (transport.status & DeviceStatus.DEVICE_NEEDS_RESET) throw new Error('device needs reset');
+        // Wake on the next completion (or device failure), whatever the disk's latency.
+        await new Promise<void>((resolve) => {
+          const off = blk.onCompletion(() => {
+            off();
+            sub.unsubscribe();
+            resolve();
+          });
+          const sub = transport.needsReset$.subscribe(() => {
+            off();
+            sub.unsubscribe();
+            resolve();
+          });
+        });
+      }
+    },
     async submit(readable, writable) {
       const head = driver.add(readable, writable);
       transport.write(R.QueueNotify, 4, 0);
-      for (let i = 0; i < 10_000; i++) {
-        const used = driver.getUsed();
-        if (used) {
-          if (used.id !== head) throw new Error(`completed ${used.id}, expected ${head}`);
-          return used;
-        }
-        await settle();
-      }
-      throw new Error(`request ${head} never completed`);
+      const used = await rig.waitUsed();
+      if (used.id !== head) throw new Error(`completed ${used.id}, expected ${head}`);
+      return used;
     },
     async close() {
       await blk.close();
