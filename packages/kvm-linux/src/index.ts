@@ -18,3 +18,7 @@ export {
 export { KICK_SLOT_BYTES, KickTarget, Kicker } from './kick.js';
 export * from './x86/long-mode.js';
 export * from './x86/real-mode.js';
+export { VcpuRunner, type VcpuRunnerOptions, VCPU_WORKER_URL } from './runner/vcpu-runner.js';
+export { defineVcpuHandler, type ExitDecision, type VcpuContext, type VcpuHandler } from './runner/handler.js';
+export { COUNTER_NAMES, type CounterName, type CounterSnapshot, ExitCounters } from './runner/counters.js';
+export type { RunEndReason, SerializedError, VcpuRunResult } from './runner/protocol.js';

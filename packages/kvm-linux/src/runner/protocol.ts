@@ -1,0 +1,58 @@
+/** Messages between a VcpuRunner and its worker (internal). */
+import type { VcpuExit } from '@rxvmm/kvm';
+import type { GuestRamDescriptor } from '../memory.js';
+
+export interface RunnerInit {
+  vmFd: number;
+  vcpuId: number;
+  mmapSize: number;
+  memory: GuestRamDescriptor[];
+  handlerUrl: string;
+  data: unknown;
+  counters: SharedArrayBuffer;
+  kickSlot: SharedArrayBuffer;
+  /** Int32Array: [STOP] */
+  control: SharedArrayBuffer;
+}
+
+export const CONTROL_STOP = 0;
+export const CONTROL_WORDS = 2;
+
+/** Why a run ended. */
+export type RunEndReason =
+  /** `runner.stop()` (or the VM closing). */
+  | 'stop-requested'
+  /** The handler returned `'stop'`. */
+  | 'handler-stop'
+  /** An exit that ends a run by default (hlt, shutdown, internal-error, fail-entry, unknown): see `exit`. */
+  | 'exit'
+  /** The handler (or setup) threw: see `error`. */
+  | 'error';
+
+export interface SerializedError {
+  message: string;
+  code?: string;
+  stack?: string;
+}
+
+export interface VcpuRunResult {
+  reason: RunEndReason;
+  /** The last exit (a copy). */
+  exit?: VcpuExit;
+  error?: SerializedError;
+}
+
+export type WorkerMessage =
+  | { type: 'ready' }
+  | { type: 'post'; message: unknown }
+  | { type: 'done'; result: VcpuRunResult };
+
+export type MainMessage = { type: 'message'; message: unknown };
+
+export function serializeError(error: unknown): SerializedError {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return { message: error.message, stack: error.stack, ...(typeof code === 'string' ? { code } : {}) };
+  }
+  return { message: String(error) };
+}

@@ -1,0 +1,113 @@
+import { firstValueFrom, filter, toArray } from 'rxjs';
+import { describe, expect, it } from 'vitest';
+import { openKvm } from '../kvm.js';
+import { kvmAvailable } from '../test-support/availability.js';
+import { processResources, settledThreads } from '../test-support/leaks.js';
+import { CODE_GPA, ECHO_GUEST_64, MMIO_GPA, SLEEP_GUEST_64, SPIN_GUEST_64, STACK_GPA } from '../test-support/tiny-guests.js';
+import { VcpuRunner } from './vcpu-runner.js';
+
+const echoHandler = new URL('./fixtures/echo-handler.mjs', import.meta.url);
+const badSetupHandler = new URL('./fixtures/bad-setup-handler.mjs', import.meta.url);
+
+function vmWithCode(code: Uint8Array, irqchip = false) {
+  const kvm = openKvm();
+  const vm = kvm.createVm();
+  if (irqchip) vm.createIrqChip();
+  const ram = vm.setMemoryRegion({ slot: 0, guestPhysAddr: 0n, size: 1 << 20 });
+  ram?.bytes.set(code, Number(CODE_GPA));
+  return { kvm, vm };
+}
+
+const data = { entry: CODE_GPA, stack: STACK_GPA, answer: 0x1234_5678 };
+
+describe.skipIf(!kvmAvailable)('VcpuRunner on /dev/kvm', () => {
+  it('runs the handler inside the worker: answers in and MMIO reads there, posts values, stops on DONE', async () => {
+    const { kvm, vm } = vmWithCode(ECHO_GUEST_64);
+    const runner = await VcpuRunner.start({ vm, id: 0, handler: echoHandler, data });
+    const messages = firstValueFrom(runner.messages$.pipe(toArray()));
+    const result = await runner.done;
+    expect(result.reason).toBe('handler-stop');
+    expect(result.exit).toMatchObject({ kind: 'io', port: 0x3f4, direction: 'out' });
+    expect(await messages).toEqual([
+      // The worker saw guest RAM through its own view of the mapping (threadRam).
+      { kind: 'out', port: 0x3f0, value: 0x1234_5678, threadRam: ECHO_GUEST_64.slice(0, 4) },
+      { kind: 'out', port: 0x3f0, value: 0x1234_5679, threadRam: ECHO_GUEST_64.slice(0, 4) },
+      { kind: 'mmio-write', addr: MMIO_GPA, value: 0x1234_5679 },
+    ]);
+    expect(runner.counters.snapshot()).toMatchObject({
+      exits: 6,
+      io: 4,
+      ioIn: 1,
+      ioOut: 3,
+      mmio: 2,
+      mmioRead: 1,
+      mmioWrite: 1,
+      intr: 0,
+    });
+    vm.close();
+    await vm.whenReleased();
+    kvm.close();
+  });
+
+  it('kicks a spinning guest out of KVM_RUN from the main thread, then stops it', async () => {
+    const { kvm, vm } = vmWithCode(SPIN_GUEST_64);
+    const runner = await VcpuRunner.start({ vm, id: 0, handler: echoHandler, data });
+    const kicked = firstValueFrom(runner.messages$.pipe(filter((m) => (m as { kind: string }).kind === 'kicked')));
+    expect(runner.kick()).toBe(true);
+    await kicked;
+    expect(runner.counters.get('intr')).toBeGreaterThanOrEqual(1);
+    runner.post('hello');
+    const echo = await firstValueFrom(runner.messages$.pipe(filter((m) => (m as { kind: string }).kind === 'echo')));
+    expect(echo).toEqual({ kind: 'echo', message: 'hello' });
+    const result = await runner.stop();
+    expect(result.reason).toBe('stop-requested');
+    expect(runner.kick()).toBe(false); // the vCPU is gone: kicks are refused, not sent
+    vm.close();
+    kvm.close();
+  });
+
+  it('stops a vCPU sleeping in hlt with the in-kernel irqchip (no exit otherwise)', async () => {
+    const { kvm, vm } = vmWithCode(SLEEP_GUEST_64, true);
+    const runner = await VcpuRunner.start({ vm, id: 0, handler: echoHandler, data });
+    const result = await runner.stop();
+    expect(result.reason).toBe('stop-requested');
+    expect(runner.counters.get('hlt')).toBe(0);
+    vm.close();
+    kvm.close();
+  });
+
+  it('closing the VM stops its runners and keeps RAM mapped until the worker is gone', async () => {
+    const { kvm, vm } = vmWithCode(SPIN_GUEST_64);
+    const runner = await VcpuRunner.start({ vm, id: 0, handler: echoHandler, data });
+    vm.close();
+    const result = await runner.done;
+    expect(result.reason).toBe('stop-requested');
+    await vm.whenReleased();
+    kvm.close();
+  });
+
+  it('rejects start when the handler setup throws, with its code', async () => {
+    const { kvm, vm } = vmWithCode(SPIN_GUEST_64);
+    await expect(VcpuRunner.start({ vm, id: 0, handler: badSetupHandler })).rejects.toMatchObject({ code: 'EPERM' });
+    vm.close();
+    await vm.whenReleased();
+    kvm.close();
+  });
+
+  it('leaves no fd, mapping or thread behind', async () => {
+    const before = processResources();
+    for (let i = 0; i < 3; i++) {
+      const { kvm, vm } = vmWithCode(SPIN_GUEST_64);
+      const runners = await Promise.all([0, 1].map((id) => VcpuRunner.start({ vm, id, handler: echoHandler, data })));
+      expect(processResources().threads).toBeGreaterThanOrEqual(before.threads + 2);
+      await Promise.all(runners.map((r) => r.stop()));
+      vm.close();
+      await vm.whenReleased();
+      kvm.close();
+    }
+    const after = processResources();
+    expect(after.fds).toEqual(before.fds);
+    expect(after.mappings).toEqual(before.mappings);
+    expect(await settledThreads(before.threads)).toBe(before.threads);
+  });
+});

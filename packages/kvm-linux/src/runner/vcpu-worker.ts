@@ -1,0 +1,117 @@
+/**
+ * Worker-thread entry of VcpuRunner (runs from dist/, started by
+ * vcpu-runner.ts). It creates the vCPU here (KVM wants vCPU ioctls on the
+ * creating thread), imports the VMM's handler module here, and loops on
+ * KVM_RUN synchronously, so exits are answered without leaving the thread.
+ * The loop yields to this thread's event loop only after a kick (or when a
+ * handler returns a promise), which is how messages and stop requests land.
+ */
+import { type MessagePort, type TransferListItem, parentPort, workerData } from 'node:worker_threads';
+import type { VcpuExit } from '@rxvmm/kvm';
+import { KickTarget } from '../kick.js';
+import { guestSlice, mapGuestRam } from '../memory.js';
+import { LinuxVcpu } from '../vcpu.js';
+import { ExitCounterWriter } from './counters.js';
+import type { ExitDecision, VcpuContext, VcpuHandler } from './handler.js';
+import {
+  CONTROL_STOP,
+  type MainMessage,
+  type RunnerInit,
+  type VcpuRunResult,
+  type WorkerMessage,
+  serializeError,
+} from './protocol.js';
+
+const init = workerData as RunnerInit;
+if (!parentPort) throw new Error('vcpu-worker must run as a worker thread');
+const port: MessagePort = parentPort;
+
+const send = (message: WorkerMessage, transfer?: readonly TransferListItem[]) =>
+  port.postMessage(message, transfer as TransferListItem[] | undefined);
+const control = new Int32Array(init.control);
+const stopRequested = () => Atomics.load(control, CONTROL_STOP) !== 0;
+const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+const isPromise = (value: unknown): value is Promise<unknown> =>
+  typeof (value as { then?: unknown } | null)?.then === 'function';
+
+/** Exits after which a run ends unless the handler says 'continue'. */
+const ENDS_BY_DEFAULT = new Set<VcpuExit['kind']>(['hlt', 'shutdown', 'internal-error', 'fail-entry', 'unknown']);
+
+/** A structured-cloneable copy of an exit (its data view points into kvm_run). */
+function copyExit(exit: VcpuExit): VcpuExit {
+  return 'data' in exit ? { ...exit, data: exit.data.slice() } : { ...exit };
+}
+
+async function main(): Promise<VcpuRunResult> {
+  const regions = mapGuestRam(init.memory);
+  const kickTarget = new KickTarget(init.kickSlot);
+  const counters = new ExitCounterWriter(init.counters);
+  let vcpu: LinuxVcpu | undefined;
+  let handler: VcpuHandler | undefined;
+  let ctx: VcpuContext | undefined;
+  let last: VcpuExit | undefined;
+  try {
+    vcpu = new LinuxVcpu(init.vmFd, init.vcpuId, init.mmapSize);
+    kickTarget.publish(vcpu.runAddress, vcpu.runSize);
+    const module = (await import(init.handlerUrl)) as { default?: VcpuHandler; handler?: VcpuHandler };
+    handler = module.default ?? module.handler;
+    if (typeof handler?.onExit !== 'function') {
+      throw new TypeError(`${init.handlerUrl} exports no VcpuHandler (default or "handler" with onExit)`);
+    }
+    const h = handler;
+    const current: VcpuContext = {
+      vcpu,
+      id: init.vcpuId,
+      memoryRegions: () => regions,
+      slice: (gpa, length) => guestSlice(regions, gpa, length),
+      data: init.data,
+      counters,
+      post: (message, transfer) => send({ type: 'post', message }, transfer),
+      get stopRequested() {
+        return stopRequested();
+      },
+    };
+    ctx = current;
+    port.on('message', (msg: MainMessage) => {
+      if (msg.type === 'message') h.onMessage?.(msg.message, current);
+    });
+    await h.setup?.(current);
+    send({ type: 'ready' });
+
+    const run = vcpu;
+    for (;;) {
+      if (stopRequested()) return { reason: 'stop-requested', ...(last ? { exit: copyExit(last) } : {}) };
+      const exit = run.run();
+      counters.count(exit);
+      if (exit.kind === 'intr') {
+        if (stopRequested()) return { reason: 'stop-requested', ...(last ? { exit: copyExit(last) } : {}) };
+        const r = h.onKick?.(current);
+        if (isPromise(r)) await r;
+        await yieldToLoop(); // let posted messages and timers of this thread run
+        continue;
+      }
+      last = exit;
+      let decision: ExitDecision | Promise<ExitDecision> = h.onExit(exit, current);
+      if (isPromise(decision)) decision = await decision;
+      if (decision === 'stop') return { reason: 'handler-stop', exit: copyExit(exit) };
+      if (decision !== 'continue' && ENDS_BY_DEFAULT.has(exit.kind)) return { reason: 'exit', exit: copyExit(exit) };
+    }
+  } catch (error) {
+    return { reason: 'error', error: serializeError(error), ...(last ? { exit: copyExit(last) } : {}) };
+  } finally {
+    // Retire the kick slot first: after this no thread touches kvm_run or signals us.
+    kickTarget.retire();
+    try {
+      if (handler && ctx) await handler.teardown?.(ctx);
+    } finally {
+      vcpu?.close();
+      for (const region of regions) region.dispose();
+      port.removeAllListeners('message');
+    }
+  }
+}
+
+main().then(
+  (result) => send({ type: 'done', result }),
+  (error: unknown) => send({ type: 'done', result: { reason: 'error', error: serializeError(error) } }),
+);
