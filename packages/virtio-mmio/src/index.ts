@@ -6,6 +6,7 @@ export type {
   VirtioActivationInfo,
   VirtioDevice,
 } from './device.js';
+export { ExternalDevice, type ExternalDeviceOptions } from './external-device.js';
 export {
   type GuestRangeCheck,
   type QueueLayoutOptions,

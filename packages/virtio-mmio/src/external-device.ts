@@ -1,0 +1,86 @@
+/**
+ * A `VirtioDevice` whose queues are served somewhere else: another thread, or
+ * a vhost-user back-end in another process. The transport still runs the
+ * register file here; this device only reports what the driver set up
+ * (`activated$`), forwards kicks that reach the VMM (`kick$`, e.g. to a kick
+ * eventfd when no ioeventfd absorbs them) and serves a configuration space the
+ * caller supplies (for vhost-user: the bytes of GET_CONFIG).
+ */
+import { type Observable, Subject } from 'rxjs';
+import type { VirtioActivation, VirtioActivationInfo, VirtioDevice } from './device.js';
+
+export interface ExternalDeviceOptions {
+  deviceType: number;
+  /** Features the remote side offers (VIRTIO_F_VERSION_1 included). */
+  features: bigint;
+  queueMaxSizes: readonly number[];
+  /** Configuration space bytes (copied; replace with `setConfig`). */
+  config?: Uint8Array;
+  vendorId?: number;
+  /** Called on driver writes to the configuration space (vhost-user: SET_CONFIG). */
+  onConfigWrite?: (offset: number, data: Uint8Array) => void;
+}
+
+export class ExternalDevice implements VirtioDevice {
+  readonly deviceType: number;
+  readonly features: bigint;
+  readonly queueMaxSizes: readonly number[];
+  readonly vendorId: number;
+  #config: Uint8Array;
+  #activation: VirtioActivation | undefined;
+  readonly #onConfigWrite: ((offset: number, data: Uint8Array) => void) | undefined;
+  readonly #activated = new Subject<VirtioActivationInfo>();
+  readonly #kick = new Subject<number>();
+  readonly #reset = new Subject<void>();
+
+  /** The driver set the device up: hand features and queue addresses to whoever serves the queues. */
+  readonly activated$: Observable<VirtioActivationInfo> = this.#activated.asObservable();
+  /** A queue was kicked through the register file (or `transport.notifyQueue`). */
+  readonly kick$: Observable<number> = this.#kick.asObservable();
+  /** The driver reset the device: stop the remote queues. */
+  readonly reset$: Observable<void> = this.#reset.asObservable();
+
+  constructor(options: ExternalDeviceOptions) {
+    this.deviceType = options.deviceType;
+    this.features = options.features;
+    this.queueMaxSizes = [...options.queueMaxSizes];
+    this.vendorId = options.vendorId ?? 0;
+    this.#config = Uint8Array.from(options.config ?? []);
+    this.#onConfigWrite = options.onConfigWrite;
+  }
+
+  /** The activation while active: call `signalUsedBuffer` / `needsReset` from the remote side's events. */
+  get activation(): VirtioActivation | undefined {
+    return this.#activation;
+  }
+
+  /** New configuration bytes; call `transport.configChanged()` after it so the driver notices. */
+  setConfig(config: Uint8Array): void {
+    this.#config = Uint8Array.from(config);
+  }
+
+  readConfig(offset: number, data: Uint8Array): void {
+    for (let i = 0; i < data.length; i++) data[i] = this.#config[offset + i] ?? 0;
+  }
+
+  writeConfig(offset: number, data: Uint8Array): void {
+    for (let i = 0; i < data.length; i++)
+      if (offset + i < this.#config.length) this.#config[offset + i] = data[i] ?? 0;
+    this.#onConfigWrite?.(offset, Uint8Array.from(data));
+  }
+
+  activate(activation: VirtioActivation): void {
+    this.#activation = activation;
+    this.#activated.next({ features: activation.features, queues: activation.queues });
+  }
+
+  reset(): void {
+    const was = this.#activation !== undefined;
+    this.#activation = undefined;
+    if (was) this.#reset.next();
+  }
+
+  queueNotify(queueIndex: number): void {
+    this.#kick.next(queueIndex);
+  }
+}

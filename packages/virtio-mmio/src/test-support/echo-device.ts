@@ -1,0 +1,45 @@
+/** A ring-backed test device: copies each chain's readable bytes into its writable part. */
+import { type GuestMemory, readSegments, SplitQueue, writeSegments } from '@rxvmm/virtio-ring';
+import { featureBit, hasFeature, VirtioFeature } from '../constants.js';
+import type { VirtioActivation, VirtioDevice } from '../device.js';
+
+export class EchoDevice implements VirtioDevice {
+  readonly deviceType = 0x7e;
+  readonly features = featureBit(VirtioFeature.VERSION_1) | featureBit(VirtioFeature.EVENT_IDX);
+  readonly queueMaxSizes = [64];
+  #queue: SplitQueue | undefined;
+  #activation: VirtioActivation | undefined;
+  constructor(readonly memory: GuestMemory) {}
+  readConfig(_offset: number, data: Uint8Array): void {
+    data.fill(0);
+  }
+  writeConfig(): void {}
+  activate(activation: VirtioActivation): void {
+    const q = activation.queues[0];
+    if (!q?.ready) throw new Error('queue 0 not ready');
+    this.#queue = new SplitQueue(this.memory, {
+      ...q,
+      eventIdx: hasFeature(activation.features, VirtioFeature.EVENT_IDX),
+    });
+    this.#activation = activation;
+  }
+  reset(): void {
+    this.#queue = undefined;
+    this.#activation = undefined;
+  }
+  queueNotify(): void {
+    const queue = this.#queue;
+    if (!queue || !this.#activation) return;
+    try {
+      for (let chain = queue.pop(); chain; chain = queue.pop()) {
+        const bytes = new Uint8Array(Math.min(chain.readableLength, chain.writableLength));
+        readSegments(this.memory, chain.readable, bytes);
+        queue.pushUsed(chain.head, writeSegments(this.memory, chain.writable, bytes));
+      }
+      if (queue.needsNotification()) this.#activation.signalUsedBuffer(0);
+    } catch (error) {
+      this.#queue = undefined;
+      this.#activation.needsReset(error);
+    }
+  }
+}
