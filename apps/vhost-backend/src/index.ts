@@ -1,0 +1,6 @@
+/**
+ * @rxvmm/vhost-backend: the rxvmm-vhost-blk program (a vhost-user-blk
+ * back-end) and its pieces, for embedding or testing.
+ */
+export { type BlkDeviceOptions, VhostUserBlkDevice } from './blk-device.js';
+export { CAPABILITIES, type CliIo, type RunningBackend, USAGE, run } from './run.js';

@@ -1,0 +1,137 @@
+/**
+ * rxvmm-vhost-blk, following the back-end program conventions of QEMU's
+ * docs/interop/vhost-user.rst: --socket-path or --fd, --print-capabilities,
+ * --blk-file, --read-only; plus --num-queues and --json-stats. It serves one
+ * frontend at a time, survives reconnects, and on SIGINT/SIGTERM ends the
+ * session, flushes the disk and removes its socket file.
+ */
+import { parseArgs } from 'node:util';
+import { VhostUserServer } from '@rxvmm/vhost-user';
+import { VhostUserBlkDevice } from './blk-device.js';
+
+export const USAGE = `Usage: rxvmm-vhost-blk (--socket-path PATH | --fd N) --blk-file FILE [options]
+       rxvmm-vhost-blk --print-capabilities
+
+A vhost-user-blk back-end (QEMU: -device vhost-user-blk-pci,chardev=...).
+
+  --socket-path PATH      listen on a new Unix socket at PATH (removed on exit)
+  --fd N                  serve the inherited listening socket N instead
+  --blk-file FILE         disk image (regular file or block device; never created)
+  --read-only             refuse writes (offers VIRTIO_BLK_F_RO)
+  --num-queues N          virtqueues offered (default 1)
+  --json-stats            print one JSON line of statistics per session and at exit (stdout)
+  --print-capabilities    print the back-end's capabilities as JSON and exit
+  -h, --help              this text
+`;
+
+/** The --print-capabilities answer (vhost-user.json: VHostUserBackendCapabilitiesBlock). */
+export const CAPABILITIES = { type: 'block', features: ['read-only', 'blk-file'] };
+
+export interface CliIo {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const defaultIo: CliIo = {
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+};
+
+export interface RunningBackend {
+  server: VhostUserServer;
+  device: VhostUserBlkDevice;
+  /** Ends the session, flushes and closes the disk, removes the socket. */
+  shutdown(reason: string): Promise<void>;
+}
+
+/** Parses argv; returns an exit code for immediate exits, or the running back-end. */
+export async function run(argv: string[], io: CliIo = defaultIo): Promise<number | RunningBackend> {
+  let values: ReturnType<typeof parse>['values'];
+  try {
+    values = parse(argv).values;
+  } catch (error) {
+    io.err(`rxvmm-vhost-blk: ${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    io.out(USAGE);
+    return 0;
+  }
+  if (values['print-capabilities']) {
+    io.out(`${JSON.stringify(CAPABILITIES, null, 2)}\n`);
+    return 0;
+  }
+  const usage = (why: string): number => {
+    io.err(`rxvmm-vhost-blk: ${why}\n${USAGE}`);
+    return 2;
+  };
+  if ((values['socket-path'] === undefined) === (values.fd === undefined))
+    return usage('exactly one of --socket-path and --fd is required');
+  if (values['blk-file'] === undefined) return usage('--blk-file is required');
+  const fd = values.fd === undefined ? undefined : Number(values.fd);
+  if (fd !== undefined && !(Number.isInteger(fd) && fd >= 0)) return usage(`--fd ${values.fd} is not an fd number`);
+  const numQueues = Number(values['num-queues'] ?? '1');
+  if (!(Number.isInteger(numQueues) && numQueues >= 1 && numQueues <= 64))
+    return usage(`--num-queues ${values['num-queues']} must be 1..64`);
+
+  let device: VhostUserBlkDevice;
+  try {
+    device = await VhostUserBlkDevice.open({ path: values['blk-file'], readOnly: values['read-only'] ?? false, numQueues });
+  } catch (error) {
+    io.err(`rxvmm-vhost-blk: cannot open ${values['blk-file']}: ${(error as Error).message}\n`);
+    return 1;
+  }
+  const log = (line: string): void => io.err(`rxvmm-vhost-blk: ${line}\n`);
+  const jsonStats = values['json-stats'] ?? false;
+  const statsLine = (event: string, extra: object = {}): void => {
+    if (jsonStats) io.out(`${JSON.stringify({ event, ...extra, blk: device.stats })}\n`);
+  };
+  let server: VhostUserServer;
+  try {
+    server = new VhostUserServer(device, {
+      ...(fd === undefined ? { socketPath: values['socket-path'] as string } : { fd }),
+      log,
+      onSessionEnd: (stats, reason) => {
+        log(`frontend disconnected${reason ? ` (${reason})` : ''}; waiting for the next one`);
+        statsLine('session-end', { reason, session: stats });
+      },
+    });
+  } catch (error) {
+    await device.close();
+    io.err(`rxvmm-vhost-blk: cannot listen: ${(error as Error).message}\n`);
+    return 1;
+  }
+  log(`serving ${values['blk-file']}${values['read-only'] ? ' (read-only)' : ''} with ${numQueues} queue(s) on ${values['socket-path'] ?? `fd ${fd}`}`);
+  let shuttingDown: Promise<void> | null = null;
+  return {
+    server,
+    device,
+    shutdown(reason: string) {
+      shuttingDown ??= (async () => {
+        log(`shutting down: ${reason}`);
+        await server.close();
+        await device.close();
+        statsLine('exit', { reason });
+      })();
+      return shuttingDown;
+    },
+  };
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      'socket-path': { type: 'string' },
+      fd: { type: 'string' },
+      'blk-file': { type: 'string' },
+      'read-only': { type: 'boolean' },
+      'num-queues': { type: 'string' },
+      'json-stats': { type: 'boolean' },
+      'print-capabilities': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}
