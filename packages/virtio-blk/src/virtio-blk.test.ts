@@ -329,6 +329,45 @@ describe('VirtioBlk over virtio-mmio and a split ring', () => {
     }
   });
 
+  it('multiqueue: offers VIRTIO_BLK_F_MQ and serves every queue', async () => {
+    const { rig, disk } = await setup({ numQueues: 2 });
+    expect(rig.blk.features & featureBit(BlkFeature.MQ)).not.toBe(0n);
+    expect(rig.blk.config.numQueues).toBe(2);
+    expect(rig.transport.read(R.Config + 34, 2)).toBe(2);
+    const q1 = { index: 1, size: QUEUE_SIZE, desc: 0x5000n, avail: 0x6000n, used: 0x7000n };
+    initDevice(rig.transport, featureBit(VirtioFeature.VERSION_1) | featureBit(BlkFeature.MQ), [
+      { index: 0, size: QUEUE_SIZE, desc: DESC, avail: AVAIL, used: USED },
+      q1,
+    ]);
+    const { SplitDriver } = await import('@rxvmm/virtio-ring');
+    const d0 = new SplitDriver(rig.mem, {
+      size: QUEUE_SIZE,
+      descTable: DESC,
+      driverArea: AVAIL,
+      deviceArea: USED,
+    });
+    const d1 = new SplitDriver(rig.mem, {
+      size: QUEUE_SIZE,
+      descTable: q1.desc,
+      driverArea: q1.avail,
+      deviceArea: q1.used,
+    });
+    const notified: number[] = [];
+    rig.transport.notify$.subscribe((q) => notified.push(q));
+    const a = pattern(512, 21);
+    const b = pattern(512, 22);
+    d0.add([rig.header(T.OUT, 30n), ...dataSegments(rig, a)], [rig.status()]);
+    d1.add([rig.header(T.OUT, 31n), ...dataSegments(rig, b)], [rig.status()]);
+    rig.transport.write(R.QueueNotify, 4, 1);
+    await rig.waitUsed(d1);
+    rig.transport.notifyQueue(0); // as an ioeventfd would
+    await rig.waitUsed(d0);
+    expect(notified).toEqual([1, 0]);
+    const file = await readFile(disk.path);
+    expect(file.subarray(30 * 512, 31 * 512)).toEqual(Buffer.from(a));
+    expect(file.subarray(31 * 512, 32 * 512)).toEqual(Buffer.from(b));
+  });
+
   it('writes nothing but the disk file', async () => {
     const { rig, disk } = await setup();
     await rig.submit([rig.header(T.OUT, 63n), ...dataSegments(rig, pattern(512, 1))], [rig.status()]);

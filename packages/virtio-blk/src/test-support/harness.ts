@@ -61,10 +61,18 @@ function w(t: VirtioMmioTransport, reg: number, value: number | bigint): void {
 }
 
 /** Linux's init sequence (3.1.1): reset, ACK, DRIVER, features, FEATURES_OK, queue set-up, DRIVER_OK. */
+export interface QueuePlacement {
+  index: number;
+  size: number;
+  desc: bigint;
+  avail: bigint;
+  used: bigint;
+}
+
 export function initDevice(
   t: VirtioMmioTransport,
   features: bigint,
-  queue: { index: number; size: number; desc: bigint; avail: bigint; used: bigint },
+  queue: QueuePlacement | QueuePlacement[],
 ): void {
   w(t, R.Status, 0);
   w(t, R.Status, DeviceStatus.ACKNOWLEDGE);
@@ -74,15 +82,17 @@ export function initDevice(
   w(t, R.DriverFeaturesSel, 1);
   w(t, R.DriverFeatures, features >> 32n);
   w(t, R.Status, DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER | DeviceStatus.FEATURES_OK);
-  w(t, R.QueueSel, queue.index);
-  w(t, R.QueueNum, queue.size);
-  w(t, R.QueueDescLow, queue.desc);
-  w(t, R.QueueDescHigh, queue.desc >> 32n);
-  w(t, R.QueueDriverLow, queue.avail);
-  w(t, R.QueueDriverHigh, queue.avail >> 32n);
-  w(t, R.QueueDeviceLow, queue.used);
-  w(t, R.QueueDeviceHigh, queue.used >> 32n);
-  w(t, R.QueueReady, 1);
+  for (const q of Array.isArray(queue) ? queue : [queue]) {
+    w(t, R.QueueSel, q.index);
+    w(t, R.QueueNum, q.size);
+    w(t, R.QueueDescLow, q.desc);
+    w(t, R.QueueDescHigh, q.desc >> 32n);
+    w(t, R.QueueDriverLow, q.avail);
+    w(t, R.QueueDriverHigh, q.avail >> 32n);
+    w(t, R.QueueDeviceLow, q.used);
+    w(t, R.QueueDeviceHigh, q.used >> 32n);
+    w(t, R.QueueReady, 1);
+  }
   w(t, R.Status, t.read(R.Status, 4) | DeviceStatus.DRIVER_OK);
 }
 
