@@ -102,10 +102,25 @@ export interface MsiMessage {
   devid?: number;
 }
 
-/** One entry of KVM_SET_GSI_ROUTING. */
+/**
+ * One entry of KVM_SET_GSI_ROUTING. `flags` is the entry's flags field (0, or
+ * KVM_MSI_VALID_DEVID on an MSI entry). The last form passes a raw `type` code
+ * (1 irqchip, 2 MSI, others are unknown: `EINVAL`), to exercise validation.
+ */
 export type IrqRoutingEntry =
-  | { gsi: number; type: 'irqchip'; irqchip: number; pin: number }
-  | ({ gsi: number; type: 'msi' } & MsiMessage);
+  | { gsi: number; type: 'irqchip'; irqchip: number; pin: number; flags?: number }
+  | ({ gsi: number; type: 'msi'; flags?: number } & MsiMessage)
+  | {
+      gsi: number;
+      type: number;
+      flags?: number;
+      irqchip?: number;
+      pin?: number;
+      addressLo?: number;
+      addressHi?: number;
+      data?: number;
+      devid?: number;
+    };
 
 /** The general-purpose registers (struct kvm_regs), as bigints. */
 export interface Regs {
@@ -239,11 +254,14 @@ export interface Vm extends Disposable {
   ioeventfd(args: IoEventFdArgs): void;
   /** KVM_IRQFD (assign, or deassign with IRQFD_FLAG_DEASSIGN). */
   irqfd(args: IrqFdArgs): void;
-  /** KVM_SET_GSI_ROUTING: replaces the whole table atomically. */
-  setGsiRouting(entries: readonly IrqRoutingEntry[]): void;
+  /**
+   * KVM_SET_GSI_ROUTING: replaces the whole table atomically. `flags` is
+   * `struct kvm_irq_routing.flags` (must be 0; default 0).
+   */
+  setGsiRouting(entries: readonly IrqRoutingEntry[], flags?: number): void;
   /** KVM_IRQ_LINE: the level of one GSI as driven by userspace. */
   setIrqLine(gsi: number, level: boolean): void;
-  /** KVM_SIGNAL_MSI: > 0 delivered, 0 blocked or coalesced. */
+  /** KVM_SIGNAL_MSI: > 0 delivered, 0 blocked or coalesced (< 0: no destination, where the backend reports it as a value). */
   signalMsi(msi: MsiMessage): number;
   /** KVM_CREATE_VCPU. On kvm-linux, call it on the thread that will run the vCPU. */
   createVcpu(id: number): Vcpu;

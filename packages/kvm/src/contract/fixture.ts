@@ -15,6 +15,13 @@ export const REPORT_PORT = 0x3f0;
 /** 1-byte PIO write that ends a guest's scenario. */
 export const DONE_PORT = 0x3f4;
 
+/**
+ * Reported by `interruptWaiter` with `ready: true` once its interrupt
+ * controller is set up, just before it first sleeps: the suite signals
+ * interrupts at that exit, so it never blocks in a sleeping KVM_RUN.
+ */
+export const READY_REPORT = 0x5245_4459; // "REDY"
+
 /** Guest-physical RAM every contract VM gets: slot 0 at GPA 0. */
 export const CONTRACT_RAM_SIZE = 2 * 1024 * 1024;
 
@@ -48,6 +55,12 @@ export interface InterruptWaiterParams {
   ioapicPin?: number;
   vector: number;
   level?: boolean;
+  /**
+   * (Added; optional.) When true, after its set-up (APIC enabled, LINT0 masked,
+   * IOAPIC pin programmed) and before its first sleep, the guest reports
+   * `READY_REPORT` on REPORT_PORT.
+   */
+  ready?: boolean;
 }
 
 export interface ContractGuests {
@@ -60,7 +73,8 @@ export interface ContractGuests {
   /** One PIO `in` of `len` bytes from port `addr`; reports the value read, then DONE. */
   pioReader(vm: Vm, vcpu: Vcpu, params: ReaderParams): void;
   /**
-   * Enables its interrupt controller and interrupts, then sleeps (hlt) until
+   * Enables its interrupt controller (local APIC software-enabled, LINT0
+   * masked so the 8259 PIC cannot inject) and interrupts, then sleeps (hlt) until
    * interrupted; for each interrupt it takes it reports the vector, sends EOI,
    * and sleeps again; after `count` interrupts, DONE.
    */
@@ -76,7 +90,7 @@ export interface BackendFixture {
    * Creates an eventfd of the kind this backend's ioctls accept (the
    * in-memory one for SoftKvm, a kernel eventfd for /dev/kvm).
    */
-  createEventFd(options?: { initval?: number; semaphore?: boolean }): import('./eventfd-ref.js').ContractEventFd;
+  createEventFd(options?: { initval?: number; semaphore?: boolean; nonblock?: boolean }): import('./eventfd-ref.js').ContractEventFd;
   /** An fd that is open but is not an eventfd (for EINVAL), and its release. */
   openNonEventFd(): { fd: number; close(): void };
   guests: ContractGuests;

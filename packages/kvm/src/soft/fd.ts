@@ -1,0 +1,7 @@
+import type { EventFdRef } from '../backend/types.js';
+
+/** The descriptor number of an `EventFdRef` (what the ioctl would receive). */
+export function fdOf(ref: EventFdRef | undefined): number {
+  if (ref === undefined) return -1;
+  return typeof ref === 'number' ? ref : ref.fd;
+}
