@@ -1,0 +1,269 @@
+// rxvmm-vhost-blk driven by the TS frontend of @rxvmm/vhost-user: a memfd as
+// guest RAM, a split ring driven from the driver side, real kicks through an
+// eventfd, completions read from the call eventfd, and the data checked in the
+// disk file. Plus the CLI's argument handling, reconnects and shutdown.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { VhostUserFrontend } from '@rxvmm/vhost-user';
+import { MemfdRam, TestQueue, countFds, countMaps } from '@rxvmm/vhost-user/testing';
+import { BlkRequestType, BlkStatus, decodeBlkConfig } from '@rxvmm/virtio-blk';
+import { firstValueFrom } from 'rxjs';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { CAPABILITIES, type CliIo, type RunningBackend, run } from '../src/run.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'rxvmm-vhost-blk-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function capture(): CliIo & { stdout: string; stderr: string } {
+  const io = {
+    stdout: '',
+    stderr: '',
+    out: (t: string) => {
+      io.stdout += t;
+    },
+    err: (t: string) => {
+      io.stderr += t;
+    },
+  };
+  return io;
+}
+
+let n = 0;
+function disk(bytes = 1 << 20): string {
+  const path = join(dir, `disk${n++}.img`);
+  writeFileSync(path, new Uint8Array(bytes));
+  return path;
+}
+
+describe('arguments', () => {
+  it('prints the capabilities JSON of vhost-user.json', async () => {
+    const io = capture();
+    expect(await run(['--print-capabilities'], io)).toBe(0);
+    expect(JSON.parse(io.stdout)).toEqual({ type: 'block', features: ['read-only', 'blk-file'] });
+    expect(CAPABILITIES.type).toBe('block');
+  });
+
+  it('prints usage for --help', async () => {
+    const io = capture();
+    expect(await run(['--help'], io)).toBe(0);
+    expect(io.stdout).toMatch(/--socket-path PATH/);
+  });
+
+  it.each([
+    [['--blk-file', 'x'], /exactly one of --socket-path and --fd/],
+    [['--socket-path', 's', '--fd', '3', '--blk-file', 'x'], /exactly one of/],
+    [['--socket-path', 's'], /--blk-file is required/],
+    [['--socket-path', 's', '--blk-file', 'x', '--num-queues', '0'], /--num-queues 0 must be 1..64/],
+    [['--fd=-1', '--blk-file', 'x'], /not an fd number/],
+    [['--bogus'], /Unknown option '--bogus'/],
+  ])('refuses %j with exit code 2', async (argv, pattern) => {
+    const io = capture();
+    expect(await run(argv, io)).toBe(2);
+    expect(io.stderr).toMatch(pattern);
+  });
+
+  it('exits 1 when the disk cannot be opened (and never creates it)', async () => {
+    const io = capture();
+    const missing = join(dir, 'missing.img');
+    expect(await run(['--socket-path', join(dir, 'x.sock'), '--blk-file', missing], io)).toBe(1);
+    expect(io.stderr).toMatch(/cannot open/);
+    expect(existsSync(missing)).toBe(false);
+  });
+});
+
+/** A virtio-blk driver over the TS frontend. */
+class BlkDriver {
+  readonly ram = new MemfdRam(4 << 20);
+  readonly q: TestQueue;
+  fe!: VhostUserFrontend;
+  private next = 0x100000n;
+
+  constructor(queueBase = 0x10000n) {
+    this.q = new TestQueue(this.ram, 64, queueBase, true);
+  }
+
+  async connect(socket: string): Promise<void> {
+    this.fe = VhostUserFrontend.connect(socket);
+    await this.fe.start({
+      wantFeatures: (1n << 32n) | (1n << 29n) | (1n << 9n),
+      memory: [this.ram.region],
+      queues: [this.q.frontendQueue()],
+    });
+  }
+
+  /** One request: returns [status, data read]. */
+  async request(type: number, sector: bigint, data: Uint8Array | number): Promise<[number, Uint8Array]> {
+    const mem = this.ram.memory;
+    const hdr = this.alloc(16);
+    mem.writeU32(hdr, type);
+    mem.writeU32(hdr + 4n, 0);
+    mem.writeU64(hdr + 8n, sector);
+    const len = typeof data === 'number' ? data : data.length;
+    const buf = this.alloc(Math.max(len, 1));
+    const status = this.alloc(1);
+    mem.writeU8(status, 0xff);
+    const readable = [{ addr: hdr, len: 16 }];
+    const writable = [{ addr: status, len: 1 }];
+    if (typeof data !== 'number') {
+      mem.write(buf, data);
+      if (len > 0) readable.push({ addr: buf, len });
+    } else if (len > 0) {
+      writable.unshift({ addr: buf, len });
+    }
+    this.q.driver.add(readable, writable);
+    const called = firstValueFrom(this.q.call.signals$);
+    this.q.kickIfNeeded();
+    await called;
+    expect(this.q.driver.getUsed()).not.toBeNull();
+    this.q.driver.enableInterrupts();
+    const out = new Uint8Array(typeof data === 'number' ? len : 0);
+    mem.read(buf, out);
+    return [mem.readU8(status), out];
+  }
+
+  private alloc(len: number): bigint {
+    const at = this.next;
+    this.next += BigInt((len + 4095) & ~4095);
+    if (this.next > 0x3f0000n) this.next = 0x100000n;
+    return at;
+  }
+
+  close(): void {
+    this.fe?.close();
+    this.q.close();
+    this.ram.close();
+  }
+}
+
+describe('serving a frontend', () => {
+  let backend: RunningBackend | undefined;
+  const drivers: BlkDriver[] = [];
+  afterEach(async () => {
+    for (const d of drivers.splice(0)) d.close();
+    await backend?.shutdown('test over');
+    backend = undefined;
+  });
+
+  async function start(args: string[] = []): Promise<{ socket: string; path: string; io: ReturnType<typeof capture> }> {
+    const socket = join(dir, `blk${n++}.sock`);
+    const path = disk();
+    const io = capture();
+    const r = await run(['--socket-path', socket, '--blk-file', path, '--json-stats', ...args], io);
+    if (typeof r === 'number') throw new Error(io.stderr);
+    backend = r;
+    return { socket, path, io };
+  }
+
+  it('writes, flushes and reads back through real kicks; the data is in the file', async () => {
+    const { socket, path, io } = await start();
+    const d = new BlkDriver();
+    drivers.push(d);
+    await d.connect(socket);
+    const config = decodeBlkConfig(await d.fe.getConfig(0, 60));
+    expect(config.capacity).toBe(2048n);
+    const data = new Uint8Array(4096).map((_, i) => (i * 7 + 3) & 0xff);
+    expect((await d.request(BlkRequestType.OUT, 8n, data))[0]).toBe(BlkStatus.OK);
+    expect((await d.request(BlkRequestType.FLUSH, 0n, 0))[0]).toBe(BlkStatus.OK);
+    const [st, back] = await d.request(BlkRequestType.IN, 8n, 4096);
+    expect(st).toBe(BlkStatus.OK);
+    expect(back).toEqual(data);
+    expect(new Uint8Array(readFileSync(path)).subarray(8 * 512, 8 * 512 + 4096)).toEqual(data);
+    // Out of range: an IOERR status, the session goes on.
+    expect((await d.request(BlkRequestType.IN, 2048n, 512))[0]).toBe(BlkStatus.IOERR);
+    expect(io.stderr).toMatch(/serving .* with 1 queue/);
+  });
+
+  it('survives a disconnect: state reset, mappings released, the next frontend is served', async () => {
+    const { socket, path, io } = await start();
+    const maps = countMaps();
+    const d1 = new BlkDriver();
+    drivers.push(d1);
+    await d1.connect(socket);
+    const one = new Uint8Array(512).fill(0x11);
+    expect((await d1.request(BlkRequestType.OUT, 0n, one))[0]).toBe(BlkStatus.OK);
+    d1.fe.close();
+    await new Promise<void>((resolve) => {
+      const poll = () => (io.stdout.includes('session-end') ? resolve() : setTimeout(poll, 5));
+      poll();
+    });
+    // Only the driver's own mapping of its RAM is left (the back-end's is gone).
+    expect(countMaps()).toBe(maps + 1);
+    const stats = JSON.parse(io.stdout.trim().split('\n')[0] as string);
+    expect(stats).toMatchObject({ event: 'session-end', reason: null, blk: { writes: 1 } });
+    const d2 = new BlkDriver(0x20000n);
+    drivers.push(d2);
+    await d2.connect(socket);
+    const [st, back] = await d2.request(BlkRequestType.IN, 0n, 512);
+    expect(st).toBe(BlkStatus.OK);
+    expect(back).toEqual(one);
+    expect(new Uint8Array(readFileSync(path)).subarray(0, 512)).toEqual(one);
+  });
+
+  it('--fd serves an inherited listening socket', async () => {
+    const { unixBind, unixListen, unixSocket } = await import('@rxvmm/sys');
+    const socket = join(dir, `fd${n++}.sock`);
+    const listener = unixSocket(true);
+    unixBind(listener, socket);
+    unixListen(listener, 1);
+    const io = capture();
+    const r = await run(['--fd', String(listener), '--blk-file', disk()], io);
+    if (typeof r === 'number') throw new Error(io.stderr);
+    backend = r;
+    const d = new BlkDriver();
+    drivers.push(d);
+    await d.connect(socket);
+    expect((await d.request(BlkRequestType.OUT, 1n, new Uint8Array(512).fill(3)))[0]).toBe(BlkStatus.OK);
+    expect(io.stderr).toMatch(new RegExp(`on fd ${listener}`));
+  });
+
+  it('read-only: writes fail with IOERR and the file is unchanged', async () => {
+    const { socket, path } = await start(['--read-only']);
+    const d = new BlkDriver();
+    drivers.push(d);
+    await d.connect(socket);
+    expect((await d.request(BlkRequestType.OUT, 0n, new Uint8Array(512).fill(9)))[0]).toBe(BlkStatus.IOERR);
+    expect(readFileSync(path).every((b) => b === 0)).toBe(true);
+  });
+
+  it('shutdown ends the session, removes the socket and releases every fd', async () => {
+    const fds = countFds();
+    const { socket } = await start(['--num-queues', '2']);
+    const d = new BlkDriver();
+    await d.connect(socket);
+    expect(await d.fe.getQueueNum()).toBe(2);
+    await backend?.shutdown('test');
+    backend = undefined;
+    expect(existsSync(socket)).toBe(false);
+    d.close();
+    expect(countFds()).toBe(fds);
+  });
+});
+
+const cli = join(dirname(fileURLToPath(import.meta.url)), '../dist/cli.js');
+const built = existsSync(cli);
+if (!built) console.warn(`rxvmm-vhost-blk process tests skipped: ${cli} not built (npx tsc -p tsconfig.build.json)`);
+
+describe.skipIf(!built)('the rxvmm-vhost-blk process', () => {
+  it('on SIGTERM flushes, removes its socket, logs why and exits 0', async () => {
+    const socket = join(dir, `p${n++}.sock`);
+    const path = disk();
+    const child = spawn(process.execPath, [cli, '--socket-path', socket, '--blk-file', path], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (t: string) => (err += t));
+    while (!existsSync(socket)) await new Promise((r) => setTimeout(r, 20));
+    const d = new BlkDriver();
+    await d.connect(socket);
+    const data = new Uint8Array(1024).fill(0x5a);
+    expect((await d.request(BlkRequestType.OUT, 4n, data))[0]).toBe(BlkStatus.OK);
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    d.close();
+    expect(existsSync(socket)).toBe(false);
+    expect(err).toMatch(/shutting down: received SIGTERM/);
+    expect(new Uint8Array(readFileSync(path)).subarray(4 * 512, 6 * 512)).toEqual(data);
+  });
+});
