@@ -176,9 +176,7 @@ export class BlockRequestHandler {
         `request header is ${chain.readableLength} bytes, needs ${BLK_REQUEST_HEADER_SIZE}`,
       );
     }
-    const header = new Uint8Array(BLK_REQUEST_HEADER_SIZE);
-    readSegments(mem, chain.readable, header);
-    const view = new DataView(header.buffer);
+    const view = readHeader(mem, chain.readable);
     const type = view.getUint32(0, true);
     const sector = view.getBigUint64(8, true);
     result.type = type;
@@ -286,6 +284,18 @@ export class BlockRequestHandler {
       );
     for (const b of bounces) mem.write(b.addr, b.buf);
   }
+}
+
+/** The 16-byte header: read in place when its first descriptor holds all of it (the common case). */
+function readHeader(mem: GuestMemory, readable: readonly Segment[]): DataView {
+  const first = readable[0];
+  if (first && first.len >= BLK_REQUEST_HEADER_SIZE) {
+    const bytes = sliceOrUndefined(mem, { addr: first.addr, len: BLK_REQUEST_HEADER_SIZE });
+    if (bytes) return new DataView(bytes.buffer, bytes.byteOffset, BLK_REQUEST_HEADER_SIZE);
+  }
+  const header = new Uint8Array(BLK_REQUEST_HEADER_SIZE);
+  readSegments(mem, readable, header);
+  return new DataView(header.buffer);
 }
 
 function sliceOrUndefined(mem: GuestMemory, seg: Segment): Uint8Array | undefined {
