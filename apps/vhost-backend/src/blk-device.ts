@@ -5,6 +5,7 @@
  * asynchronous file request; a frontend going away flushes the disk.
  */
 import {
+  type BlockBackend,
   BlockRequestHandler,
   type BlockRequestStats,
   FileBackend,
@@ -14,6 +15,7 @@ import {
 } from '@rxvmm/virtio-blk';
 import type { VhostUserDevice } from '@rxvmm/vhost-user';
 import type { DescriptorChain, GuestMemory } from '@rxvmm/virtio-ring';
+import { SyncFileBackend } from './sync-file-backend.js';
 
 export interface BlkDeviceOptions {
   /** Disk image (regular file or block device); never created. */
@@ -24,6 +26,8 @@ export interface BlkDeviceOptions {
   /** Ring size limit (default 1024; QEMU's vhost-user-blk uses 128). */
   maxQueueSize?: number;
   serial?: string;
+  /** 'sync' (default): preadv/pwritev on the loop thread; 'async': fs.promises (libuv threadpool). */
+  io?: 'sync' | 'async';
 }
 
 export class VhostUserBlkDevice implements VhostUserDevice {
@@ -33,7 +37,7 @@ export class VhostUserBlkDevice implements VhostUserDevice {
   private readonly config: Uint8Array;
 
   private constructor(
-    readonly backend: FileBackend,
+    readonly backend: BlockBackend,
     readonly handler: BlockRequestHandler,
     options: BlkDeviceOptions,
   ) {
@@ -51,7 +55,10 @@ export class VhostUserBlkDevice implements VhostUserDevice {
     if (!Number.isInteger(numQueues) || numQueues < 1 || numQueues > 64)
       throw new RangeError(`num-queues ${numQueues} must be 1..64`);
     const readOnly = options.readOnly ?? false;
-    const backend = await FileBackend.open(options.path, { readOnly });
+    const backend: BlockBackend =
+      (options.io ?? 'sync') === 'sync'
+        ? SyncFileBackend.open(options.path, { readOnly })
+        : await FileBackend.open(options.path, { readOnly });
     const handler = new BlockRequestHandler({ backend, readOnly, serial: options.serial ?? 'rxvmm-vhost-blk' });
     return new VhostUserBlkDevice(backend, handler, options);
   }

@@ -19,6 +19,7 @@ A vhost-user-blk back-end (QEMU: -device vhost-user-blk-pci,chardev=...).
   --blk-file FILE         disk image (regular file or block device; never created)
   --read-only             refuse writes (offers VIRTIO_BLK_F_RO)
   --num-queues N          virtqueues offered (default 1)
+  --io sync|async         file I/O on the loop thread (default) or on the libuv threadpool
   --json-stats            print one JSON line of statistics per session and at exit (stdout)
   --print-capabilities    print the back-end's capabilities as JSON and exit
   -h, --help              this text
@@ -74,9 +75,11 @@ export async function run(argv: string[], io: CliIo = defaultIo): Promise<number
   if (!(Number.isInteger(numQueues) && numQueues >= 1 && numQueues <= 64))
     return usage(`--num-queues ${values['num-queues']} must be 1..64`);
 
+  const ioMode = values.io ?? 'sync';
+  if (ioMode !== 'sync' && ioMode !== 'async') return usage(`--io ${ioMode} must be sync or async`);
   let device: VhostUserBlkDevice;
   try {
-    device = await VhostUserBlkDevice.open({ path: values['blk-file'], readOnly: values['read-only'] ?? false, numQueues });
+    device = await VhostUserBlkDevice.open({ path: values['blk-file'], readOnly: values['read-only'] ?? false, numQueues, io: ioMode });
   } catch (error) {
     io.err(`rxvmm-vhost-blk: cannot open ${values['blk-file']}: ${(error as Error).message}\n`);
     return 1;
@@ -130,6 +133,7 @@ function parse(argv: string[]) {
       'read-only': { type: 'boolean' },
       'num-queues': { type: 'string' },
       'json-stats': { type: 'boolean' },
+      io: { type: 'string' },
       'print-capabilities': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
