@@ -41,6 +41,23 @@ export interface FrontendMemoryRegion {
   fdOffset: bigint;
 }
 
+/**
+ * Memory table entries for a VMM's guest RAM regions (e.g. @rxvmm/kvm
+ * `MemoryRegion`s, which carry `fd`/`fdOffset` but no host address). The
+ * "frontend virtual address" of each region is its guest-physical address:
+ * vhost-user only needs VAs that are consistent between the memory table and
+ * the ring addresses, so pass the rings' guest-physical addresses as
+ * `descUserAddr`/`availUserAddr`/`usedUserAddr`.
+ */
+export function identityMappedRegions(
+  regions: readonly { guestPhysAddr: bigint; size: number | bigint; fd: number; fdOffset: number | bigint }[],
+): FrontendMemoryRegion[] {
+  return regions.map((r) => {
+    if (r.fd < 0) throw errnoError('EINVAL', `region at 0x${r.guestPhysAddr.toString(16)} has no fd to share`);
+    return { guestPhysAddr: r.guestPhysAddr, size: BigInt(r.size), userspaceAddr: r.guestPhysAddr, fd: r.fd, fdOffset: BigInt(r.fdOffset) };
+  });
+}
+
 /** One queue to hand over: frontend virtual addresses of the ring areas, and the notifier fds. */
 export interface FrontendQueue {
   size: number;

@@ -9,7 +9,7 @@ export type { BackendSessionOptions, Logger, SessionStats } from './backend.js';
 export { MessageChannel } from './channel.js';
 export type { ChannelHandlers, RawMessage } from './channel.js';
 export type { VhostUserDevice } from './device.js';
-export { VhostUserFrontend } from './frontend.js';
+export { VhostUserFrontend, identityMappedRegions } from './frontend.js';
 export type { FrontendMemoryRegion, FrontendQueue } from './frontend.js';
 export { MemoryTable } from './memory-table.js';
 export {
