@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as kvmConstants from '@rxvmm/kvm';
 import { describe, expect, it } from 'vitest';
 import { abiTable } from './abi.js';
-import * as kvmConstants from '@rxvmm/kvm';
 
 const source = fileURLToPath(new URL('../abi/kvm-abi.c', import.meta.url));
 
@@ -16,7 +16,10 @@ function compilerAndHeader(): string | undefined {
     return 'no C compiler (cc)';
   }
   try {
-    execFileSync('cc', ['-E', '-x', 'c', '-'], { input: '#include <linux/kvm.h>\n', stdio: ['pipe', 'ignore', 'ignore'] });
+    execFileSync('cc', ['-E', '-x', 'c', '-'], {
+      input: '#include <linux/kvm.h>\n',
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
   } catch {
     return 'no <linux/kvm.h> (install linux-libc-dev)';
   }

@@ -20,7 +20,9 @@ describe('openKvm errors', () => {
   });
 
   it('a file that is not a KVM device is EINVAL, and its fd is not leaked', () => {
-    expect(() => openKvm('/dev/null')).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/not a KVM device/) }));
+    expect(() => openKvm('/dev/null')).toThrow(
+      expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/not a KVM device/) }),
+    );
   });
 
   const dist = new URL('../dist/kvm.js', import.meta.url);
@@ -30,22 +32,26 @@ describe('openKvm errors', () => {
     existsSync('/dev/kvm') &&
     (statSync('/dev/kvm').mode & 0o006) === 0 &&
     existsSync(fileURLToPath(dist));
-  if (!canDropPrivileges) console.warn('EACCES test skipped: needs root, a non-world-accessible /dev/kvm and a build');
-  it.skipIf(!canDropPrivileges)('a device this user may not open is EACCES and says how to get access', () => {
-    // Runs as `nobody` in a child process (root bypasses file permissions).
-    const script = `import { openKvm } from ${JSON.stringify(dist.href)};
+  if (!canDropPrivileges)
+    console.warn('EACCES test skipped: needs root, a non-world-accessible /dev/kvm and a build');
+  it.skipIf(!canDropPrivileges)(
+    'a device this user may not open is EACCES and says how to get access',
+    () => {
+      // Runs as `nobody` in a child process (root bypasses file permissions).
+      const script = `import { openKvm } from ${JSON.stringify(dist.href)};
       try { openKvm(); console.log(JSON.stringify({ opened: true })); }
       catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`;
-    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
-      uid: 65534,
-      gid: 65534,
-      encoding: 'utf8',
-      cwd: '/',
-    });
-    const result = JSON.parse(child.stdout) as { code?: string; message?: string; opened?: boolean };
-    expect(result.code).toBe('EACCES');
-    expect(result.message).toMatch(/usermod -aG kvm/);
-  });
+      const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+        uid: 65534,
+        gid: 65534,
+        encoding: 'utf8',
+        cwd: '/',
+      });
+      const result = JSON.parse(child.stdout) as { code?: string; message?: string; opened?: boolean };
+      expect(result.code).toBe('EACCES');
+      expect(result.message).toMatch(/usermod -aG kvm/);
+    },
+  );
 });
 
 describe.skipIf(!kvmAvailable)('LinuxKvm on /dev/kvm', () => {
@@ -65,7 +71,9 @@ describe.skipIf(!kvmAvailable)('LinuxKvm on /dev/kvm', () => {
       'immediate-exit',
     ];
     for (const cap of caps) expect(kvm.checkExtension(cap), cap).toBe(true);
-    expect(() => kvm.checkExtension('warp-drive' as Capability)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    expect(() => kvm.checkExtension('warp-drive' as Capability)).toThrow(
+      expect.objectContaining({ code: 'EINVAL' }),
+    );
     expect(kvm.vcpuMmapSize).toBeGreaterThanOrEqual(4096);
   });
 

@@ -3,7 +3,7 @@
  * when the device is missing or not usable.
  */
 import { closeSync, constants, openSync } from 'node:fs';
-import { errnoError, type ErrnoError } from '@rxvmm/errno';
+import { type ErrnoError, errnoError } from '@rxvmm/errno';
 import type { Capability, Kvm } from '@rxvmm/kvm';
 import * as sys from '@rxvmm/sys';
 import {
@@ -11,10 +11,10 @@ import {
   KVM_CAP_IMMEDIATE_EXIT,
   KVM_CAP_IOEVENTFD,
   KVM_CAP_IOEVENTFD_ANY_LENGTH,
+  KVM_CAP_IRQ_ROUTING,
   KVM_CAP_IRQCHIP,
   KVM_CAP_IRQFD,
   KVM_CAP_IRQFD_RESAMPLE,
-  KVM_CAP_IRQ_ROUTING,
   KVM_CAP_SIGNAL_MSI,
   KVM_CAP_USER_MEMORY,
   KVM_CHECK_EXTENSION,
@@ -82,7 +82,7 @@ export class LinuxKvm implements Kvm {
   constructor(path = '/dev/kvm') {
     this.path = path;
     try {
-      this.fd = openSync(path, constants.O_RDWR) // libuv adds O_CLOEXEC;
+      this.fd = openSync(path, constants.O_RDWR); // libuv adds O_CLOEXEC;
     } catch (error) {
       throw openError(path, error as NodeJS.ErrnoException);
     }
@@ -91,10 +91,16 @@ export class LinuxKvm implements Kvm {
       try {
         version = sys.ioctl(this.fd, KVM_GET_API_VERSION);
       } catch (error) {
-        throw errnoError('EINVAL', `${path} is not a KVM device (KVM_GET_API_VERSION: ${(error as Error).message})`);
+        throw errnoError(
+          'EINVAL',
+          `${path} is not a KVM device (KVM_GET_API_VERSION: ${(error as Error).message})`,
+        );
       }
       if (version !== KVM_API_VERSION) {
-        throw errnoError('EINVAL', `${path} speaks KVM API version ${version}; rxvmm needs ${KVM_API_VERSION}`);
+        throw errnoError(
+          'EINVAL',
+          `${path} speaks KVM API version ${version}; rxvmm needs ${KVM_API_VERSION}`,
+        );
       }
       this.vcpuMmapSize = sys.ioctl(this.fd, KVM_GET_VCPU_MMAP_SIZE);
     } catch (error) {
@@ -150,7 +156,9 @@ export function openKvm(path = '/dev/kvm'): LinuxKvm {
 }
 
 /** Whether /dev/kvm can be opened here, and if not, why (for test skips and fallbacks). */
-export function kvmAvailability(path = '/dev/kvm'): { available: true } | { available: false; reason: string; code: string } {
+export function kvmAvailability(
+  path = '/dev/kvm',
+): { available: true } | { available: false; reason: string; code: string } {
   try {
     openKvm(path).close();
     return { available: true };

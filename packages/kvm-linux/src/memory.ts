@@ -30,12 +30,19 @@ export class RamBacking {
   #released = false;
 
   constructor(slot: number, size: number) {
-    if (!Number.isSafeInteger(size) || size <= 0) throw errnoError('EINVAL', `region size must be positive: ${size}`);
+    if (!Number.isSafeInteger(size) || size <= 0)
+      throw errnoError('EINVAL', `region size must be positive: ${size}`);
     this.size = size;
     this.fd = sys.memfdCreate(`rxvmm-guest-ram-slot${slot}`, sys.MFD_CLOEXEC);
     try {
       sys.ftruncate(this.fd, size);
-      this.address = sys.mmap(size, sys.PROT_READ | sys.PROT_WRITE, sys.MAP_SHARED | sys.MAP_NORESERVE, this.fd, 0n);
+      this.address = sys.mmap(
+        size,
+        sys.PROT_READ | sys.PROT_WRITE,
+        sys.MAP_SHARED | sys.MAP_NORESERVE,
+        this.fd,
+        0n,
+      );
     } catch (error) {
       sys.close(this.fd);
       throw error;
@@ -148,13 +155,16 @@ export class MappedRegion implements MemoryRegion {
 
 /** Zero-copy views of guest RAM in the calling thread, from descriptors sent by the thread that owns the VM. */
 export function mapGuestRam(descriptors: readonly GuestRamDescriptor[]): MappedRegion[] {
-  return descriptors.map((d) => new MappedRegion(d)).sort((a, b) => (a.guestPhysAddr < b.guestPhysAddr ? -1 : 1));
+  return descriptors
+    .map((d) => new MappedRegion(d))
+    .sort((a, b) => (a.guestPhysAddr < b.guestPhysAddr ? -1 : 1));
 }
 
 /** The region holding [gpa, gpa+length), or throws EFAULT. */
 export function findRegion<R extends MemoryRegion>(regions: readonly R[], gpa: bigint, length: number): R {
   for (const region of regions) {
-    if (gpa >= region.guestPhysAddr && gpa + BigInt(length) <= region.guestPhysAddr + BigInt(region.size)) return region;
+    if (gpa >= region.guestPhysAddr && gpa + BigInt(length) <= region.guestPhysAddr + BigInt(region.size))
+      return region;
   }
   throw errnoError('EFAULT', `guest range 0x${gpa.toString(16)}+${length} is not inside one memory region`);
 }

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { IoeventfdLayout, IrqRoutingEntryLayout, IrqfdLayout, MsiLayout, SegmentLayout, SregsLayout } from './abi.js';
+import {
+  IoeventfdLayout,
+  IrqfdLayout,
+  IrqRoutingEntryLayout,
+  MsiLayout,
+  SegmentLayout,
+  SregsLayout,
+} from './abi.js';
 import {
   decodeRegs,
   decodeSregs,
@@ -29,21 +36,35 @@ describe('struct encoders (layouts checked against <linux/kvm.h> in abi.test.ts)
 
   it('kvm_irqfd with a resample fd; an fd out of int range becomes -1 (the kernel answers EBADF)', () => {
     const b = encodeIrqfd({ fd: 9, gsi: 10, flags: 2, resamplefd: { fd: 11 } });
-    expect([IrqfdLayout.fd, IrqfdLayout.gsi, IrqfdLayout.flags, IrqfdLayout.resamplefd].map((o) => view(b).getInt32(o, true))).toEqual([9, 10, 2, 11]);
+    expect(
+      [IrqfdLayout.fd, IrqfdLayout.gsi, IrqfdLayout.flags, IrqfdLayout.resamplefd].map((o) =>
+        view(b).getInt32(o, true),
+      ),
+    ).toEqual([9, 10, 2, 11]);
     expect(view(encodeIrqfd({ fd: 2 ** 40, gsi: 0 })).getInt32(IrqfdLayout.fd, true)).toBe(-1);
   });
 
   it('rejects values the struct cannot hold instead of wrapping them (EINVAL)', () => {
     expect(() => encodeIrqfd({ fd: 1, gsi: -1 })).toThrow(expect.objectContaining({ code: 'EINVAL' }));
     expect(() => encodeIrqfd({ fd: 1, gsi: 2 ** 32 })).toThrow(expect.objectContaining({ code: 'EINVAL' }));
-    expect(() => encodeIoeventfd({ addr: -1n, len: 4, fd: 1 })).toThrow(expect.objectContaining({ code: 'EINVAL' }));
-    expect(() => encodeIoeventfd({ addr: 1n << 64n, len: 4, fd: 1 })).toThrow(expect.objectContaining({ code: 'EINVAL' }));
-    expect(() => encodeIoeventfd({ addr: 0n, len: 1.5, fd: 1 })).toThrow(expect.objectContaining({ code: 'EINVAL' }));
-    expect(() => encodeIoeventfd({ addr: 0n, len: 4, fd: Number.NaN })).toThrow(expect.objectContaining({ code: 'EBADF' }));
+    expect(() => encodeIoeventfd({ addr: -1n, len: 4, fd: 1 })).toThrow(
+      expect.objectContaining({ code: 'EINVAL' }),
+    );
+    expect(() => encodeIoeventfd({ addr: 1n << 64n, len: 4, fd: 1 })).toThrow(
+      expect.objectContaining({ code: 'EINVAL' }),
+    );
+    expect(() => encodeIoeventfd({ addr: 0n, len: 1.5, fd: 1 })).toThrow(
+      expect.objectContaining({ code: 'EINVAL' }),
+    );
+    expect(() => encodeIoeventfd({ addr: 0n, len: 4, fd: Number.NaN })).toThrow(
+      expect.objectContaining({ code: 'EBADF' }),
+    );
   });
 
   it('kvm_msi sets KVM_MSI_VALID_DEVID only with a devid', () => {
-    expect(view(encodeMsi({ addressLo: 0xfee0_0000, addressHi: 1, data: 0x41 })).getUint32(MsiLayout.flags, true)).toBe(0);
+    expect(
+      view(encodeMsi({ addressLo: 0xfee0_0000, addressHi: 1, data: 0x41 })).getUint32(MsiLayout.flags, true),
+    ).toBe(0);
     const b = encodeMsi({ addressLo: 0xfee0_0000, addressHi: 1, data: 0x41, devid: 0x99 });
     expect(view(b).getUint32(MsiLayout.flags, true)).toBe(1);
     expect(view(b).getUint32(MsiLayout.devid, true)).toBe(0x99);
@@ -58,18 +79,42 @@ describe('struct encoders (layouts checked against <linux/kvm.h> in abi.test.ts)
     expect(b.length).toBe(8 + 2 * IrqRoutingEntryLayout.size);
     const v = view(b);
     expect(v.getUint32(0, true)).toBe(2);
-    expect([v.getUint32(8, true), v.getUint32(12, true), v.getUint32(8 + 16, true), v.getUint32(8 + 20, true)]).toEqual([3, 1, 2, 3]);
+    expect([
+      v.getUint32(8, true),
+      v.getUint32(12, true),
+      v.getUint32(8 + 16, true),
+      v.getUint32(8 + 20, true),
+    ]).toEqual([3, 1, 2, 3]);
     const e = 8 + IrqRoutingEntryLayout.size;
-    expect([v.getUint32(e, true), v.getUint32(e + 4, true), v.getUint32(e + 16, true), v.getUint32(e + 24, true)]).toEqual([30, 2, 0xfee0_1000, 0x55]);
+    expect([
+      v.getUint32(e, true),
+      v.getUint32(e + 4, true),
+      v.getUint32(e + 16, true),
+      v.getUint32(e + 24, true),
+    ]).toEqual([30, 2, 0xfee0_1000, 0x55]);
     expect(encodeGsiRouting([]).length).toBe(8);
   });
 
   it('kvm_userspace_memory_region and kvm_regs round trip', () => {
-    const m = view(encodeMemoryRegion({ slot: 2, flags: 1, guestPhysAddr: 0x1000n, memorySize: 8192, userspaceAddr: 0x7f00_0000_0000n }));
+    const m = view(
+      encodeMemoryRegion({
+        slot: 2,
+        flags: 1,
+        guestPhysAddr: 0x1000n,
+        memorySize: 8192,
+        userspaceAddr: 0x7f00_0000_0000n,
+      }),
+    );
     expect([m.getUint32(0, true), m.getUint32(4, true)]).toEqual([2, 1]);
-    expect([m.getBigUint64(8, true), m.getBigUint64(16, true), m.getBigUint64(24, true)]).toEqual([0x1000n, 8192n, 0x7f00_0000_0000n]);
+    expect([m.getBigUint64(8, true), m.getBigUint64(16, true), m.getBigUint64(24, true)]).toEqual([
+      0x1000n,
+      8192n,
+      0x7f00_0000_0000n,
+    ]);
     const regs = decodeRegs(new Uint8Array(144));
-    const filled = Object.fromEntries(Object.keys(regs).map((k, i) => [k, BigInt(i + 1) << 40n])) as unknown as typeof regs;
+    const filled = Object.fromEntries(
+      Object.keys(regs).map((k, i) => [k, BigInt(i + 1) << 40n]),
+    ) as unknown as typeof regs;
     expect(decodeRegs(encodeRegs(filled))).toEqual(filled);
   });
 

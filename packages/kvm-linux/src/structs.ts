@@ -18,10 +18,10 @@ import type {
 import {
   DtableLayout,
   IoeventfdLayout,
+  IrqfdLayout,
   IrqLevelLayout,
   IrqRoutingEntryLayout,
   IrqRoutingLayout,
-  IrqfdLayout,
   KVM_IRQ_ROUTING_IRQCHIP,
   KVM_IRQ_ROUTING_MSI,
   KVM_MSI_VALID_DEVID,
@@ -91,7 +91,11 @@ export function encodeIrqfd(args: IrqFdArgs): Uint8Array {
   view.setInt32(IrqfdLayout.fd, eventFdNumber(args.fd), true);
   view.setUint32(IrqfdLayout.gsi, u32(args.gsi, 'gsi'), true);
   view.setUint32(IrqfdLayout.flags, u32(args.flags ?? 0, 'flags'), true);
-  view.setInt32(IrqfdLayout.resamplefd, args.resamplefd === undefined ? 0 : eventFdNumber(args.resamplefd), true);
+  view.setInt32(
+    IrqfdLayout.resamplefd,
+    args.resamplefd === undefined ? 0 : eventFdNumber(args.resamplefd),
+    true,
+  );
   return bytes;
 }
 
@@ -200,7 +204,10 @@ function encodeSegment(view: DataView, at: number, seg: Segment): void {
 }
 
 function decodeDtable(view: DataView, at: number): DescriptorTable {
-  return { base: view.getBigUint64(at + DtableLayout.base, true), limit: view.getUint16(at + DtableLayout.limit, true) };
+  return {
+    base: view.getBigUint64(at + DtableLayout.base, true),
+    limit: view.getUint16(at + DtableLayout.limit, true),
+  };
 }
 
 function encodeDtable(view: DataView, at: number, table: DescriptorTable): void {

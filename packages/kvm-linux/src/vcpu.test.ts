@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { openKvm } from './kvm.js';
 import { kvmAvailable } from './test-support/availability.js';
-import { CODE_GPA, ECHO_GUEST_64, MMIO_GPA, REAL_MODE_GUEST, SPIN_GUEST_64, STACK_GPA } from './test-support/tiny-guests.js';
+import {
+  CODE_GPA,
+  ECHO_GUEST_64,
+  MMIO_GPA,
+  REAL_MODE_GUEST,
+  SPIN_GUEST_64,
+  STACK_GPA,
+} from './test-support/tiny-guests.js';
 import { setupLongMode } from './x86/long-mode.js';
 import { setupRealMode } from './x86/real-mode.js';
 
@@ -12,7 +19,8 @@ function vmWith(code: Uint8Array) {
   return { kvm, vm, [Symbol.dispose]: () => kvm.close() };
 }
 
-const u32 = (data: Uint8Array) => new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0, true);
+const u32 = (data: Uint8Array) =>
+  new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0, true);
 
 describe.skipIf(!kvmAvailable)('LinuxVcpu on /dev/kvm', () => {
   it('round-trips general and special registers', () => {

@@ -28,7 +28,14 @@ import {
   RunLayout as R,
 } from './abi.js';
 import { KickTarget } from './kick.js';
-import { decodeRegs, decodeSregs, encodeRegs, encodeSregsInto, newRegsBuffer, newSregsBuffer } from './structs.js';
+import {
+  decodeRegs,
+  decodeSregs,
+  encodeRegs,
+  encodeSregsInto,
+  newRegsBuffer,
+  newSregsBuffer,
+} from './structs.js';
 
 const EINTR = 4;
 const INTR: VcpuExit = Object.freeze({ kind: 'intr' });
@@ -52,7 +59,8 @@ export class LinuxVcpu implements Vcpu {
 
   /** KVM_CREATE_VCPU on `vmFd` and the mmap of its kvm_run area (`mmapSize` from KVM_GET_VCPU_MMAP_SIZE). */
   constructor(vmFd: number, id: number, mmapSize: number, onClose?: () => void) {
-    if (!Number.isInteger(id) || id < 0) throw errnoError('EINVAL', `vCPU id must be a non-negative integer: ${id}`);
+    if (!Number.isInteger(id) || id < 0)
+      throw errnoError('EINVAL', `vCPU id must be a non-negative integer: ${id}`);
     this.id = id;
     this.fd = sys.ioctl(vmFd, KVM_CREATE_VCPU, id);
     try {
@@ -67,7 +75,9 @@ export class LinuxVcpu implements Vcpu {
     this.#run = new Uint8Array(this.#runBuffer);
     this.#view = new DataView(this.#runBuffer);
     // MMIO data lives at a fixed place: one cached view per access length.
-    this.#mmioData = [0, 1, 2, 3, 4, 5, 6, 7, 8].map((len) => new Uint8Array(this.#runBuffer, R.mmio_data, len));
+    this.#mmioData = [0, 1, 2, 3, 4, 5, 6, 7, 8].map(
+      (len) => new Uint8Array(this.#runBuffer, R.mmio_data, len),
+    );
     this.#onClose = onClose;
   }
 

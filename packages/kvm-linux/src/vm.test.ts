@@ -1,12 +1,19 @@
 import { readSync } from 'node:fs';
 import * as sys from '@rxvmm/sys';
 import { describe, expect, it } from 'vitest';
-import { KVM_IOEVENTFD_FLAG_DATAMATCH, KVM_IOEVENTFD_FLAG_DEASSIGN, KVM_IOEVENTFD_FLAG_PIO, KVM_IRQFD_FLAG_DEASSIGN, KVM_IRQFD_FLAG_RESAMPLE, KVM_MEM_LOG_DIRTY_PAGES } from './abi.js';
+import {
+  KVM_IOEVENTFD_FLAG_DATAMATCH,
+  KVM_IOEVENTFD_FLAG_DEASSIGN,
+  KVM_IOEVENTFD_FLAG_PIO,
+  KVM_IRQFD_FLAG_DEASSIGN,
+  KVM_IRQFD_FLAG_RESAMPLE,
+  KVM_MEM_LOG_DIRTY_PAGES,
+} from './abi.js';
 import { openKvm } from './kvm.js';
 import { mapGuestRam } from './memory.js';
 import { kvmAvailable } from './test-support/availability.js';
 import { processResources } from './test-support/leaks.js';
-import { CODE_GPA, STACK_GPA, doorbellGuest64 } from './test-support/tiny-guests.js';
+import { CODE_GPA, doorbellGuest64, STACK_GPA } from './test-support/tiny-guests.js';
 import { setupLongMode } from './x86/long-mode.js';
 
 const MiB = 1 << 20;
@@ -21,7 +28,13 @@ describe.skipIf(!kvmAvailable)('LinuxVm memory regions', () => {
     using kvm = openKvm();
     using vm = kvm.createVm();
     const region = vm.setMemoryRegion({ slot: 0, guestPhysAddr: 0x10_0000n, size: 2 * MiB });
-    expect(region).toMatchObject({ slot: 0, guestPhysAddr: 0x10_0000n, size: 2 * MiB, flags: 0, fdOffset: 0 });
+    expect(region).toMatchObject({
+      slot: 0,
+      guestPhysAddr: 0x10_0000n,
+      size: 2 * MiB,
+      flags: 0,
+      fdOffset: 0,
+    });
     expect(region?.fd).toBeGreaterThanOrEqual(0);
     expect(region?.bytes.length).toBe(2 * MiB);
     region?.bytes.set([1, 2, 3, 4], 4096);
@@ -41,7 +54,12 @@ describe.skipIf(!kvmAvailable)('LinuxVm memory regions', () => {
     vm.setMemoryRegion({ slot: 0, guestPhysAddr: 0n, size: MiB });
     expect(vm.memoryRegions().map((r) => r.slot)).toEqual([0, 1]);
     high?.bytes.set([0xaa], 0);
-    const moved = vm.setMemoryRegion({ slot: 1, guestPhysAddr: 0x80_0000n, size: MiB, flags: KVM_MEM_LOG_DIRTY_PAGES });
+    const moved = vm.setMemoryRegion({
+      slot: 1,
+      guestPhysAddr: 0x80_0000n,
+      size: MiB,
+      flags: KVM_MEM_LOG_DIRTY_PAGES,
+    });
     expect(moved).toMatchObject({ guestPhysAddr: 0x80_0000n, flags: KVM_MEM_LOG_DIRTY_PAGES, fd: high?.fd });
     expect(moved?.bytes[0]).toBe(0xaa); // same memory
     // The kernel rejects a new size for an existing slot.
@@ -80,21 +98,31 @@ describe.skipIf(!kvmAvailable)('LinuxVm interrupt and eventfd ioctls', () => {
     const ram = vm.setMemoryRegion({ slot: 0, guestPhysAddr: 0n, size: MiB });
     ram?.bytes.set(doorbellGuest64(10, 0xd000_0000n), Number(CODE_GPA));
     vm.ioeventfd({ addr: 0xd000_0000n, len: 4, fd: efd });
-    expect(() => vm.ioeventfd({ addr: 0xd000_0000n, len: 4, fd: efd })).toThrow(expect.objectContaining({ code: 'EEXIST' }));
+    expect(() => vm.ioeventfd({ addr: 0xd000_0000n, len: 4, fd: efd })).toThrow(
+      expect.objectContaining({ code: 'EEXIST' }),
+    );
     using vcpu = vm.createVcpu(0);
     setupLongMode(vm, vcpu, { entry: CODE_GPA, stack: STACK_GPA });
     const exit = vcpu.run();
     expect(exit).toMatchObject({ kind: 'io', port: 0x3f4 }); // DONE: the 10 doorbells never exited
     expect(sys.read8(efd.fd)).toBe(10n);
     vm.ioeventfd({ addr: 0xd000_0000n, len: 4, fd: efd, flags: KVM_IOEVENTFD_FLAG_DEASSIGN });
-    expect(() => vm.ioeventfd({ addr: 0xd000_0000n, len: 4, fd: efd, flags: KVM_IOEVENTFD_FLAG_DEASSIGN })).toThrow(
-      expect.objectContaining({ code: 'ENOENT' }),
-    );
-    vm.ioeventfd({ addr: 0x3f0n, len: 2, fd: efd, flags: KVM_IOEVENTFD_FLAG_PIO | KVM_IOEVENTFD_FLAG_DATAMATCH, datamatch: 7n });
+    expect(() =>
+      vm.ioeventfd({ addr: 0xd000_0000n, len: 4, fd: efd, flags: KVM_IOEVENTFD_FLAG_DEASSIGN }),
+    ).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+    vm.ioeventfd({
+      addr: 0x3f0n,
+      len: 2,
+      fd: efd,
+      flags: KVM_IOEVENTFD_FLAG_PIO | KVM_IOEVENTFD_FLAG_DATAMATCH,
+      datamatch: 7n,
+    });
     expect(() => vm.ioeventfd({ addr: 0x3f0n, len: 3, fd: efd, flags: KVM_IOEVENTFD_FLAG_PIO })).toThrow(
       expect.objectContaining({ code: 'EINVAL' }),
     );
-    expect(() => vm.ioeventfd({ addr: 0x3f8n, len: 1, fd: 99999 })).toThrow(expect.objectContaining({ code: 'EBADF' }));
+    expect(() => vm.ioeventfd({ addr: 0x3f8n, len: 1, fd: 99999 })).toThrow(
+      expect.objectContaining({ code: 'EBADF' }),
+    );
   });
 
   it('irqfd (with RESAMPLE), GSI routing, IRQ line and MSI reach the kernel', () => {

@@ -17,8 +17,8 @@ import * as sys from '@rxvmm/sys';
 import {
   KVM_CREATE_IRQCHIP,
   KVM_IOEVENTFD,
-  KVM_IRQFD,
   KVM_IRQ_LINE,
+  KVM_IRQFD,
   KVM_SET_GSI_ROUTING,
   KVM_SET_USER_MEMORY_REGION,
   KVM_SIGNAL_MSI,
@@ -27,8 +27,8 @@ import { type GuestRamDescriptor, LinuxMemoryRegion, RamBacking } from './memory
 import {
   encodeGsiRouting,
   encodeIoeventfd,
-  encodeIrqLevel,
   encodeIrqfd,
+  encodeIrqLevel,
   encodeMemoryRegion,
   encodeMsi,
 } from './structs.js';

@@ -19,7 +19,9 @@ describe('ioctl', () => {
   });
 
   it('throws errno errors: EBADF, ENOTTY; rejects other argument types', () => {
-    expect(() => sys.ioctl(999_999, FIONREAD, new Uint8Array(4))).toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'ioctl' }));
+    expect(() => sys.ioctl(999_999, FIONREAD, new Uint8Array(4))).toThrow(
+      expect.objectContaining({ code: 'EBADF', syscall: 'ioctl' }),
+    );
     const efd = sys.eventfd(0, sys.EFD_CLOEXEC);
     try {
       expect(() => sys.ioctl(efd, 0xae00)).toThrow(expect.objectContaining({ code: 'ENOTTY' }));

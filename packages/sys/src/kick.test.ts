@@ -24,7 +24,8 @@ describe('thread kicks (SIGUSR2, no SA_RESTART)', () => {
       { eval: true, workerData: { addonPath, efd } },
     );
     const messages: Array<{ tid?: number; value?: bigint }> = [];
-    const next = () => new Promise<{ tid?: number; value?: bigint }>((resolve) => worker.once('message', resolve));
+    const next = () =>
+      new Promise<{ tid?: number; value?: bigint }>((resolve) => worker.once('message', resolve));
     messages.push(await next());
     const tid = messages[0]?.tid ?? 0;
     expect(tid).not.toBe(sys.gettid());

@@ -31,6 +31,7 @@ export interface VcpuContext<Data = unknown> {
  * after an exit that otherwise ends it (hlt, shutdown, errors); nothing means
  * the default (continue after io/mmio/system-event, stop after the others).
  */
+// biome-ignore lint/suspicious/noConfusingVoidType: handlers that return nothing are typed `void`
 export type ExitDecision = 'stop' | 'continue' | undefined | void;
 
 export interface VcpuHandler<Data = unknown> {

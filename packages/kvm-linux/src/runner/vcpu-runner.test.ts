@@ -1,9 +1,16 @@
-import { firstValueFrom, filter, toArray } from 'rxjs';
+import { filter, firstValueFrom, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { openKvm } from '../kvm.js';
 import { kvmAvailable } from '../test-support/availability.js';
 import { processResources, settledThreads } from '../test-support/leaks.js';
-import { CODE_GPA, ECHO_GUEST_64, MMIO_GPA, SLEEP_GUEST_64, SPIN_GUEST_64, STACK_GPA } from '../test-support/tiny-guests.js';
+import {
+  CODE_GPA,
+  ECHO_GUEST_64,
+  MMIO_GPA,
+  SLEEP_GUEST_64,
+  SPIN_GUEST_64,
+  STACK_GPA,
+} from '../test-support/tiny-guests.js';
 import { VcpuRunner } from './vcpu-runner.js';
 
 const echoHandler = new URL('./fixtures/echo-handler.mjs', import.meta.url);
@@ -52,12 +59,16 @@ describe.skipIf(!kvmAvailable)('VcpuRunner on /dev/kvm', () => {
   it('kicks a spinning guest out of KVM_RUN from the main thread, then stops it', async () => {
     const { kvm, vm } = vmWithCode(SPIN_GUEST_64);
     const runner = await VcpuRunner.start({ vm, id: 0, handler: echoHandler, data });
-    const kicked = firstValueFrom(runner.messages$.pipe(filter((m) => (m as { kind: string }).kind === 'kicked')));
+    const kicked = firstValueFrom(
+      runner.messages$.pipe(filter((m) => (m as { kind: string }).kind === 'kicked')),
+    );
     expect(runner.kick()).toBe(true);
     await kicked;
     expect(runner.counters.get('intr')).toBeGreaterThanOrEqual(1);
     runner.post('hello');
-    const echo = await firstValueFrom(runner.messages$.pipe(filter((m) => (m as { kind: string }).kind === 'echo')));
+    const echo = await firstValueFrom(
+      runner.messages$.pipe(filter((m) => (m as { kind: string }).kind === 'echo')),
+    );
     expect(echo).toEqual({ kind: 'echo', message: 'hello' });
     const result = await runner.stop();
     expect(result.reason).toBe('stop-requested');
@@ -88,7 +99,9 @@ describe.skipIf(!kvmAvailable)('VcpuRunner on /dev/kvm', () => {
 
   it('rejects start when the handler setup throws, with its code', async () => {
     const { kvm, vm } = vmWithCode(SPIN_GUEST_64);
-    await expect(VcpuRunner.start({ vm, id: 0, handler: badSetupHandler })).rejects.toMatchObject({ code: 'EPERM' });
+    await expect(VcpuRunner.start({ vm, id: 0, handler: badSetupHandler })).rejects.toMatchObject({
+      code: 'EPERM',
+    });
     vm.close();
     await vm.whenReleased();
     kvm.close();
@@ -98,7 +111,9 @@ describe.skipIf(!kvmAvailable)('VcpuRunner on /dev/kvm', () => {
     const before = processResources();
     for (let i = 0; i < 3; i++) {
       const { kvm, vm } = vmWithCode(SPIN_GUEST_64);
-      const runners = await Promise.all([0, 1].map((id) => VcpuRunner.start({ vm, id, handler: echoHandler, data })));
+      const runners = await Promise.all(
+        [0, 1].map((id) => VcpuRunner.start({ vm, id, handler: echoHandler, data })),
+      );
       expect(processResources().threads).toBeGreaterThanOrEqual(before.threads + 2);
       await Promise.all(runners.map((r) => r.stop()));
       vm.close();

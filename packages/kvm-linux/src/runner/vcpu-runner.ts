@@ -14,10 +14,10 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type TransferListItem, Worker } from 'node:worker_threads';
 import { errnoError } from '@rxvmm/errno';
-import { Observable, Subject } from 'rxjs';
+import { type Observable, Subject } from 'rxjs';
 import { Kicker } from '../kick.js';
 import type { LinuxVm } from '../vm.js';
-import { ExitCounters, createCounterBuffer } from './counters.js';
+import { createCounterBuffer, ExitCounters } from './counters.js';
 import {
   CONTROL_STOP,
   CONTROL_WORDS,
@@ -69,7 +69,15 @@ export class VcpuRunner {
   readonly #messages = new Subject<unknown>();
   #result: VcpuRunResult | undefined;
 
-  private constructor(worker: Worker, id: number, counters: SharedArrayBuffer, kickSlot: SharedArrayBuffer, control: SharedArrayBuffer, release: () => void, ready: { resolve(): void; reject(e: Error): void }) {
+  private constructor(
+    worker: Worker,
+    id: number,
+    counters: SharedArrayBuffer,
+    kickSlot: SharedArrayBuffer,
+    control: SharedArrayBuffer,
+    release: () => void,
+    ready: { resolve(): void; reject(e: Error): void },
+  ) {
     this.id = id;
     this.#worker = worker;
     this.counters = new ExitCounters(counters);
@@ -94,9 +102,15 @@ export class VcpuRunner {
       worker.once('exit', (code) => {
         this.#kicker.dispose();
         release();
-        const result = this.#result ?? { reason: 'error', error: { message: `vCPU worker exited with code ${code}` } };
+        const result = this.#result ?? {
+          reason: 'error',
+          error: { message: `vCPU worker exited with code ${code}` },
+        };
         if (!isReady) {
-          const e = errnoError('EIO', `vCPU ${id} failed to start: ${result.error?.message ?? result.reason}`);
+          const e = errnoError(
+            'EIO',
+            `vCPU ${id} failed to start: ${result.error?.message ?? result.reason}`,
+          );
           if (result.error?.code) e.code = result.error.code;
           ready.reject(e);
         }
@@ -115,7 +129,10 @@ export class VcpuRunner {
     const { vm, id } = options;
     if (!existsSync(fileURLToPath(VCPU_WORKER_URL))) {
       return Promise.reject(
-        errnoError('ENOENT', `${fileURLToPath(VCPU_WORKER_URL)} is missing: build @rxvmm/kvm-linux first (pnpm build)`),
+        errnoError(
+          'ENOENT',
+          `${fileURLToPath(VCPU_WORKER_URL)} is missing: build @rxvmm/kvm-linux first (pnpm build)`,
+        ),
       );
     }
     const counters = createCounterBuffer();

@@ -6,7 +6,7 @@
  * The loop yields to this thread's event loop only after a kick (or when a
  * handler returns a promise), which is how messages and stop requests land.
  */
-import { type MessagePort, type TransferListItem, parentPort, workerData } from 'node:worker_threads';
+import { type MessagePort, parentPort, type TransferListItem, workerData } from 'node:worker_threads';
 import type { VcpuExit } from '@rxvmm/kvm';
 import { KickTarget } from '../kick.js';
 import { guestSlice, mapGuestRam } from '../memory.js';
@@ -17,9 +17,9 @@ import {
   CONTROL_STOP,
   type MainMessage,
   type RunnerInit,
+  serializeError,
   type VcpuRunResult,
   type WorkerMessage,
-  serializeError,
 } from './protocol.js';
 
 const init = workerData as RunnerInit;
@@ -35,7 +35,13 @@ const isPromise = (value: unknown): value is Promise<unknown> =>
   typeof (value as { then?: unknown } | null)?.then === 'function';
 
 /** Exits after which a run ends unless the handler says 'continue'. */
-const ENDS_BY_DEFAULT = new Set<VcpuExit['kind']>(['hlt', 'shutdown', 'internal-error', 'fail-entry', 'unknown']);
+const ENDS_BY_DEFAULT = new Set<VcpuExit['kind']>([
+  'hlt',
+  'shutdown',
+  'internal-error',
+  'fail-entry',
+  'unknown',
+]);
 
 /** A structured-cloneable copy of an exit (its data view points into kvm_run). */
 function copyExit(exit: VcpuExit): VcpuExit {
@@ -94,7 +100,8 @@ async function main(): Promise<VcpuRunResult> {
       let decision: ExitDecision | Promise<ExitDecision> = h.onExit(exit, current);
       if (isPromise(decision)) decision = await decision;
       if (decision === 'stop') return { reason: 'handler-stop', exit: copyExit(exit) };
-      if (decision !== 'continue' && ENDS_BY_DEFAULT.has(exit.kind)) return { reason: 'exit', exit: copyExit(exit) };
+      if (decision !== 'continue' && ENDS_BY_DEFAULT.has(exit.kind))
+        return { reason: 'exit', exit: copyExit(exit) };
     }
   } catch (error) {
     return { reason: 'error', error: serializeError(error), ...(last ? { exit: copyExit(last) } : {}) };

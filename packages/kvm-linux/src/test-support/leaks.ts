@@ -1,5 +1,5 @@
 /** What the process holds: open fds, memfd/kvm mappings, threads (from /proc/self). */
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 export interface ProcessResources {
   fds: string[];

@@ -23,7 +23,27 @@ function ram(size: number): { memoryRegions(): MemoryRegion[]; bytes: Uint8Array
 function fakeVcpu() {
   let sregs: Sregs = decodeSregs(newSregsBuffer());
   let regs = {} as Regs;
-  for (const k of ['rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rsp', 'rbp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15', 'rip', 'rflags'] as const) regs[k] = 0n;
+  for (const k of [
+    'rax',
+    'rbx',
+    'rcx',
+    'rdx',
+    'rsi',
+    'rdi',
+    'rsp',
+    'rbp',
+    'r8',
+    'r9',
+    'r10',
+    'r11',
+    'r12',
+    'r13',
+    'r14',
+    'r15',
+    'rip',
+    'rflags',
+  ] as const)
+    regs[k] = 0n;
   return {
     getRegs: () => ({ ...regs }),
     setRegs: (r: Regs) => {
@@ -43,7 +63,8 @@ describe('long-mode tables', () => {
     const mem = ram(0x10000);
     writeLongModeTables(mem);
     expect(u64(mem.bytes, BOOT_PML4_ADDR)).toBe(BOOT_PDPT_ADDR | 3n);
-    for (let i = 0n; i < 4n; i++) expect(u64(mem.bytes, BOOT_PDPT_ADDR + i * 8n)).toBe((BOOT_PD_ADDR + i * 0x1000n) | 3n);
+    for (let i = 0n; i < 4n; i++)
+      expect(u64(mem.bytes, BOOT_PDPT_ADDR + i * 8n)).toBe((BOOT_PD_ADDR + i * 0x1000n) | 3n);
     expect(u64(mem.bytes, BOOT_PDPT_ADDR + 32n)).toBe(0n);
     expect(u64(mem.bytes, BOOT_PD_ADDR)).toBe(0x83n);
     // The last 2 MiB page below 4 GiB (LAPIC/IOAPIC live there) maps to itself.
@@ -53,7 +74,9 @@ describe('long-mode tables', () => {
   });
 
   it('rejects sizes that are not whole GiB, and RAM that does not hold the tables (EFAULT)', () => {
-    expect(() => writeLongModeTables(ram(0x10000), 3n << 20n)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    expect(() => writeLongModeTables(ram(0x10000), 3n << 20n)).toThrow(
+      expect.objectContaining({ code: 'EINVAL' }),
+    );
     expect(() => writeLongModeTables(ram(0x1000))).toThrow(expect.objectContaining({ code: 'EFAULT' }));
   });
 
@@ -79,6 +102,8 @@ describe('long-mode tables', () => {
     expect(s.cr0 & 0x8000_0001n).toBe(0n);
     expect(s.efer).toBe(0n);
     expect(vcpu.getRegs()).toMatchObject({ rip: 0x2345n, rsp: 0x7000n });
-    expect(() => setupRealMode(vcpu, { entry: 1n << 20n })).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    expect(() => setupRealMode(vcpu, { entry: 1n << 20n })).toThrow(
+      expect.objectContaining({ code: 'EINVAL' }),
+    );
   });
 });

@@ -72,12 +72,17 @@ export function gdtEntries(): bigint[] {
 function u64le(values: readonly bigint[]): Uint8Array {
   const bytes = new Uint8Array(values.length * 8);
   const view = new DataView(bytes.buffer);
-  values.forEach((v, i) => view.setBigUint64(i * 8, v, true));
+  values.forEach((v, i) => {
+    view.setBigUint64(i * 8, v, true);
+  });
   return bytes;
 }
 
 /** Writes the GDT and the identity page tables into guest RAM. */
-export function writeLongModeTables(memory: GuestMemorySource, identityMapSize = DEFAULT_IDENTITY_MAP_SIZE): void {
+export function writeLongModeTables(
+  memory: GuestMemorySource,
+  identityMapSize = DEFAULT_IDENTITY_MAP_SIZE,
+): void {
   const gib = 1n << 30n;
   if (identityMapSize <= 0n || identityMapSize % gib !== 0n || identityMapSize > 512n * gib) {
     throw errnoError('EINVAL', 'identityMapSize must be a positive multiple of 1 GiB, at most 512 GiB');
@@ -89,11 +94,13 @@ export function writeLongModeTables(memory: GuestMemorySource, identityMapSize =
   pml4[0] = BOOT_PDPT_ADDR | PAGE_PRESENT | PAGE_WRITABLE;
   writeGuest(regions, BOOT_PML4_ADDR, u64le(pml4));
   const pdpt = new Array<bigint>(512).fill(0n);
-  for (let i = 0n; i < directories; i++) pdpt[Number(i)] = (BOOT_PD_ADDR + i * 0x1000n) | PAGE_PRESENT | PAGE_WRITABLE;
+  for (let i = 0n; i < directories; i++)
+    pdpt[Number(i)] = (BOOT_PD_ADDR + i * 0x1000n) | PAGE_PRESENT | PAGE_WRITABLE;
   writeGuest(regions, BOOT_PDPT_ADDR, u64le(pdpt));
   for (let d = 0n; d < directories; d++) {
     const pd = new Array<bigint>(512);
-    for (let i = 0n; i < 512n; i++) pd[Number(i)] = ((d * 512n + i) * HUGE_PAGE) | PAGE_PRESENT | PAGE_WRITABLE | PAGE_HUGE;
+    for (let i = 0n; i < 512n; i++)
+      pd[Number(i)] = ((d * 512n + i) * HUGE_PAGE) | PAGE_PRESENT | PAGE_WRITABLE | PAGE_HUGE;
     writeGuest(regions, BOOT_PD_ADDR + d * 0x1000n, u64le(pd));
   }
 }
@@ -126,7 +133,20 @@ export function longModeSregs(base: Sregs): Sregs {
     fs: data,
     gs: data,
     ss: data,
-    tr: { base: 0n, limit: 0x67, selector: GDT_TSS_SELECTOR, type: 0xb, present: 1, dpl: 0, db: 0, s: 0, l: 0, g: 0, avl: 0, unusable: 0 },
+    tr: {
+      base: 0n,
+      limit: 0x67,
+      selector: GDT_TSS_SELECTOR,
+      type: 0xb,
+      present: 1,
+      dpl: 0,
+      db: 0,
+      s: 0,
+      l: 0,
+      g: 0,
+      avl: 0,
+      unusable: 0,
+    },
     gdt: { base: BOOT_GDT_ADDR, limit: 5 * 8 - 1 },
     cr0: CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG,
     cr3: BOOT_PML4_ADDR,

@@ -51,7 +51,10 @@ export function realModeSregs(base: Sregs, codeSelector = 0): Sregs {
  * Puts `vcpu` in real mode at linear address `entry`: CS = entry >> 4 rounded
  * down to 64 KiB, IP = the rest; DS=ES=FS=GS=SS=0. Call on the vCPU's thread.
  */
-export function setupRealMode(vcpu: Pick<Vcpu, 'getRegs' | 'setRegs' | 'getSregs' | 'setSregs'>, options: RealModeOptions): void {
+export function setupRealMode(
+  vcpu: Pick<Vcpu, 'getRegs' | 'setRegs' | 'getSregs' | 'setSregs'>,
+  options: RealModeOptions,
+): void {
   const { entry } = options;
   if (entry < 0n || entry >= 1n << 20n) throw errnoError('EINVAL', 'real-mode entry must be below 1 MiB');
   const selector = Number((entry >> 4n) & 0xf000n);
