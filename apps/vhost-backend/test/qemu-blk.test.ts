@@ -109,6 +109,41 @@ describe.skipIf(!avail.ok)('QEMU + Linux guest over vhost-user-blk', () => {
     );
 
     it.skipIf(missing !== undefined)(
+      `${kind}: one back-end process serves two QEMUs in turn; the second reads what the first wrote`,
+      async () => {
+        dir = mkdtempSync(join(tmpdir(), 'rxvmm-qemu-'));
+        const disk = makeDisk(dir);
+        const socket = join(dir, 'vhost.sock');
+        backend = await startBackend(kind, { disk, socket });
+        const first = await bootGuest({
+          image,
+          socket,
+          timeoutMs: 120_000,
+          steps: [`write:16M:8M:${GUEST_SEED}`],
+        });
+        const why1 = `${describeRun(first)}\n--- ${kind} ---\n${backend.output()}`;
+        expect(first.guestStatus, why1).toBe(0);
+        // The frontend is gone (QEMU exited); the same back-end must accept the next one.
+        const second = await bootGuest({
+          image,
+          socket,
+          timeoutMs: 120_000,
+          steps: [`verify:16M:8M:${GUEST_SEED}`, `verify:0:8M:${HOST_SEED}`],
+        });
+        const why2 = `${describeRun(second)}\n--- ${kind} ---\n${backend.output()}`;
+        expect(second.guestStatus, why2).toBe(0);
+        expect(
+          second.results.map((r) => r.ok),
+          why2,
+        ).toEqual([true, true]);
+        const exit = await backend.stop();
+        expect(exit, backend.output()).toEqual({ code: 0, signal: null });
+        expect(findMismatch(readRange(disk, 16 * MiB, 8 * MiB), 16 * MiB, GUEST_SEED)).toBe(-1);
+      },
+      240_000,
+    );
+
+    it.skipIf(missing !== undefined)(
       `${kind} with 2 queues and 2 vCPUs: the guest sets up both rings and its data arrives`,
       async () => {
         dir = mkdtempSync(join(tmpdir(), 'rxvmm-qemu-'));
