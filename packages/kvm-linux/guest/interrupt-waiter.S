@@ -6,6 +6,8 @@
  * `sti; hlt`. Each interrupt's handler reports its vector on REPORT_PORT and
  * sends EOI to the LAPIC (which, for a level-triggered vector, EOIs the IOAPIC
  * and so triggers irqfd resampling). After P_COUNT interrupts: DONE.
+ * With P_READY, it reports READY_REPORT after its set-up, just before the
+ * first sleep, so a VMM can signal without blocking in a sleeping KVM_RUN.
  * A CPU exception reports FAULT_TAG | vector, then DONE.
  */
 #include "layout.h"
@@ -63,7 +65,12 @@ main:
 3:	movl %ecx, (%r9)                /* IOREGSEL: low dword */
 	movl %eax, 0x10(%r9)            /* IOWIN */
 
-2:	mov PARAMS_BASE + P_COUNT, %rbx
+2:	cmpq $0, PARAMS_BASE + P_READY
+	je 6f
+	mov $READY_REPORT, %eax
+	mov $REPORT_PORT, %dx
+	out %eax, %dx
+6:	mov PARAMS_BASE + P_COUNT, %rbx
 4:	cli
 	cmp %rbx, taken
 	jae 5f

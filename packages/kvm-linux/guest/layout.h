@@ -33,11 +33,13 @@
 #define P_IOAPIC_PIN  0x20     /* IOAPIC pin to program, or ~0 for none (MSI) */
 #define P_VECTOR      0x28     /* vector for that pin */
 #define P_LEVEL       0x30     /* 1: level-triggered redirection entry */
+#define P_READY       0x38     /* 1: report READY_REPORT once set up, before the first sleep */
 #define P_VALUES      0x40     /* sequence writer: P_COUNT u64 values */
 #define P_VALUES_MAX  24
 
 #define REPORT_PORT   0x3f0
 #define DONE_PORT     0x3f4
+#define READY_REPORT  0x52454459 /* "REDY" (@rxvmm/kvm/contract) */
 
 #define LAPIC_BASE    0xfee00000
 #define IOAPIC_BASE   0xfec00000
