@@ -9,6 +9,8 @@
  * (size_max). File offsets are computed only from checked values, so nothing
  * is ever read or written outside [0, capacity * 512) of the disk.
  */
+
+import { errnoError } from '@rxvmm/errno';
 import {
   type DescriptorChain,
   type GuestMemory,
@@ -107,18 +109,21 @@ export class BlockRequestHandler {
   };
   /** Writes in flight: a FLUSH waits for them so it covers every write completed before it. */
   readonly #writes = new Set<Promise<unknown>>();
+  /** Every request in flight, for drain(). */
+  readonly #inflight = new Set<Promise<BlockRequestResult>>();
 
   constructor(options: BlockRequestHandlerOptions) {
     this.backend = options.backend;
     this.readOnly = options.readOnly ?? options.backend.readOnly;
     if (!this.readOnly && options.backend.readOnly)
-      throw new Error('a read-only backend needs readOnly: true');
+      throw errnoError('EINVAL', 'a read-only backend needs readOnly: true');
     this.segMax = options.segMax ?? DEFAULT_SEG_MAX;
     this.sizeMax = options.sizeMax ?? DEFAULT_SIZE_MAX;
-    if (!(Number.isInteger(this.segMax) && this.segMax >= 1))
-      throw new RangeError(`segMax ${this.segMax} must be >= 1`);
-    if (!(Number.isInteger(this.sizeMax) && this.sizeMax >= SECTOR_SIZE)) {
-      throw new RangeError(`sizeMax ${this.sizeMax} must be >= ${SECTOR_SIZE}`);
+    if (!(Number.isInteger(this.segMax) && this.segMax >= 1 && this.segMax <= 0xffff_ffff)) {
+      throw errnoError('EINVAL', `segMax ${this.segMax} must be an integer >= 1`);
+    }
+    if (!(Number.isInteger(this.sizeMax) && this.sizeMax >= SECTOR_SIZE && this.sizeMax <= 0xffff_ffff)) {
+      throw errnoError('EINVAL', `sizeMax ${this.sizeMax} must be an integer >= ${SECTOR_SIZE}`);
     }
     this.capacity = BigInt(Math.floor(options.backend.size / SECTOR_SIZE));
     const serial =
@@ -135,7 +140,15 @@ export class BlockRequestHandler {
    * ring. Rejects only when the status byte itself cannot be written (guest
    * memory vanished), which a device treats as fatal (NEEDS_RESET).
    */
-  async process(mem: GuestMemory, chain: DescriptorChain): Promise<BlockRequestResult> {
+  process(mem: GuestMemory, chain: DescriptorChain): Promise<BlockRequestResult> {
+    const request = this.#process(mem, chain);
+    this.#inflight.add(request);
+    const forget = () => this.#inflight.delete(request);
+    request.then(forget, forget);
+    return request;
+  }
+
+  async #process(mem: GuestMemory, chain: DescriptorChain): Promise<BlockRequestResult> {
     this.stats.requests++;
     const statusAddr =
       chain.writableLength > 0 ? byteAddress(chain.writable, chain.writableLength - 1) : undefined;
@@ -164,9 +177,14 @@ export class BlockRequestHandler {
     return result;
   }
 
-  /** Waits for in-flight writes (for a device reset or shutdown). */
+  /** Requests in flight right now. */
+  get inflight(): number {
+    return this.#inflight.size;
+  }
+
+  /** Waits for every request in flight (device reset, shutdown): afterwards nothing touches guest memory. */
   async drain(): Promise<void> {
-    await Promise.allSettled([...this.#writes]);
+    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
   }
 
   async #serve(mem: GuestMemory, chain: DescriptorChain, result: BlockRequestResult): Promise<void> {
