@@ -93,6 +93,17 @@ describe('struct encoders (layouts checked against <linux/kvm.h> in abi.test.ts)
       v.getUint32(e + 24, true),
     ]).toEqual([30, 2, 0xfee0_1000, 0x55]);
     expect(encodeGsiRouting([]).length).toBe(8);
+    expect(view(encodeGsiRouting([], 1)).getUint32(4, true)).toBe(1);
+    const raw = view(
+      encodeGsiRouting([
+        { gsi: 1, type: 99, flags: 4, pin: 3 },
+        { gsi: 2, type: 'msi', addressLo: 0, addressHi: 0, data: 0, devid: 5 },
+      ]),
+    );
+    expect([raw.getUint32(8 + 4, true), raw.getUint32(8 + 8, true), raw.getUint32(8 + 20, true)]).toEqual([
+      99, 4, 3,
+    ]);
+    expect(raw.getUint32(e + 8, true)).toBe(1); // KVM_MSI_VALID_DEVID implied by devid
   });
 
   it('kvm_userspace_memory_region and kvm_regs round trip', () => {

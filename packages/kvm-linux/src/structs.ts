@@ -121,29 +121,45 @@ export function encodeMsi(msi: MsiMessage): Uint8Array {
   return bytes;
 }
 
-export function encodeGsiRouting(entries: readonly IrqRoutingEntry[]): Uint8Array {
+export function encodeGsiRouting(entries: readonly IrqRoutingEntry[], flags = 0): Uint8Array {
   const E = IrqRoutingEntryLayout;
   const { bytes, view } = struct(IrqRoutingLayout.size + entries.length * E.size);
   view.setUint32(IrqRoutingLayout.nr, entries.length, true);
+  view.setUint32(IrqRoutingLayout.flags, u32(flags, 'routing flags'), true);
   entries.forEach((entry, i) => {
     const at = IrqRoutingLayout.entries + i * E.size;
     view.setUint32(at + E.gsi, u32(entry.gsi, 'gsi'), true);
-    if (entry.type === 'irqchip') {
-      view.setUint32(at + E.type, KVM_IRQ_ROUTING_IRQCHIP, true);
-      view.setUint32(at + E.irqchip, u32(entry.irqchip, 'irqchip'), true);
-      view.setUint32(at + E.pin, u32(entry.pin, 'pin'), true);
-    } else if (entry.type === 'msi') {
-      view.setUint32(at + E.type, KVM_IRQ_ROUTING_MSI, true);
-      view.setUint32(at + E.msi_address_lo, u32(entry.addressLo, 'addressLo'), true);
-      view.setUint32(at + E.msi_address_hi, u32(entry.addressHi, 'addressHi'), true);
-      view.setUint32(at + E.msi_data, u32(entry.data, 'data'), true);
-      if (entry.devid !== undefined) {
-        view.setUint32(at + E.flags, KVM_MSI_VALID_DEVID, true);
-        view.setUint32(at + E.msi_devid, u32(entry.devid, 'devid'), true);
+    // A raw numeric type code is passed as is (the kernel rejects unknown ones).
+    const type =
+      entry.type === 'irqchip'
+        ? KVM_IRQ_ROUTING_IRQCHIP
+        : entry.type === 'msi'
+          ? KVM_IRQ_ROUTING_MSI
+          : u32(entry.type as number, 'routing entry type');
+    view.setUint32(at + E.type, type, true);
+    const e = entry as {
+      flags?: number;
+      irqchip?: number;
+      pin?: number;
+      addressLo?: number;
+      addressHi?: number;
+      data?: number;
+      devid?: number;
+    };
+    let entryFlags = e.flags ?? 0;
+    if (type === KVM_IRQ_ROUTING_MSI) {
+      view.setUint32(at + E.msi_address_lo, u32(e.addressLo ?? 0, 'addressLo'), true);
+      view.setUint32(at + E.msi_address_hi, u32(e.addressHi ?? 0, 'addressHi'), true);
+      view.setUint32(at + E.msi_data, u32(e.data ?? 0, 'data'), true);
+      if (e.devid !== undefined) {
+        view.setUint32(at + E.msi_devid, u32(e.devid, 'devid'), true);
+        if (e.flags === undefined) entryFlags = KVM_MSI_VALID_DEVID;
       }
     } else {
-      throw errnoError('EINVAL', `unknown routing entry type ${String((entry as { type: unknown }).type)}`);
+      view.setUint32(at + E.irqchip, u32(e.irqchip ?? 0, 'irqchip'), true);
+      view.setUint32(at + E.pin, u32(e.pin ?? 0, 'pin'), true);
     }
+    view.setUint32(at + E.flags, u32(entryFlags, 'entry flags'), true);
   });
   return bytes;
 }

@@ -132,9 +132,9 @@ export class LinuxVm implements Vm {
     sys.ioctl(this.fd, KVM_IRQFD, encodeIrqfd(args));
   }
 
-  setGsiRouting(entries: readonly IrqRoutingEntry[]): void {
+  setGsiRouting(entries: readonly IrqRoutingEntry[], flags = 0): void {
     this.#check();
-    sys.ioctl(this.fd, KVM_SET_GSI_ROUTING, encodeGsiRouting(entries));
+    sys.ioctl(this.fd, KVM_SET_GSI_ROUTING, encodeGsiRouting(entries, flags));
   }
 
   setIrqLine(gsi: number, level: boolean): void {
@@ -142,9 +142,17 @@ export class LinuxVm implements Vm {
     sys.ioctl(this.fd, KVM_IRQ_LINE, encodeIrqLevel(gsi, level));
   }
 
+  /** > 0 delivered, 0 blocked (e.g. APIC software-disabled), -1 no destination APIC. */
   signalMsi(msi: MsiMessage): number {
     this.#check();
-    return sys.ioctl(this.fd, KVM_SIGNAL_MSI, encodeMsi(msi));
+    try {
+      return sys.ioctl(this.fd, KVM_SIGNAL_MSI, encodeMsi(msi));
+    } catch (error) {
+      // The kernel returns the delivery result -1 ("no destination") from the
+      // ioctl itself, which userspace sees as -1 with errno 1 (EPERM).
+      if ((error as { code?: string }).code === 'EPERM') return -1;
+      throw error;
+    }
   }
 
   /** KVM_CREATE_VCPU on the calling thread, which is the only one that may run it. */
