@@ -14,7 +14,13 @@ import {
   type VirtioDevice,
   VirtioFeature,
 } from '@rxvmm/virtio-mmio';
-import { type DescriptorChain, type GuestMemory, SplitQueue } from '@rxvmm/virtio-ring';
+import {
+  type DescriptorChain,
+  type GuestMemory,
+  PackedQueue,
+  SplitQueue,
+  type Virtqueue,
+} from '@rxvmm/virtio-ring';
 import { type BlockBackend, FileBackend } from './backend.js';
 import { type BlkConfig, type BlkGeometry, blkConfig, encodeBlkConfig } from './config.js';
 import { BlkFeature, VIRTIO_ID_BLOCK } from './constants.js';
@@ -35,6 +41,8 @@ export interface VirtioBlkFeatureOptions {
   eventIdx?: boolean;
   /** Offer VIRTIO_F_INDIRECT_DESC (default true). */
   indirect?: boolean;
+  /** Offer VIRTIO_F_RING_PACKED (default false: opt in, not every frontend/back-end pairs with it). */
+  packed?: boolean;
 }
 
 /** The feature bits a virtio-blk device with these options offers (also what a vhost-user back-end reports). */
@@ -50,6 +58,7 @@ export function virtioBlkFeatures(options: VirtioBlkFeatureOptions = {}): bigint
   if (options.readOnly) f |= featureBit(BlkFeature.RO);
   if ((options.numQueues ?? 1) > 1) f |= featureBit(BlkFeature.MQ);
   if (options.geometry) f |= featureBit(BlkFeature.GEOMETRY);
+  if (options.packed) f |= featureBit(VirtioFeature.RING_PACKED);
   return f;
 }
 
@@ -74,7 +83,7 @@ export type CompletionListener = (queueIndex: number, result: BlockRequestResult
 
 interface ActiveQueue {
   index: number;
-  queue: SplitQueue;
+  queue: Virtqueue;
   inflight: number;
 }
 
@@ -168,22 +177,18 @@ export class VirtioBlk implements VirtioDevice {
     log(`ignored config write of ${data.length} byte(s) at ${offset}`);
   }
 
-  validateFeatures(features: bigint): boolean {
-    // Packed rings are not offered; anything else the transport already checked.
-    return !hasFeature(features, VirtioFeature.RING_PACKED);
-  }
-
   activate(activation: VirtioActivation): void {
     const eventIdx = hasFeature(activation.features, VirtioFeature.EVENT_IDX);
     const indirect = hasFeature(activation.features, VirtioFeature.INDIRECT_DESC);
     const multiqueue = hasFeature(activation.features, BlkFeature.MQ);
+    const packed = hasFeature(activation.features, VirtioFeature.RING_PACKED);
     const usable = multiqueue ? activation.queues : activation.queues.slice(0, 1);
     if (!usable[0]?.ready) throw errnoError('EINVAL', 'request queue 0 is not ready');
     const queues: ActiveQueue[] = [];
     for (const q of usable) {
       if (!q.ready) continue;
       // Throws VirtqueueError for a layout outside guest memory: the transport turns that into NEEDS_RESET.
-      const queue = new SplitQueue(this.memory, {
+      const config = {
         size: q.size,
         descTable: q.descTable,
         driverArea: q.driverArea,
@@ -191,7 +196,10 @@ export class VirtioBlk implements VirtioDevice {
         eventIdx,
         indirect,
         maxSize: q.maxSize,
-      });
+      };
+      const queue: Virtqueue = packed
+        ? new PackedQueue(this.memory, config)
+        : new SplitQueue(this.memory, config);
       queues[q.index] = { index: q.index, queue, inflight: 0 };
     }
     this.#queues = queues;

@@ -50,7 +50,7 @@ export interface Rig {
   /** A one-byte status segment (prefilled with 0xff). */
   status(): Segment;
   /** Waits (without a time limit: no timed assertions) for the next used element of `driver`. */
-  waitUsed(driver?: SplitDriver): Promise<UsedElement>;
+  waitUsed(driver?: { getUsed(): UsedElement | null }): Promise<UsedElement>;
   /** Adds a chain, kicks through QueueNotify, waits for its used element. */
   submit(readable: Segment[], writable: Segment[]): Promise<UsedElement>;
   close(): Promise<void>;
@@ -167,7 +167,7 @@ export async function makeRig(
       mem.writeU8(addr, 0xff);
       return { addr, len: 1 };
     },
-    async waitUsed(d = driver) {
+    async waitUsed(d: { getUsed(): UsedElement | null } = driver) {
       for (;;) {
         const used = d.getUsed();
         if (used) return used;
