@@ -13,7 +13,12 @@ const ITER = 2_000_000;
 function measureTs(n) {
   const bus = new IoBus('mmio');
   let hits = 0;
-  const device = { write: (_addr, data) => ((hits += data[0]), true) };
+  const device = {
+    write: (_addr, data) => {
+      hits += data[0];
+      return true;
+    },
+  };
   for (let i = 0; i < n; i++) bus.register(BigInt(i * 16), 8, device);
   const addrs = [];
   let x = 12345;
@@ -40,7 +45,11 @@ for (const n of [10, 100, 1000]) rows.push({ n, ts: measureTs(n), c: measureC(n)
 console.log('io-bus dispatch (4-byte write, random device), ns per dispatch');
 console.log('devices   TypeScript        C   ratio TS/C');
 for (const { n, ts, c } of rows) {
-  console.log(`${String(n).padStart(7)} ${ts.toFixed(1).padStart(12)} ${c.toFixed(1).padStart(8)} ${(ts / c).toFixed(1).padStart(12)}`);
+  console.log(
+    `${String(n).padStart(7)} ${ts.toFixed(1).padStart(12)} ${c.toFixed(1).padStart(8)} ${(ts / c).toFixed(1).padStart(12)}`,
+  );
 }
 const [r10, , r1000] = rows;
-console.log(`growth 10 -> 1000 devices: TS x${(r1000.ts / r10.ts).toFixed(2)}, C x${(r1000.c / r10.c).toFixed(2)} (linear scan would be ~x100)`);
+console.log(
+  `growth 10 -> 1000 devices: TS x${(r1000.ts / r10.ts).toFixed(2)}, C x${(r1000.c / r10.c).toFixed(2)} (linear scan would be ~x100)`,
+);

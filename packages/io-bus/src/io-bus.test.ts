@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { IoBus, NR_IOBUS_DEVS } from './index.js';
 import type { IoDevice, UnhandledAccess } from './index.js';
+import { IoBus, NR_IOBUS_DEVS } from './index.js';
 
 function recorder(name: string, log: string[], accept = true): IoDevice {
   return {
@@ -60,7 +60,14 @@ describe('IoBus (SEMANTICS §2)', () => {
     for (let i = 0; i < 7; i++) bus.register(0x1000n, 4, recorder(`d${i}`, log, i === 5));
     bus.register(0x1000n, 8, recorder('wide', log));
     expect(bus.write(0x1000n, new Uint8Array(4))).toBe(true);
-    expect(log).toEqual(['d0 w 1000/4', 'd1 w 1000/4', 'd2 w 1000/4', 'd3 w 1000/4', 'd4 w 1000/4', 'd5 w 1000/4']);
+    expect(log).toEqual([
+      'd0 w 1000/4',
+      'd1 w 1000/4',
+      'd2 w 1000/4',
+      'd3 w 1000/4',
+      'd4 w 1000/4',
+      'd5 w 1000/4',
+    ]);
     log.length = 0;
     // Declined by every (address, 4) device: falls through to the wider one after them.
     const bus2 = new IoBus('mmio');
@@ -86,7 +93,12 @@ describe('IoBus (SEMANTICS §2)', () => {
 
   it('§2 reads: the accepting device fills the buffer', () => {
     const bus = new IoBus('pio');
-    bus.register(0x60n, 1, { read: (_a, d) => ((d[0] = 0x42), true) });
+    bus.register(0x60n, 1, {
+      read: (_a, d) => {
+        d[0] = 0x42;
+        return true;
+      },
+    });
     const data = new Uint8Array(1);
     expect(bus.read(0x60n, data)).toBe(true);
     expect(data[0]).toBe(0x42);
@@ -96,18 +108,22 @@ describe('IoBus (SEMANTICS §2)', () => {
     const bus = new IoBus('mmio');
     bus.register(0n, 16, { write: () => true, read: () => true });
     for (const len of [1, 2, 4, 8]) expect(bus.write(0n, new Uint8Array(len))).toBe(true);
-    for (const len of [0, 3, 16]) expect(() => bus.write(0n, new Uint8Array(len))).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    for (const len of [0, 3, 16])
+      expect(() => bus.write(0n, new Uint8Array(len))).toThrow(expect.objectContaining({ code: 'EINVAL' }));
   });
 
   it('§2 device limit: 1000 ordinary devices, ENOSPC on the next; ioeventfds are not counted', () => {
     const bus = new IoBus('mmio');
     for (let i = 0; i < 1100; i++) bus.register(BigInt(i * 4), 4, { write: () => true }, { ioeventfd: true });
-    for (let i = 0; i < NR_IOBUS_DEVS; i++) bus.register(0x10_0000n + BigInt(i * 4), 4, { write: () => true });
+    for (let i = 0; i < NR_IOBUS_DEVS; i++)
+      bus.register(0x10_0000n + BigInt(i * 4), 4, { write: () => true });
     expect(bus.deviceCount).toBe(1000);
     expect(bus.ioeventfdCount).toBe(1100);
     expect(() => bus.register(0x20_0000n, 4, {})).toThrow(expect.objectContaining({ code: 'ENOSPC' }));
     // As in kvm_io_bus_register_dev, the check applies to any registration once the limit is reached.
-    expect(() => bus.register(0x20_0000n, 4, {}, { ioeventfd: true })).toThrow(expect.objectContaining({ code: 'ENOSPC' }));
+    expect(() => bus.register(0x20_0000n, 4, {}, { ioeventfd: true })).toThrow(
+      expect.objectContaining({ code: 'ENOSPC' }),
+    );
     // Dispatch still finds everything.
     expect(bus.write(0x10_0000n + 999n * 4n, new Uint8Array(4))).toBe(true);
     expect(bus.write(1099n * 4n, new Uint8Array(2))).toBe(true);

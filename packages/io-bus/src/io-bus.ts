@@ -1,5 +1,5 @@
 import { errnoError } from '@rxvmm/errno';
-import { Observable, Subject } from 'rxjs';
+import { type Observable, Subject } from 'rxjs';
 import { bsearch, ioRangeCmp } from './range.js';
 import type { BusKind, IoDevice, Registration, UnhandledAccess } from './types.js';
 

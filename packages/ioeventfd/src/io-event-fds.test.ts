@@ -1,13 +1,13 @@
-import { openSync, closeSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { InMemoryEventFd } from '@rxvmm/eventfd';
 import { IoBus } from '@rxvmm/io-bus';
 import { describe, expect, it } from 'vitest';
 import {
+  IOEVENTFD_FLAG_VIRTIO_CCW_NOTIFY as CCW,
   IOEVENTFD_FLAG_DATAMATCH as DATAMATCH,
   IOEVENTFD_FLAG_DEASSIGN as DEASSIGN,
-  IOEVENTFD_FLAG_PIO as PIO,
-  IOEVENTFD_FLAG_VIRTIO_CCW_NOTIFY as CCW,
   IoEventFds,
+  IOEVENTFD_FLAG_PIO as PIO,
 } from './index.js';
 
 function setup() {
@@ -25,23 +25,30 @@ describe('ioeventfd assign validation (SEMANTICS §3, in order)', () => {
   it('§3 len not in {0,1,2,4,8}: EINVAL', () => {
     const { ioeventfds } = setup();
     using efd = new InMemoryEventFd();
-    for (const len of [3, 5, 16]) expect(() => ioeventfds.ioeventfd({ addr: 0x1000n, len, fd: efd.fd })).toThrow(code('EINVAL'));
+    for (const len of [3, 5, 16])
+      expect(() => ioeventfds.ioeventfd({ addr: 0x1000n, len, fd: efd.fd })).toThrow(code('EINVAL'));
   });
   it('§3 addr + len wraps 2^64: EINVAL (len 0 at the top does not wrap)', () => {
     const { ioeventfds } = setup();
     using efd = new InMemoryEventFd();
-    expect(() => ioeventfds.ioeventfd({ addr: 0xffff_ffff_ffff_fffen, len: 4, fd: efd.fd })).toThrow(code('EINVAL'));
+    expect(() => ioeventfds.ioeventfd({ addr: 0xffff_ffff_ffff_fffen, len: 4, fd: efd.fd })).toThrow(
+      code('EINVAL'),
+    );
     ioeventfds.ioeventfd({ addr: 0xffff_ffff_ffff_fffcn, len: 2, fd: efd.fd });
   });
   it('§3 a flag outside the four: EINVAL', () => {
     const { ioeventfds } = setup();
     using efd = new InMemoryEventFd();
-    expect(() => ioeventfds.ioeventfd({ addr: 0x1000n, len: 4, fd: efd.fd, flags: 1 << 4 })).toThrow(code('EINVAL'));
+    expect(() => ioeventfds.ioeventfd({ addr: 0x1000n, len: 4, fd: efd.fd, flags: 1 << 4 })).toThrow(
+      code('EINVAL'),
+    );
   });
   it('§3 len 0 with DATAMATCH: EINVAL; len 0 with PIO is accepted', () => {
     const { ioeventfds, buses } = setup();
     using efd = new InMemoryEventFd();
-    expect(() => ioeventfds.ioeventfd({ addr: 0x1000n, len: 0, fd: efd.fd, flags: DATAMATCH })).toThrow(code('EINVAL'));
+    expect(() => ioeventfds.ioeventfd({ addr: 0x1000n, len: 0, fd: efd.fd, flags: DATAMATCH })).toThrow(
+      code('EINVAL'),
+    );
     ioeventfds.ioeventfd({ addr: 0x80n, len: 0, fd: efd.fd, flags: PIO });
     expect(buses.pio.size).toBe(1);
     expect(buses.fastMmio.size).toBe(0);
@@ -77,7 +84,8 @@ describe('ioeventfd collisions (SEMANTICS §3)', () => {
       using a = new InMemoryEventFd();
       using b = new InMemoryEventFd();
       ioeventfds.ioeventfd({ addr: 0x1000n, len: len1, fd: a.fd, flags: f1, datamatch: d1 });
-      const second = () => ioeventfds.ioeventfd({ addr: 0x1000n, len: len2, fd: b.fd, flags: f2, datamatch: d2 });
+      const second = () =>
+        ioeventfds.ioeventfd({ addr: 0x1000n, len: len2, fd: b.fd, flags: f2, datamatch: d2 });
       if (collides) expect(second).toThrow(code('EEXIST'));
       else expect(second).not.toThrow();
     });
@@ -128,7 +136,12 @@ describe('ioeventfd matching (SEMANTICS §3)', () => {
     const { ioeventfds, buses } = setup();
     using efd = new InMemoryEventFd({ nonblock: true });
     const seen: bigint[] = [];
-    buses.mmio.register(0x1000n, 0x100, { write: (a) => (seen.push(a), true) });
+    buses.mmio.register(0x1000n, 0x100, {
+      write: (a) => {
+        seen.push(a);
+        return true;
+      },
+    });
     ioeventfds.ioeventfd({ addr: 0x1000n, len: 4, fd: efd.fd, flags: DATAMATCH, datamatch: 1n });
     expect(buses.mmio.write(0x1000n, le(4, 2n))).toBe(true);
     expect(seen).toEqual([0x1000n]);
@@ -161,13 +174,15 @@ describe('ioeventfd deassign (SEMANTICS §3)', () => {
     for (const args of tries) expect(() => ioeventfds.ioeventfd(args)).toThrow(code('ENOENT'));
     ioeventfds.ioeventfd({ addr: 0x1000n, len: 4, fd: a.fd, flags: DATAMATCH | DEASSIGN, datamatch: 9n });
     expect(buses.mmio.size).toBe(0);
-    expect(() => ioeventfds.ioeventfd({ addr: 0x1000n, len: 4, fd: a.fd, flags: DATAMATCH | DEASSIGN, datamatch: 9n })).toThrow(
-      code('ENOENT'),
-    );
+    expect(() =>
+      ioeventfds.ioeventfd({ addr: 0x1000n, len: 4, fd: a.fd, flags: DATAMATCH | DEASSIGN, datamatch: 9n }),
+    ).toThrow(code('ENOENT'));
   });
   it('§3 deassign: fd must be an eventfd (EBADF / EINVAL)', () => {
     const { ioeventfds } = setup();
-    expect(() => ioeventfds.ioeventfd({ addr: 0n, len: 4, fd: 0x7fff_fff0, flags: DEASSIGN })).toThrow(code('EBADF'));
+    expect(() => ioeventfds.ioeventfd({ addr: 0n, len: 4, fd: 0x7fff_fff0, flags: DEASSIGN })).toThrow(
+      code('EBADF'),
+    );
     const fd = openSync('/dev/null', 'r');
     try {
       expect(() => ioeventfds.ioeventfd({ addr: 0n, len: 4, fd, flags: DEASSIGN })).toThrow(code('EINVAL'));

@@ -69,13 +69,15 @@ export class IoEventFds implements Disposable {
   assign(args: KvmIoEventFd): void {
     const flags = args.flags ?? 0;
     const busKind = busFromFlags(flags);
-    if (![0, 1, 2, 4, 8].includes(args.len)) throw errnoError('EINVAL', `length ${args.len} is not 0, 1, 2, 4 or 8`);
+    if (![0, 1, 2, 4, 8].includes(args.len))
+      throw errnoError('EINVAL', `length ${args.len} is not 0, 1, 2, 4 or 8`);
     checkU64(args.addr, 'addr');
     if (args.addr + BigInt(args.len) > U64_MAX) throw errnoError('EINVAL', 'addr + len wraps');
     if (!Number.isInteger(flags) || flags < 0 || flags & ~IOEVENTFD_VALID_FLAG_MASK) {
       throw errnoError('EINVAL', `unknown flags 0x${flags.toString(16)}`);
     }
-    if (args.len === 0 && flags & IOEVENTFD_FLAG_DATAMATCH) throw errnoError('EINVAL', 'length 0 cannot have DATAMATCH');
+    if (args.len === 0 && flags & IOEVENTFD_FLAG_DATAMATCH)
+      throw errnoError('EINVAL', 'length 0 cannot have DATAMATCH');
     this.#assignOn(busKind, args);
     // Length-0 MMIO ioeventfds also go on the fast MMIO bus (a lookup without the length).
     if (args.len === 0 && busKind === 'mmio') {
@@ -124,7 +126,13 @@ export class IoEventFds implements Disposable {
     const wildcard = ((args.flags ?? 0) & IOEVENTFD_FLAG_DATAMATCH) === 0;
     const datamatch = BigInt.asUintN(64, args.datamatch ?? 0n);
     const i = this.#list.findIndex(({ device: p }) => {
-      if (p.bus !== busKind || p.eventfd !== eventfd || p.addr !== args.addr || p.length !== args.len || p.wildcard !== wildcard) {
+      if (
+        p.bus !== busKind ||
+        p.eventfd !== eventfd ||
+        p.addr !== args.addr ||
+        p.length !== args.len ||
+        p.wildcard !== wildcard
+      ) {
         return false;
       }
       return p.wildcard || p.datamatch === datamatch;
@@ -141,7 +149,9 @@ export class IoEventFds implements Disposable {
       ({ device: q }) =>
         q.bus === p.bus &&
         q.addr === p.addr &&
-        (q.length === 0 || p.length === 0 || (q.length === p.length && (q.wildcard || p.wildcard || q.datamatch === p.datamatch))),
+        (q.length === 0 ||
+          p.length === 0 ||
+          (q.length === p.length && (q.wildcard || p.wildcard || q.datamatch === p.datamatch))),
     );
   }
 
@@ -168,5 +178,6 @@ function busFromFlags(flags: number): BusKind {
 }
 
 function checkU64(value: bigint, name: string): void {
-  if (typeof value !== 'bigint' || value < 0n || value > U64_MAX) throw errnoError('EINVAL', `${name} is not a u64`);
+  if (typeof value !== 'bigint' || value < 0n || value > U64_MAX)
+    throw errnoError('EINVAL', `${name} is not a u64`);
 }

@@ -3,4 +3,10 @@ export { type AckNotifier, type InterruptSink, IrqRouter } from './irq-router.js
 export { IrqFd, Resampler, type Scheduler } from './irqfd.js';
 export { IrqFds, type IrqFdsOptions, type KvmIrqFd } from './irqfds.js';
 export { type EventFdResolver, type KernelEventFd, resolveInMemoryEventFd } from './resolve.js';
-export { defaultX86Routing, type MsiMessage, type Route, type RoutingEntry, RoutingTable } from './routing.js';
+export {
+  defaultX86Routing,
+  type MsiMessage,
+  type Route,
+  type RoutingEntry,
+  RoutingTable,
+} from './routing.js';

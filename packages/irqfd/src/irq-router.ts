@@ -63,7 +63,7 @@ export class IrqRouter {
       } else {
         r = this.#sink.setPicIrq(route.pin, sourceId, level);
       }
-      ret = r + (ret < 0 ? 0 : ret);
+      ret = r + Math.max(ret, 0);
     }
     return ret;
   }

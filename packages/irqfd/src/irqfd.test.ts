@@ -2,17 +2,17 @@ import { closeSync, openSync } from 'node:fs';
 import { InMemoryEventFd } from '@rxvmm/eventfd';
 import { describe, expect, it } from 'vitest';
 import {
+  IRQFD_FLAG_DEASSIGN as DEASSIGN,
+  defaultX86Routing,
+  type InterruptSink,
   IRQCHIP_IOAPIC,
   IRQCHIP_PIC_MASTER,
-  IRQFD_FLAG_DEASSIGN as DEASSIGN,
-  IRQFD_FLAG_RESAMPLE as RESAMPLE,
   IRQFD_RESAMPLE_IRQ_SOURCE_ID,
-  type InterruptSink,
   IrqFds,
   IrqRouter,
   type MsiMessage,
+  IRQFD_FLAG_RESAMPLE as RESAMPLE,
   USERSPACE_IRQ_SOURCE_ID,
-  defaultX86Routing,
 } from './index.js';
 
 const code = (c: string) => expect.objectContaining({ code: c });
@@ -34,7 +34,10 @@ function recordingSink() {
   const sink: InterruptSink = {
     setPicIrq: (pin, src, level) => set('pic', pin, src, level),
     setIoapicIrq: (pin, src, level) => set('ioapic', pin, src, level),
-    deliverMsi: (msi: MsiMessage) => (log.push(`msi ${msi.addressLo.toString(16)}:${msi.data}`), 1),
+    deliverMsi: (msi: MsiMessage) => {
+      log.push(`msi ${msi.addressLo.toString(16)}:${msi.data}`);
+      return 1;
+    },
   };
   const line = (key: string) => (levels.get(key)?.size ?? 0) > 0;
   return { sink, log, line };
@@ -67,8 +70,12 @@ describe('irqfd assign/deassign errno (SEMANTICS §4)', () => {
     try {
       expect(() => irqfds.irqfd({ fd: 0x7fff_fff0, gsi: 5 })).toThrow(code('EBADF'));
       expect(() => irqfds.irqfd({ fd: other, gsi: 5 })).toThrow(code('EINVAL'));
-      expect(() => irqfds.irqfd({ fd: efd.fd, gsi: 5, flags: RESAMPLE, resamplefd: 0x7fff_fff0 })).toThrow(code('EBADF'));
-      expect(() => irqfds.irqfd({ fd: efd.fd, gsi: 5, flags: RESAMPLE, resamplefd: other })).toThrow(code('EINVAL'));
+      expect(() => irqfds.irqfd({ fd: efd.fd, gsi: 5, flags: RESAMPLE, resamplefd: 0x7fff_fff0 })).toThrow(
+        code('EBADF'),
+      );
+      expect(() => irqfds.irqfd({ fd: efd.fd, gsi: 5, flags: RESAMPLE, resamplefd: other })).toThrow(
+        code('EINVAL'),
+      );
     } finally {
       closeSync(other);
     }
@@ -129,7 +136,9 @@ describe('irqfd injection (SEMANTICS §4)', () => {
     expect(log).toEqual(['ioapic4 src0=1', 'ioapic4 src0=0']);
   });
   it('§4 MSI route: delivered directly', async () => {
-    const { irqfds, log } = setup([{ gsi: 30, type: 'msi', addressLo: 0xfee0_0000, addressHi: 0, data: 0x41 }]);
+    const { irqfds, log } = setup([
+      { gsi: 30, type: 'msi', addressLo: 0xfee0_0000, addressHi: 0, data: 0x41 },
+    ]);
     using efd = new InMemoryEventFd();
     irqfds.irqfd({ fd: efd.fd, gsi: 30 });
     efd.write(1n);
@@ -225,9 +234,17 @@ describe('GSI routing (SEMANTICS §5)', () => {
   it('§5 flags != 0: EINVAL; nr > 4096: EINVAL; gsi >= 4096: EINVAL; unknown type: EINVAL', () => {
     const r = router();
     expect(() => r.setRouting([], 1)).toThrow(code('EINVAL'));
-    const many = Array.from({ length: 4097 }, (_, i) => ({ gsi: i % 4096, type: 'msi' as const, addressLo: 0xfee0_0000, addressHi: 0, data: i }));
+    const many = Array.from({ length: 4097 }, (_, i) => ({
+      gsi: i % 4096,
+      type: 'msi' as const,
+      addressLo: 0xfee0_0000,
+      addressHi: 0,
+      data: i,
+    }));
     expect(() => r.setRouting(many)).toThrow(code('EINVAL'));
-    expect(() => r.setRouting([{ gsi: 4096, type: 'irqchip', irqchip: IRQCHIP_IOAPIC, pin: 1 }])).toThrow(code('EINVAL'));
+    expect(() => r.setRouting([{ gsi: 4096, type: 'irqchip', irqchip: IRQCHIP_IOAPIC, pin: 1 }])).toThrow(
+      code('EINVAL'),
+    );
     r.setRouting([{ gsi: 4095, type: 'irqchip', irqchip: IRQCHIP_IOAPIC, pin: 1 }]);
     expect(() => r.setRouting([{ gsi: 1, type: 99 }])).toThrow(code('EINVAL'));
   });
@@ -256,15 +273,36 @@ describe('GSI routing (SEMANTICS §5)', () => {
       ]),
     ).toThrow(code('EINVAL'));
     const msi = { type: 'msi' as const, addressLo: 0xfee0_0000, addressHi: 0, data: 1 };
-    expect(() => r.setRouting([{ gsi: 1, ...msi }, { gsi: 1, type: 'irqchip', irqchip: 2, pin: 2 }])).toThrow(code('EINVAL'));
-    expect(() => r.setRouting([{ gsi: 1, type: 'irqchip', irqchip: 2, pin: 2 }, { gsi: 1, ...msi }])).toThrow(code('EINVAL'));
-    expect(() => r.setRouting([{ gsi: 1, ...msi }, { gsi: 1, ...msi }])).toThrow(code('EINVAL'));
+    expect(() =>
+      r.setRouting([
+        { gsi: 1, ...msi },
+        { gsi: 1, type: 'irqchip', irqchip: 2, pin: 2 },
+      ]),
+    ).toThrow(code('EINVAL'));
+    expect(() =>
+      r.setRouting([
+        { gsi: 1, type: 'irqchip', irqchip: 2, pin: 2 },
+        { gsi: 1, ...msi },
+      ]),
+    ).toThrow(code('EINVAL'));
+    expect(() =>
+      r.setRouting([
+        { gsi: 1, ...msi },
+        { gsi: 1, ...msi },
+      ]),
+    ).toThrow(code('EINVAL'));
   });
   it('§5 entry flags: MSI may carry only KVM_MSI_VALID_DEVID, irqchip none', () => {
     const r = router();
-    r.setRouting([{ gsi: 1, type: 'msi', addressLo: 0xfee0_0000, addressHi: 0, data: 1, flags: 1, devid: 7 }]);
-    expect(() => r.setRouting([{ gsi: 1, type: 'msi', addressLo: 0, addressHi: 0, data: 1, flags: 2 }])).toThrow(code('EINVAL'));
-    expect(() => r.setRouting([{ gsi: 1, type: 'irqchip', irqchip: 2, pin: 1, flags: 1 }])).toThrow(code('EINVAL'));
+    r.setRouting([
+      { gsi: 1, type: 'msi', addressLo: 0xfee0_0000, addressHi: 0, data: 1, flags: 1, devid: 7 },
+    ]);
+    expect(() =>
+      r.setRouting([{ gsi: 1, type: 'msi', addressLo: 0, addressHi: 0, data: 1, flags: 2 }]),
+    ).toThrow(code('EINVAL'));
+    expect(() => r.setRouting([{ gsi: 1, type: 'irqchip', irqchip: 2, pin: 1, flags: 1 }])).toThrow(
+      code('EINVAL'),
+    );
   });
   it('§5 the table is replaced atomically: a rejected table leaves the old one', () => {
     const r = router();

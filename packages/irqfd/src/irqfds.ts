@@ -73,11 +73,13 @@ export class IrqFds implements Disposable {
   /** kvm_irqfd_assign(). */
   assign(args: KvmIrqFd): void {
     const flags = args.flags ?? 0;
-    if (!this.#hasIrqchip()) throw errnoError('EINVAL', 'irqfd needs an in-kernel irqchip (KVM_CREATE_IRQCHIP)');
+    if (!this.#hasIrqchip())
+      throw errnoError('EINVAL', 'irqfd needs an in-kernel irqchip (KVM_CREATE_IRQCHIP)');
     const eventfd = this.#resolve(args.fd);
     let resamplefd: KernelEventFd | undefined;
     if (flags & IRQFD_FLAG_RESAMPLE) resamplefd = this.#resolve(args.resamplefd ?? -1);
-    if (this.#items.some((i) => i.eventfd === eventfd)) throw errnoError('EBUSY', `eventfd ${args.fd} is already an irqfd`);
+    if (this.#items.some((i) => i.eventfd === eventfd))
+      throw errnoError('EBUSY', `eventfd ${args.fd} is already an irqfd`);
     const gsi = args.gsi >>> 0;
     let resampler: Resampler | undefined;
     if (resamplefd) {
@@ -87,7 +89,9 @@ export class IrqFds implements Disposable {
         this.#resamplers.set(gsi, resampler);
       }
     }
-    const irqfd = new IrqFd(eventfd, gsi, resamplefd, resampler, this.#router, this.#schedule, (i) => this.#detach(i));
+    const irqfd = new IrqFd(eventfd, gsi, resamplefd, resampler, this.#router, this.#schedule, (i) =>
+      this.#detach(i),
+    );
     resampler?.members.add(irqfd);
     this.#items.push(irqfd);
     irqfd.start(isReadable(eventfd));
@@ -97,7 +101,8 @@ export class IrqFds implements Disposable {
   deassign(args: KvmIrqFd): void {
     const eventfd = this.#resolve(args.fd);
     const gsi = args.gsi >>> 0;
-    for (const irqfd of this.#items.filter((i) => i.eventfd === eventfd && i.gsi === gsi)) this.#detach(irqfd);
+    for (const irqfd of this.#items.filter((i) => i.eventfd === eventfd && i.gsi === gsi))
+      this.#detach(irqfd);
   }
 
   /** VM teardown. */

@@ -7,8 +7,14 @@ it('README: two signals coalesce into one pulse of IOAPIC pin 5', async () => {
   const log: string[] = [];
   const router = new IrqRouter({
     setPicIrq: () => 1,
-    setIoapicIrq: (pin, _source, level) => (log.push(`IOAPIC pin ${pin} -> ${level ? 1 : 0}`), 1),
-    deliverMsi: (msi) => (log.push(`MSI data ${msi.data}`), 1),
+    setIoapicIrq: (pin, _source, level) => {
+      log.push(`IOAPIC pin ${pin} -> ${level ? 1 : 0}`);
+      return 1;
+    },
+    deliverMsi: (msi) => {
+      log.push(`MSI data ${msi.data}`);
+      return 1;
+    },
   });
   router.setRouting([
     { gsi: 5, type: 'irqchip', irqchip: IRQCHIP_IOAPIC, pin: 5 },

@@ -1,7 +1,7 @@
 import { fstatSync } from 'node:fs';
 import { errnoError } from '@rxvmm/errno';
-import { InMemoryEventFd } from '@rxvmm/eventfd';
 import type { EventFdWatcher } from '@rxvmm/eventfd';
+import { InMemoryEventFd } from '@rxvmm/eventfd';
 
 /**
  * The kernel side of an eventfd, what KVM's ioeventfd holds (`struct eventfd_ctx`):

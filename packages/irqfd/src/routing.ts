@@ -1,11 +1,11 @@
 import { errnoError } from '@rxvmm/errno';
 import {
   IOAPIC_NUM_PINS,
+  IRQ_ROUTING_IRQCHIP,
+  IRQ_ROUTING_MSI,
   IRQCHIP_IOAPIC,
   IRQCHIP_PIC_MASTER,
   IRQCHIP_PIC_SLAVE,
-  IRQ_ROUTING_IRQCHIP,
-  IRQ_ROUTING_MSI,
   MAX_IRQ_ROUTES,
   MSI_VALID_DEVID,
   PIC_NUM_PINS,
@@ -27,7 +27,17 @@ export interface MsiMessage {
 export type RoutingEntry =
   | { gsi: number; type: 'irqchip'; irqchip: number; pin: number; flags?: number }
   | ({ gsi: number; type: 'msi'; flags?: number } & MsiMessage)
-  | { gsi: number; type: number; flags?: number; irqchip?: number; pin?: number; addressLo?: number; addressHi?: number; data?: number; devid?: number };
+  | {
+      gsi: number;
+      type: number;
+      flags?: number;
+      irqchip?: number;
+      pin?: number;
+      addressLo?: number;
+      addressHi?: number;
+      data?: number;
+      devid?: number;
+    };
 
 /** Every field any entry type may carry (what the kernel reads from the union). */
 type LooseEntry = {
@@ -44,7 +54,12 @@ type LooseEntry = {
 
 /** A validated route (`struct kvm_kernel_irq_routing_entry`). */
 export type Route =
-  | { gsi: number; type: 'irqchip'; irqchip: number; /** PIC slave pins are 8..15, as in the kernel. */ pin: number }
+  | {
+      gsi: number;
+      type: 'irqchip';
+      irqchip: number /** PIC slave pins are 8..15, as in the kernel. */;
+      pin: number;
+    }
   | { gsi: number; type: 'msi'; msi: MsiMessage };
 
 /** An immutable routing table (`struct kvm_irq_routing_table`). */
@@ -72,10 +87,12 @@ export class RoutingTable {
    * builds a table or throws `EINVAL`, changing nothing.
    */
   static fromEntries(entries: readonly RoutingEntry[], flags = 0): RoutingTable {
-    if (entries.length > MAX_IRQ_ROUTES) throw errnoError('EINVAL', `nr ${entries.length} > ${MAX_IRQ_ROUTES}`);
+    if (entries.length > MAX_IRQ_ROUTES)
+      throw errnoError('EINVAL', `nr ${entries.length} > ${MAX_IRQ_ROUTES}`);
     if (flags !== 0) throw errnoError('EINVAL', 'routing flags must be 0');
     for (const e of entries) {
-      if (!isU32(e.gsi) || e.gsi >= MAX_IRQ_ROUTES) throw errnoError('EINVAL', `gsi ${e.gsi} >= ${MAX_IRQ_ROUTES}`);
+      if (!isU32(e.gsi) || e.gsi >= MAX_IRQ_ROUTES)
+        throw errnoError('EINVAL', `gsi ${e.gsi} >= ${MAX_IRQ_ROUTES}`);
     }
     const routes: Route[] = [];
     const byGsi = new Map<number, Route[]>();
@@ -139,7 +156,11 @@ function toRoute(e: LooseEntry, type: number): Route {
     return { gsi: e.gsi, type: 'irqchip', irqchip, pin };
   }
   if (type === IRQ_ROUTING_MSI) {
-    const msi: MsiMessage = { addressLo: (e.addressLo ?? 0) >>> 0, addressHi: (e.addressHi ?? 0) >>> 0, data: (e.data ?? 0) >>> 0 };
+    const msi: MsiMessage = {
+      addressLo: (e.addressLo ?? 0) >>> 0,
+      addressHi: (e.addressHi ?? 0) >>> 0,
+      data: (e.data ?? 0) >>> 0,
+    };
     if ((e.flags ?? 0) & MSI_VALID_DEVID) msi.devid = (e.devid ?? 0) >>> 0;
     return { gsi: e.gsi, type: 'msi', msi };
   }
@@ -155,7 +176,12 @@ export function defaultX86Routing(): RoutingEntry[] {
   const entries: RoutingEntry[] = [];
   for (let gsi = 0; gsi < 24; gsi++) {
     if (gsi < 16) {
-      entries.push({ gsi, type: 'irqchip', irqchip: gsi < 8 ? IRQCHIP_PIC_MASTER : IRQCHIP_PIC_SLAVE, pin: gsi % 8 });
+      entries.push({
+        gsi,
+        type: 'irqchip',
+        irqchip: gsi < 8 ? IRQCHIP_PIC_MASTER : IRQCHIP_PIC_SLAVE,
+        pin: gsi % 8,
+      });
     }
     entries.push({ gsi, type: 'irqchip', irqchip: IRQCHIP_IOAPIC, pin: gsi });
   }

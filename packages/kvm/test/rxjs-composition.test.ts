@@ -5,7 +5,7 @@
 import { InMemoryEventFd, signalEach } from '@rxvmm/eventfd';
 import { map, tap } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { IOEVENTFD_FLAG_DATAMATCH, type GuestProgram, SoftKvm, type VcpuExit } from '../src/index.js';
+import { type GuestProgram, IOEVENTFD_FLAG_DATAMATCH, SoftKvm, type VcpuExit } from '../src/index.js';
 
 const REQUEST = 0x1000n; // one request slot in guest RAM
 const RESPONSE = 0x2000n; // where the back-end writes its answer
@@ -70,7 +70,8 @@ describe('RxJS composition: ioeventfd doorbell -> back-end -> irqfd -> guest int
         continue;
       }
       exits.push(exit);
-      if (exit.kind === 'io' && exit.port === REPORT_PORT) reports.push(new DataView(exit.data.buffer, exit.data.byteOffset).getUint32(0, true));
+      if (exit.kind === 'io' && exit.port === REPORT_PORT)
+        reports.push(new DataView(exit.data.buffer, exit.data.byteOffset).getUint32(0, true));
       if (exit.kind === 'io' && exit.port === DONE_PORT) break;
       if (exit.kind !== 'io') throw new Error(`unexpected exit ${exit.kind}`);
     }

@@ -72,7 +72,9 @@ export async function drive(vcpu: Vcpu, options: DriveOptions = {}): Promise<Dri
       }
       continue;
     }
-    throw new Error(`guest stopped with a ${exit.kind} exit: ${JSON.stringify(exit, (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v))}`);
+    throw new Error(
+      `guest stopped with a ${exit.kind} exit: ${JSON.stringify(exit, (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v))}`,
+    );
   }
   throw new Error(`guest did not finish within ${maxExits} exits`);
 }

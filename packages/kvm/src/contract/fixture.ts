@@ -90,7 +90,11 @@ export interface BackendFixture {
    * Creates an eventfd of the kind this backend's ioctls accept (the
    * in-memory one for SoftKvm, a kernel eventfd for /dev/kvm).
    */
-  createEventFd(options?: { initval?: number; semaphore?: boolean; nonblock?: boolean }): import('./eventfd-ref.js').ContractEventFd;
+  createEventFd(options?: {
+    initval?: number;
+    semaphore?: boolean;
+    nonblock?: boolean;
+  }): import('./eventfd-ref.js').ContractEventFd;
   /** An fd that is open but is not an eventfd (for EINVAL), and its release. */
   openNonEventFd(): { fd: number; close(): void };
   guests: ContractGuests;

@@ -1,5 +1,6 @@
 /** `@rxvmm/kvm/contract`: the backend contract suite and its fixture types. */
-export * from './fixture.js';
+
+export { type DriveOptions, type DriveResult, drive } from './drive.js';
 export type { ContractEventFd } from './eventfd-ref.js';
+export * from './fixture.js';
 export { describeKvmContract } from './suite.js';
-export { drive, type DriveOptions, type DriveResult } from './drive.js';

@@ -12,12 +12,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   IOEVENTFD_FLAG_DATAMATCH as DATAMATCH,
   IOEVENTFD_FLAG_DEASSIGN as DEASSIGN,
-  IOEVENTFD_FLAG_PIO as PIO,
   IRQCHIP_IOAPIC,
   IRQCHIP_PIC_MASTER,
   IRQCHIP_PIC_SLAVE,
   IRQFD_FLAG_DEASSIGN,
   IRQFD_FLAG_RESAMPLE,
+  IOEVENTFD_FLAG_PIO as PIO,
 } from '../backend/constants.js';
 import type { IrqRoutingEntry, Kvm, Vcpu, Vm } from '../backend/types.js';
 import { drive } from './drive.js';
@@ -96,7 +96,15 @@ export function describeKvmContract(fixture: BackendFixture): void {
       it('§6 KVM_GET_API_VERSION is 12; ioeventfd, irqfd, routing, MSI capabilities', () => {
         const { kvm } = open();
         expect(kvm.apiVersion()).toBe(12);
-        for (const cap of ['irqchip', 'irqfd', 'irqfd-resample', 'ioeventfd', 'irq-routing', 'signal-msi', 'user-memory'] as const) {
+        for (const cap of [
+          'irqchip',
+          'irqfd',
+          'irqfd-resample',
+          'ioeventfd',
+          'irq-routing',
+          'signal-msi',
+          'user-memory',
+        ] as const) {
           expect(kvm.checkExtension(cap)).toBe(true);
         }
       });
@@ -109,8 +117,20 @@ export function describeKvmContract(fixture: BackendFixture): void {
         fixture.guests.mmioWriter(vm, v, { addr: MMIO + 0x10n, len: 4, value: 0x1122_3344n, count: 2 });
         const { exits } = await drive(v);
         expect(exits).toEqual([
-          { kind: 'mmio', isWrite: true, addr: MMIO + 0x10n, len: 4, data: Uint8Array.of(0x44, 0x33, 0x22, 0x11) },
-          { kind: 'mmio', isWrite: true, addr: MMIO + 0x10n, len: 4, data: Uint8Array.of(0x44, 0x33, 0x22, 0x11) },
+          {
+            kind: 'mmio',
+            isWrite: true,
+            addr: MMIO + 0x10n,
+            len: 4,
+            data: Uint8Array.of(0x44, 0x33, 0x22, 0x11),
+          },
+          {
+            kind: 'mmio',
+            isWrite: true,
+            addr: MMIO + 0x10n,
+            len: 4,
+            data: Uint8Array.of(0x44, 0x33, 0x22, 0x11),
+          },
         ]);
       });
       it('§6 KVM_EXIT_MMIO read: the VMM answer written into data reaches the guest on the next run', async () => {
@@ -119,7 +139,9 @@ export function describeKvmContract(fixture: BackendFixture): void {
           const v = vcpu();
           fixture.guests.mmioReader(vm, v, { addr: MMIO + 0x20n, len });
           const { reports, exits } = await drive(v, { answer: () => 0x0102_0304_a1b2_c3d4n });
-          expect(exits).toEqual([{ kind: 'mmio', isWrite: false, addr: MMIO + 0x20n, len, data: expect.any(Uint8Array) }]);
+          expect(exits).toEqual([
+            { kind: 'mmio', isWrite: false, addr: MMIO + 0x20n, len, data: expect.any(Uint8Array) },
+          ]);
           const mask = len >= 4 ? 0xffff_ffffn : (1n << BigInt(8 * len)) - 1n;
           expect(reports).toEqual([Number(0xa1b2_c3d4n & mask)]);
         }
@@ -129,7 +151,9 @@ export function describeKvmContract(fixture: BackendFixture): void {
         const v = vcpu();
         fixture.guests.pioWriter(vm, v, { addr: 0x510n, len: 2, value: 0xbeefn, count: 1 });
         const { exits } = await drive(v);
-        expect(exits).toEqual([{ kind: 'io', direction: 'out', port: 0x510, size: 2, count: 1, data: Uint8Array.of(0xef, 0xbe) }]);
+        expect(exits).toEqual([
+          { kind: 'io', direction: 'out', port: 0x510, size: 2, count: 1, data: Uint8Array.of(0xef, 0xbe) },
+        ]);
       });
       it('§6 KVM_EXIT_IO in: the answer reaches the guest', async () => {
         const { vm, vcpu } = open();
@@ -152,7 +176,8 @@ export function describeKvmContract(fixture: BackendFixture): void {
       it('§3 len not in {0,1,2,4,8}: EINVAL', () => {
         const { vm } = open();
         const e = efd();
-        for (const len of [3, 5, 6, 16]) expect(() => vm.ioeventfd({ addr: MMIO, len, fd: e })).toThrow(errno('EINVAL'));
+        for (const len of [3, 5, 6, 16])
+          expect(() => vm.ioeventfd({ addr: MMIO, len, fd: e })).toThrow(errno('EINVAL'));
       });
       it('§3 addr + len wraps 2^64: EINVAL', () => {
         const { vm } = open();
@@ -169,7 +194,9 @@ export function describeKvmContract(fixture: BackendFixture): void {
       it('§3 len 0 with DATAMATCH: EINVAL; len 0 with PIO is accepted', () => {
         const { vm } = open();
         const e = efd();
-        expect(() => vm.ioeventfd({ addr: MMIO, len: 0, fd: e, flags: DATAMATCH, datamatch: 1n })).toThrow(errno('EINVAL'));
+        expect(() => vm.ioeventfd({ addr: MMIO, len: 0, fd: e, flags: DATAMATCH, datamatch: 1n })).toThrow(
+          errno('EINVAL'),
+        );
         vm.ioeventfd({ addr: 0x520n, len: 0, fd: e, flags: PIO });
       });
       it('§3 fd not open: EBADF; open but not an eventfd: EINVAL', () => {
@@ -180,7 +207,9 @@ export function describeKvmContract(fixture: BackendFixture): void {
       it('§3 argument checks come before the fd check (bad len with a closed fd: EINVAL)', () => {
         const { vm } = open();
         expect(() => vm.ioeventfd({ addr: MMIO, len: 3, fd: closedFd() })).toThrow(errno('EINVAL'));
-        expect(() => vm.ioeventfd({ addr: MMIO, len: 0, fd: closedFd(), flags: DATAMATCH })).toThrow(errno('EINVAL'));
+        expect(() => vm.ioeventfd({ addr: MMIO, len: 0, fd: closedFd(), flags: DATAMATCH })).toThrow(
+          errno('EINVAL'),
+        );
       });
     });
 
@@ -236,7 +265,9 @@ export function describeKvmContract(fixture: BackendFixture): void {
         expect(e.read()).toBe(2n);
         const v2 = vcpu();
         fixture.guests.mmioWriter(vm, v2, { addr: MMIO + 0x50n, len: 4, value: 2n, count: 1 });
-        expect((await drive(v2)).exits).toMatchObject([{ kind: 'mmio', isWrite: true, addr: MMIO + 0x50n, len: 4 }]);
+        expect((await drive(v2)).exits).toMatchObject([
+          { kind: 'mmio', isWrite: true, addr: MMIO + 0x50n, len: 4 },
+        ]);
         expect(isEagain(e)).toBe(true);
       });
       it('§3 the access length must equal the ioeventfd length', async () => {
@@ -346,12 +377,18 @@ export function describeKvmContract(fixture: BackendFixture): void {
           expect(() => vm.ioeventfd(args)).toThrow(errno('ENOENT'));
         }
         vm.ioeventfd({ addr: MMIO, len: 4, fd: a, flags: DATAMATCH | DEASSIGN, datamatch: 9n });
-        expect(() => vm.ioeventfd({ addr: MMIO, len: 4, fd: a, flags: DATAMATCH | DEASSIGN, datamatch: 9n })).toThrow(errno('ENOENT'));
+        expect(() =>
+          vm.ioeventfd({ addr: MMIO, len: 4, fd: a, flags: DATAMATCH | DEASSIGN, datamatch: 9n }),
+        ).toThrow(errno('ENOENT'));
       });
       it('§3 deassign: fd not open EBADF, not an eventfd EINVAL', () => {
         const { vm } = open();
-        expect(() => vm.ioeventfd({ addr: MMIO, len: 4, fd: closedFd(), flags: DEASSIGN })).toThrow(errno('EBADF'));
-        expect(() => vm.ioeventfd({ addr: MMIO, len: 4, fd: nonEventFd(), flags: DEASSIGN })).toThrow(errno('EINVAL'));
+        expect(() => vm.ioeventfd({ addr: MMIO, len: 4, fd: closedFd(), flags: DEASSIGN })).toThrow(
+          errno('EBADF'),
+        );
+        expect(() => vm.ioeventfd({ addr: MMIO, len: 4, fd: nonEventFd(), flags: DEASSIGN })).toThrow(
+          errno('EINVAL'),
+        );
       });
       it('§3 after deassign the write exits again (len 0 MMIO: from both buses)', async () => {
         const { vm, vcpu } = open();
@@ -379,8 +416,12 @@ export function describeKvmContract(fixture: BackendFixture): void {
         const { vm } = open({ irqchip: true });
         expect(() => vm.irqfd({ fd: closedFd(), gsi: 5 })).toThrow(errno('EBADF'));
         expect(() => vm.irqfd({ fd: nonEventFd(), gsi: 5 })).toThrow(errno('EINVAL'));
-        expect(() => vm.irqfd({ fd: efd(), gsi: 5, flags: IRQFD_FLAG_RESAMPLE, resamplefd: closedFd() })).toThrow(errno('EBADF'));
-        expect(() => vm.irqfd({ fd: efd(), gsi: 5, flags: IRQFD_FLAG_RESAMPLE, resamplefd: nonEventFd() })).toThrow(errno('EINVAL'));
+        expect(() =>
+          vm.irqfd({ fd: efd(), gsi: 5, flags: IRQFD_FLAG_RESAMPLE, resamplefd: closedFd() }),
+        ).toThrow(errno('EBADF'));
+        expect(() =>
+          vm.irqfd({ fd: efd(), gsi: 5, flags: IRQFD_FLAG_RESAMPLE, resamplefd: nonEventFd() }),
+        ).toThrow(errno('EINVAL'));
       });
       it('§4 an eventfd already bound to any GSI of the VM: EBUSY; several eventfds may target one GSI', () => {
         const { vm } = open({ irqchip: true });
@@ -399,8 +440,12 @@ export function describeKvmContract(fixture: BackendFixture): void {
       });
       it('§4 deassign: fd must be an eventfd (EBADF / EINVAL); deassigning nothing succeeds', () => {
         const { vm } = open({ irqchip: true });
-        expect(() => vm.irqfd({ fd: closedFd(), gsi: 5, flags: IRQFD_FLAG_DEASSIGN })).toThrow(errno('EBADF'));
-        expect(() => vm.irqfd({ fd: nonEventFd(), gsi: 5, flags: IRQFD_FLAG_DEASSIGN })).toThrow(errno('EINVAL'));
+        expect(() => vm.irqfd({ fd: closedFd(), gsi: 5, flags: IRQFD_FLAG_DEASSIGN })).toThrow(
+          errno('EBADF'),
+        );
+        expect(() => vm.irqfd({ fd: nonEventFd(), gsi: 5, flags: IRQFD_FLAG_DEASSIGN })).toThrow(
+          errno('EINVAL'),
+        );
         const a = efd();
         vm.irqfd({ fd: a, gsi: 5, flags: IRQFD_FLAG_DEASSIGN });
         vm.irqfd({ fd: a, gsi: 5 });
@@ -464,7 +509,7 @@ export function describeKvmContract(fixture: BackendFixture): void {
         fixture.guests.interruptWaiter(vm, v, { count: 1, vector: 0x42, ready: true });
         expect((await drive(v, { onReady: () => vm.irqfd({ fd: e, gsi: 40 }) })).reports).toEqual([0x42]);
       });
-      it('§4/§5 route changes are followed: the irqfd injects through the GSI\'s current route', async () => {
+      it("§4/§5 route changes are followed: the irqfd injects through the GSI's current route", async () => {
         const { vm, vcpu } = open({ irqchip: true });
         vm.setGsiRouting([msiRoute(40, 0x41)]);
         const e = efd();
@@ -504,7 +549,13 @@ export function describeKvmContract(fixture: BackendFixture): void {
         const r = efd();
         vm.irqfd({ fd: e, gsi: 10, flags: IRQFD_FLAG_RESAMPLE, resamplefd: r });
         const v = vcpu();
-        fixture.guests.interruptWaiter(vm, v, { count: 1, vector: 0x50, ioapicPin: 10, level: true, ready: true });
+        fixture.guests.interruptWaiter(vm, v, {
+          count: 1,
+          vector: 0x50,
+          ioapicPin: 10,
+          level: true,
+          ready: true,
+        });
         const { reports } = await drive(v, { onReady: () => e.write(1n) });
         expect(reports).toEqual([0x50]);
         expect(r.read()).toBe(1n);
@@ -527,7 +578,13 @@ export function describeKvmContract(fixture: BackendFixture): void {
         vm.irqfd({ fd: e1, gsi: 10, flags: IRQFD_FLAG_RESAMPLE, resamplefd: r1 });
         vm.irqfd({ fd: e2, gsi: 10, flags: IRQFD_FLAG_RESAMPLE, resamplefd: r2 });
         const v = vcpu();
-        fixture.guests.interruptWaiter(vm, v, { count: 1, vector: 0x50, ioapicPin: 10, level: true, ready: true });
+        fixture.guests.interruptWaiter(vm, v, {
+          count: 1,
+          vector: 0x50,
+          ioapicPin: 10,
+          level: true,
+          ready: true,
+        });
         expect((await drive(v, { onReady: () => e1.write(1n) })).reports).toEqual([0x50]);
         expect(r1.read()).toBe(1n);
         expect(r2.read()).toBe(1n);
@@ -541,7 +598,13 @@ export function describeKvmContract(fixture: BackendFixture): void {
         await settle();
         vm.irqfd({ fd: e, gsi: 10, flags: IRQFD_FLAG_DEASSIGN });
         const v = vcpu();
-        fixture.guests.interruptWaiter(vm, v, { count: 1, vector: 0x50, ioapicPin: 10, level: true, ready: true });
+        fixture.guests.interruptWaiter(vm, v, {
+          count: 1,
+          vector: 0x50,
+          ioapicPin: 10,
+          level: true,
+          ready: true,
+        });
         const { reports } = await drive(v, { onReady: () => void vm.signalMsi(msiTo(0x30)) });
         expect(reports).toEqual([0x30]);
       });
@@ -561,7 +624,9 @@ export function describeKvmContract(fixture: BackendFixture): void {
         fixture.guests.interruptWaiter(vm, v, { count: 2, vector: 0x51, ioapicPin: 11, level: true });
         // The second report happens inside the re-delivered interrupt's handler, before its EOI:
         // lowering the line there ends the re-delivery.
-        const { reports } = await drive(v, { onReport: (_v, i) => (i === 1 ? vm.setIrqLine(11, false) : undefined) });
+        const { reports } = await drive(v, {
+          onReport: (_v, i) => (i === 1 ? vm.setIrqLine(11, false) : undefined),
+        });
         expect(reports).toEqual([0x51, 0x51]);
       });
       it('§6 KVM_IRQ_LINE edge pin: a rising edge is delivered', async () => {
@@ -582,7 +647,11 @@ export function describeKvmContract(fixture: BackendFixture): void {
         expect(vm.signalMsi(msiTo(0x45))).toBe(0);
         fixture.guests.interruptWaiter(vm, v, { count: 1, vector: 0x46, ready: true });
         let delivered = 0;
-        const { reports } = await drive(v, { onReady: () => void (delivered = vm.signalMsi(msiTo(0x46))) });
+        const { reports } = await drive(v, {
+          onReady: () => {
+            delivered = vm.signalMsi(msiTo(0x46));
+          },
+        });
         expect(delivered).toBeGreaterThan(0);
         expect(reports).toEqual([0x46]);
       });
@@ -605,9 +674,15 @@ export function describeKvmContract(fixture: BackendFixture): void {
           { gsi: 2, type: 'irqchip', irqchip: IRQCHIP_PIC_SLAVE, pin: 7 },
           { gsi: 3, type: 'irqchip', irqchip: IRQCHIP_IOAPIC, pin: 23 },
         ]);
-        expect(() => vm.setGsiRouting([{ gsi: 1, type: 'irqchip', irqchip: IRQCHIP_PIC_MASTER, pin: 8 }])).toThrow(errno('EINVAL'));
-        expect(() => vm.setGsiRouting([{ gsi: 1, type: 'irqchip', irqchip: IRQCHIP_PIC_SLAVE, pin: 8 }])).toThrow(errno('EINVAL'));
-        expect(() => vm.setGsiRouting([{ gsi: 1, type: 'irqchip', irqchip: IRQCHIP_IOAPIC, pin: 24 }])).toThrow(errno('EINVAL'));
+        expect(() =>
+          vm.setGsiRouting([{ gsi: 1, type: 'irqchip', irqchip: IRQCHIP_PIC_MASTER, pin: 8 }]),
+        ).toThrow(errno('EINVAL'));
+        expect(() =>
+          vm.setGsiRouting([{ gsi: 1, type: 'irqchip', irqchip: IRQCHIP_PIC_SLAVE, pin: 8 }]),
+        ).toThrow(errno('EINVAL'));
+        expect(() =>
+          vm.setGsiRouting([{ gsi: 1, type: 'irqchip', irqchip: IRQCHIP_IOAPIC, pin: 24 }]),
+        ).toThrow(errno('EINVAL'));
       });
       it('§5 one GSI: several irqchip entries only on different irqchips; an MSI entry must be alone', () => {
         const { vm } = open({ irqchip: true });
@@ -621,27 +696,40 @@ export function describeKvmContract(fixture: BackendFixture): void {
             { gsi: 1, type: 'irqchip', irqchip: IRQCHIP_IOAPIC, pin: 2 },
           ]),
         ).toThrow(errno('EINVAL'));
-        expect(() => vm.setGsiRouting([msiRoute(1, 0x40), { gsi: 1, type: 'irqchip', irqchip: IRQCHIP_IOAPIC, pin: 2 }])).toThrow(errno('EINVAL'));
-        expect(() => vm.setGsiRouting([{ gsi: 1, type: 'irqchip', irqchip: IRQCHIP_IOAPIC, pin: 2 }, msiRoute(1, 0x40)])).toThrow(errno('EINVAL'));
+        expect(() =>
+          vm.setGsiRouting([msiRoute(1, 0x40), { gsi: 1, type: 'irqchip', irqchip: IRQCHIP_IOAPIC, pin: 2 }]),
+        ).toThrow(errno('EINVAL'));
+        expect(() =>
+          vm.setGsiRouting([{ gsi: 1, type: 'irqchip', irqchip: IRQCHIP_IOAPIC, pin: 2 }, msiRoute(1, 0x40)]),
+        ).toThrow(errno('EINVAL'));
         expect(() => vm.setGsiRouting([msiRoute(1, 0x40), msiRoute(1, 0x41)])).toThrow(errno('EINVAL'));
       });
       it('§5 a rejected table changes nothing: the previous routes stay in force', async () => {
         const { vm, vcpu } = open({ irqchip: true });
         vm.setGsiRouting([msiRoute(40, 0x41)]);
-        expect(() => vm.setGsiRouting([msiRoute(40, 0x42), { gsi: 3, type: 'irqchip', irqchip: IRQCHIP_IOAPIC, pin: 99 }])).toThrow(
-          errno('EINVAL'),
-        );
+        expect(() =>
+          vm.setGsiRouting([
+            msiRoute(40, 0x42),
+            { gsi: 3, type: 'irqchip', irqchip: IRQCHIP_IOAPIC, pin: 99 },
+          ]),
+        ).toThrow(errno('EINVAL'));
         const e = efd();
         vm.irqfd({ fd: e, gsi: 40 });
         const v = vcpu();
         fixture.guests.interruptWaiter(vm, v, { count: 1, vector: 0x41, ready: true });
         expect((await drive(v, { onReady: () => e.write(1n) })).reports).toEqual([0x41]);
       });
-      it('§5 the new table replaces the whole previous one (GSI 11\'s default route is gone: probe MSI is taken)', async () => {
+      it("§5 the new table replaces the whole previous one (GSI 11's default route is gone: probe MSI is taken)", async () => {
         const { vm, vcpu } = open({ irqchip: true });
         vm.setGsiRouting([msiRoute(40, 0x41)]);
         const v = vcpu();
-        fixture.guests.interruptWaiter(vm, v, { count: 1, vector: 0x60, ioapicPin: 11, level: true, ready: true });
+        fixture.guests.interruptWaiter(vm, v, {
+          count: 1,
+          vector: 0x60,
+          ioapicPin: 11,
+          level: true,
+          ready: true,
+        });
         const { reports } = await drive(v, {
           onReady: () => {
             vm.setIrqLine(11, true); // would be vector 0x60 through the default GSI 11 -> pin 11 route
@@ -652,6 +740,5 @@ export function describeKvmContract(fixture: BackendFixture): void {
         vm.setIrqLine(11, false);
       });
     });
-
   });
 }

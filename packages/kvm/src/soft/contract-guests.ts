@@ -2,10 +2,16 @@
  * SoftKvm's contract-suite guests: the scenario programs of
  * `ContractGuests`, written as TypeScript guest programs.
  */
-import { openSync, closeSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { InMemoryEventFd } from '@rxvmm/eventfd';
 import type { Vcpu } from '../backend/types.js';
-import { type BackendFixture, type ContractGuests, DONE_PORT, READY_REPORT, REPORT_PORT } from '../contract/fixture.js';
+import {
+  type BackendFixture,
+  type ContractGuests,
+  DONE_PORT,
+  READY_REPORT,
+  REPORT_PORT,
+} from '../contract/fixture.js';
 import type { GuestProgram } from './guest.js';
 import { SoftKvm } from './soft-kvm.js';
 import { SoftVcpu } from './soft-vcpu.js';
@@ -52,7 +58,8 @@ export const softContractGuests: ContractGuests = {
         taken++;
       });
       yield* g.enableApic({ maskLint0: true });
-      if (ioapicPin !== undefined && ioapicPin <= 23) yield* g.ioapicRoute(ioapicPin, { vector, level: level === true, dest: 0 });
+      if (ioapicPin !== undefined && ioapicPin <= 23)
+        yield* g.ioapicRoute(ioapicPin, { vector, level: level === true, dest: 0 });
       if (ready) yield* g.pioOut(REPORT_PORT, 4, READY_REPORT);
       while (true) {
         g.cli();

@@ -176,7 +176,10 @@ export class Guest {
     yield* this.mmioWrite(LAPIC + 0xb0n, 4, 0);
   }
   /** Programs IOAPIC redirection entry `pin`: fixed delivery of `vector` to APIC `dest`. */
-  *ioapicRoute(pin: number, r: { vector: number; level?: boolean; masked?: boolean; dest?: number }): GuestStep<void> {
+  *ioapicRoute(
+    pin: number,
+    r: { vector: number; level?: boolean; masked?: boolean; dest?: number },
+  ): GuestStep<void> {
     const low = (r.vector & 0xff) | (r.level ? 0x8000 : 0) | (r.masked ? 0x1_0000 : 0);
     yield* this.mmioWrite(IOAPIC, 4, 0x10 + 2 * pin + 1);
     yield* this.mmioWrite(IOAPIC + 0x10n, 4, ((r.dest ?? 0) & 0xff) << 24);
@@ -184,7 +187,11 @@ export class Guest {
     yield* this.mmioWrite(IOAPIC + 0x10n, 4, low);
   }
   /** Initialises both 8259s (vector bases, cascade on pin 2) and sets their masks. */
-  *picInit(masterBase: number, slaveBase: number, masks: { master?: number; slave?: number } = {}): GuestStep<void> {
+  *picInit(
+    masterBase: number,
+    slaveBase: number,
+    masks: { master?: number; slave?: number } = {},
+  ): GuestStep<void> {
     for (const [cmd, data, base, icw3] of [
       [0x20, 0x21, masterBase, 0x04],
       [0xa0, 0xa1, slaveBase, 0x02],

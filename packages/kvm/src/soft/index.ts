@@ -1,4 +1,13 @@
-export { fromLe, Guest, type GuestOp, type GuestProgram, type GuestStep, type InterruptHandler, toLe } from './guest.js';
+export { softContractGuests, softKvmFixture } from './contract-guests.js';
+export {
+  fromLe,
+  Guest,
+  type GuestOp,
+  type GuestProgram,
+  type GuestStep,
+  type InterruptHandler,
+  toLe,
+} from './guest.js';
 export { IOAPIC_BASE, IoApic } from './irqchip/ioapic.js';
 export { LAPIC_BASE, LocalApic } from './irqchip/lapic.js';
 export { Pic } from './irqchip/pic.js';
@@ -6,4 +15,3 @@ export { SoftIrqChip } from './irqchip/soft-irqchip.js';
 export { openSoftKvm, SoftKvm } from './soft-kvm.js';
 export { INTERNAL_ERROR_EMULATION, SoftVcpu } from './soft-vcpu.js';
 export { SoftVm } from './soft-vm.js';
-export { softContractGuests, softKvmFixture } from './contract-guests.js';

@@ -1,6 +1,6 @@
 import { errnoError } from '@rxvmm/errno';
-import type { MemoryRegion, MemoryRegionOptions } from '../backend/types.js';
 import { MEM_LOG_DIRTY_PAGES, MEM_READONLY } from '../backend/constants.js';
+import type { MemoryRegion, MemoryRegionOptions } from '../backend/types.js';
 
 const PAGE = 4096;
 /** KVM_USER_MEM_SLOTS on x86. */
@@ -30,10 +30,14 @@ export class SoftMemory {
   set(options: MemoryRegionOptions): MemoryRegion | undefined {
     const { slot, guestPhysAddr: gpa, size } = options;
     const flags = options.flags ?? 0;
-    if (!Number.isInteger(slot) || slot < 0 || slot >= MAX_SLOTS) throw errnoError('EINVAL', `bad slot ${slot}`);
-    if (flags & ~(MEM_LOG_DIRTY_PAGES | MEM_READONLY)) throw errnoError('EINVAL', `bad flags 0x${flags.toString(16)}`);
-    if (!Number.isSafeInteger(size) || size < 0 || size % PAGE !== 0) throw errnoError('EINVAL', `size ${size} is not a page multiple`);
-    if (gpa < 0n || gpa % BigInt(PAGE) !== 0n || gpa + BigInt(size) > 1n << 52n) throw errnoError('EINVAL', 'bad guest-physical address');
+    if (!Number.isInteger(slot) || slot < 0 || slot >= MAX_SLOTS)
+      throw errnoError('EINVAL', `bad slot ${slot}`);
+    if (flags & ~(MEM_LOG_DIRTY_PAGES | MEM_READONLY))
+      throw errnoError('EINVAL', `bad flags 0x${flags.toString(16)}`);
+    if (!Number.isSafeInteger(size) || size < 0 || size % PAGE !== 0)
+      throw errnoError('EINVAL', `size ${size} is not a page multiple`);
+    if (gpa < 0n || gpa % BigInt(PAGE) !== 0n || gpa + BigInt(size) > 1n << 52n)
+      throw errnoError('EINVAL', 'bad guest-physical address');
     const existing = this.#slots.get(slot);
     if (size === 0) {
       if (existing) this.#slots.delete(slot);

@@ -3,14 +3,42 @@ import type { Regs, Segment, Sregs } from '../backend/types.js';
 /** Register state after vCPU reset (as KVM_CREATE_VCPU leaves it on x86). */
 export function resetRegs(): Regs {
   return {
-    rax: 0n, rbx: 0n, rcx: 0n, rdx: 0n, rsi: 0n, rdi: 0n, rsp: 0n, rbp: 0n,
-    r8: 0n, r9: 0n, r10: 0n, r11: 0n, r12: 0n, r13: 0n, r14: 0n, r15: 0n,
-    rip: 0xfff0n, rflags: 0x2n,
+    rax: 0n,
+    rbx: 0n,
+    rcx: 0n,
+    rdx: 0n,
+    rsi: 0n,
+    rdi: 0n,
+    rsp: 0n,
+    rbp: 0n,
+    r8: 0n,
+    r9: 0n,
+    r10: 0n,
+    r11: 0n,
+    r12: 0n,
+    r13: 0n,
+    r14: 0n,
+    r15: 0n,
+    rip: 0xfff0n,
+    rflags: 0x2n,
   };
 }
 
 function segment(selector: number, base: bigint, type: number, s = 1): Segment {
-  return { base, limit: 0xffff, selector, type, present: 1, dpl: 0, db: 0, s, l: 0, g: 0, avl: 0, unusable: 0 };
+  return {
+    base,
+    limit: 0xffff,
+    selector,
+    type,
+    present: 1,
+    dpl: 0,
+    db: 0,
+    s,
+    l: 0,
+    g: 0,
+    avl: 0,
+    unusable: 0,
+  };
 }
 
 export function resetSregs(): Sregs {

@@ -25,10 +25,18 @@ describe('SoftKvm memory regions (KVM_SET_USER_MEMORY_REGION rules)', () => {
     expect(lo?.fd).toBe(-1);
     expect(vm.memoryRegions().map((r) => r.slot)).toEqual([0, 1]);
     expect(hi?.size).toBe(0x1000);
-    expect(() => vm.setMemoryRegion({ slot: 2, guestPhysAddr: 0x1000n, size: 0x1000 })).toThrow(errno('EEXIST'));
-    expect(() => vm.setMemoryRegion({ slot: 2, guestPhysAddr: 0x20_0001n, size: 0x1000 })).toThrow(errno('EINVAL'));
-    expect(() => vm.setMemoryRegion({ slot: 2, guestPhysAddr: 0x20_0000n, size: 100 })).toThrow(errno('EINVAL'));
-    expect(() => vm.setMemoryRegion({ slot: 2, guestPhysAddr: 0x20_0000n, size: 0x1000, flags: 4 })).toThrow(errno('EINVAL'));
+    expect(() => vm.setMemoryRegion({ slot: 2, guestPhysAddr: 0x1000n, size: 0x1000 })).toThrow(
+      errno('EEXIST'),
+    );
+    expect(() => vm.setMemoryRegion({ slot: 2, guestPhysAddr: 0x20_0001n, size: 0x1000 })).toThrow(
+      errno('EINVAL'),
+    );
+    expect(() => vm.setMemoryRegion({ slot: 2, guestPhysAddr: 0x20_0000n, size: 100 })).toThrow(
+      errno('EINVAL'),
+    );
+    expect(() => vm.setMemoryRegion({ slot: 2, guestPhysAddr: 0x20_0000n, size: 0x1000, flags: 4 })).toThrow(
+      errno('EINVAL'),
+    );
     expect(() => vm.setMemoryRegion({ slot: 0, guestPhysAddr: 0n, size: 0x1000 })).toThrow(errno('EINVAL')); // size change
     lo?.bytes.set([1, 2, 3]);
     const moved = vm.setMemoryRegion({ slot: 0, guestPhysAddr: 0x40_0000n, size: 0x2000 });
@@ -148,8 +156,7 @@ describe('SoftVcpu run() and exits', () => {
 });
 
 describe('SoftKvm interrupt controller', () => {
-  const waiter =
-    (count: number, setup: GuestProgram): GuestProgram =>
+  const waiter = (count: number, setup: GuestProgram): GuestProgram =>
     function* (g) {
       let taken = 0;
       g.setInterruptHandler(function* (v) {
@@ -251,13 +258,17 @@ describe('SoftKvm interrupt controller', () => {
 });
 
 describe('SoftKvm fd validation and teardown', () => {
-  if (!nativeAvailable) console.warn('skipping the kernel EventFd case: @rxvmm/sys (native addon) did not load');
-  it.skipIf(!nativeAvailable)('a kernel EventFd is an open fd that is not an in-memory eventfd: EINVAL', () => {
-    using vm = vmWithRam();
-    using kernel = new EventFd();
-    expect(() => vm.ioeventfd({ addr: 0xd000_0000n, len: 4, fd: kernel })).toThrow(errno('EINVAL'));
-    expect(() => vm.irqfd({ fd: kernel, gsi: 5 })).toThrow(errno('EINVAL'));
-  });
+  if (!nativeAvailable)
+    console.warn('skipping the kernel EventFd case: @rxvmm/sys (native addon) did not load');
+  it.skipIf(!nativeAvailable)(
+    'a kernel EventFd is an open fd that is not an in-memory eventfd: EINVAL',
+    () => {
+      using vm = vmWithRam();
+      using kernel = new EventFd();
+      expect(() => vm.ioeventfd({ addr: 0xd000_0000n, len: 4, fd: kernel })).toThrow(errno('EINVAL'));
+      expect(() => vm.irqfd({ fd: kernel, gsi: 5 })).toThrow(errno('EINVAL'));
+    },
+  );
 
   it('closing the VM releases vCPUs, ioeventfds, irqfds, bus devices and memory', () => {
     const kvm = new SoftKvm();

@@ -1,11 +1,18 @@
 import { errnoError } from '@rxvmm/errno';
 import type { IoBus } from '@rxvmm/io-bus';
+import { MEM_READONLY } from '../backend/constants.js';
 import type { Regs, Sregs, Vcpu, VcpuExit } from '../backend/types.js';
-import { type GuestCpu, type GuestOp, type GuestProgram, type GuestStep, Guest, type InterruptHandler } from './guest.js';
+import {
+  Guest,
+  type GuestCpu,
+  type GuestOp,
+  type GuestProgram,
+  type GuestStep,
+  type InterruptHandler,
+} from './guest.js';
 import { LAPIC_BASE, LAPIC_SIZE, type LocalApic } from './irqchip/lapic.js';
 import type { SoftIrqChip } from './irqchip/soft-irqchip.js';
 import type { SoftMemory } from './memory.js';
-import { MEM_READONLY } from '../backend/constants.js';
 import { cloneSregs, resetRegs, resetSregs } from './registers.js';
 
 /** KVM_INTERNAL_ERROR_EMULATION: SoftKvm's answer to a guest program that threw. */
@@ -68,7 +75,8 @@ export class SoftVcpu implements Vcpu {
       memRead: (addr, len) => host.memory.view(addr, len).slice(),
       memWrite: (addr, bytes) => {
         const region = host.memory.find(addr, bytes.length);
-        if (region && region.flags & MEM_READONLY) throw errnoError('EFAULT', 'write to a read-only memory slot');
+        if (region && region.flags & MEM_READONLY)
+          throw errnoError('EFAULT', 'write to a read-only memory slot');
         host.memory.view(addr, bytes.length).set(bytes);
       },
     };
@@ -183,7 +191,8 @@ export class SoftVcpu implements Vcpu {
     }
     if (this.#pending) {
       // The VMM's answer to a read exit goes back to the guest now.
-      if (!this.#pending.isWrite) this.#pending.data.set(this.#exitBuffer.subarray(0, this.#pending.data.length));
+      if (!this.#pending.isWrite)
+        this.#pending.data.set(this.#exitBuffer.subarray(0, this.#pending.data.length));
       this.#pending = undefined;
     }
     try {

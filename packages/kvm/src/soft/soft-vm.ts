@@ -1,7 +1,13 @@
 import { errnoError } from '@rxvmm/errno';
 import { IoBus } from '@rxvmm/io-bus';
 import { IoEventFds } from '@rxvmm/ioeventfd';
-import { type InterruptSink, IrqFds, IrqRouter, USERSPACE_IRQ_SOURCE_ID, defaultX86Routing } from '@rxvmm/irqfd';
+import {
+  defaultX86Routing,
+  type InterruptSink,
+  IrqFds,
+  IrqRouter,
+  USERSPACE_IRQ_SOURCE_ID,
+} from '@rxvmm/irqfd';
 import type {
   IoEventFdArgs,
   IrqFdArgs,
@@ -70,12 +76,23 @@ export class SoftVm implements Vm {
 
   ioeventfd(args: IoEventFdArgs): void {
     this.#checkOpen();
-    this.ioeventfds.ioeventfd({ addr: args.addr, len: args.len, fd: fdOf(args.fd), datamatch: args.datamatch, flags: args.flags });
+    this.ioeventfds.ioeventfd({
+      addr: args.addr,
+      len: args.len,
+      fd: fdOf(args.fd),
+      datamatch: args.datamatch,
+      flags: args.flags,
+    });
   }
 
   irqfd(args: IrqFdArgs): void {
     this.#checkOpen();
-    this.irqfds.irqfd({ fd: fdOf(args.fd), gsi: args.gsi, flags: args.flags, resamplefd: fdOf(args.resamplefd) });
+    this.irqfds.irqfd({
+      fd: fdOf(args.fd),
+      gsi: args.gsi,
+      flags: args.flags,
+      resamplefd: fdOf(args.resamplefd),
+    });
   }
 
   setGsiRouting(entries: readonly IrqRoutingEntry[], flags = 0): void {

@@ -107,11 +107,20 @@ export class IoApic {
     const old = this.#redirtbl[pin] as bigint;
     let entry: bigint;
     if (reg & 1) entry = (old & 0xffff_ffffn) | (BigInt(value >>> 0) << 32n);
-    else entry = (old & ~0xffff_ffffn) | (BigInt(value >>> 0) & ~(RTE_REMOTE_IRR | (1n << 12n))) | (old & RTE_REMOTE_IRR);
+    else
+      entry =
+        (old & ~0xffff_ffffn) |
+        (BigInt(value >>> 0) & ~(RTE_REMOTE_IRR | (1n << 12n))) |
+        (old & RTE_REMOTE_IRR);
     if ((entry & RTE_LEVEL) === 0n) entry &= ~RTE_REMOTE_IRR; // edge: no remote IRR
     this.#redirtbl[pin] = entry;
     // A level line that is still asserted is delivered once it is unmasked.
-    if (entry & RTE_LEVEL && this.#irr & (1 << pin) && (entry & RTE_MASK) === 0n && (entry & RTE_REMOTE_IRR) === 0n) {
+    if (
+      entry & RTE_LEVEL &&
+      this.#irr & (1 << pin) &&
+      (entry & RTE_MASK) === 0n &&
+      (entry & RTE_REMOTE_IRR) === 0n
+    ) {
       this.#service(pin);
     }
   }

@@ -20,7 +20,18 @@ interface Chip {
 }
 
 function chip(): Chip {
-  return { irr: 0, imr: 0, isr: 0, lastIrr: 0, elcr: 0, base: 0, initState: 0, init4: false, autoEoi: false, readIsr: false };
+  return {
+    irr: 0,
+    imr: 0,
+    isr: 0,
+    lastIrr: 0,
+    elcr: 0,
+    base: 0,
+    initState: 0,
+    init4: false,
+    autoEoi: false,
+    readIsr: false,
+  };
 }
 
 export class Pic {
@@ -146,10 +157,11 @@ export class Pic {
         const cmd = value >> 5;
         let irq = -1;
         if (cmd === 1) {
-          for (let i = 0; i < 8; i++) if (s.isr & (1 << i)) {
-            irq = i;
-            break;
-          }
+          for (let i = 0; i < 8; i++)
+            if (s.isr & (1 << i)) {
+              irq = i;
+              break;
+            }
         } else if (cmd === 3) irq = value & 7;
         if (irq >= 0 && s.isr & (1 << irq)) {
           s.isr &= ~(1 << irq);

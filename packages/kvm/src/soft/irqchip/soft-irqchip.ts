@@ -1,5 +1,5 @@
 import type { IoBus, IoDevice } from '@rxvmm/io-bus';
-import { type InterruptSink, IRQCHIP_IOAPIC, IrqRouter, type MsiMessage } from '@rxvmm/irqfd';
+import { type InterruptSink, IRQCHIP_IOAPIC, type IrqRouter, type MsiMessage } from '@rxvmm/irqfd';
 import { IOAPIC_BASE, IOAPIC_MEM_LENGTH, IoApic } from './ioapic.js';
 import { LocalApic } from './lapic.js';
 import { Pic } from './pic.js';
@@ -35,13 +35,25 @@ export class SoftIrqChip implements InterruptSink {
     );
     this.pic = new Pic((irq) => this.router.notifyPicAcked(irq), wake);
     const ioapicDevice: IoDevice = {
-      read: (addr, data) => (leWrite(data, this.ioapic.read(Number(addr - IOAPIC_BASE))), true),
-      write: (addr, data) => (this.ioapic.write(Number(addr - IOAPIC_BASE), leRead(data)), true),
+      read: (addr, data) => {
+        leWrite(data, this.ioapic.read(Number(addr - IOAPIC_BASE)));
+        return true;
+      },
+      write: (addr, data) => {
+        this.ioapic.write(Number(addr - IOAPIC_BASE), leRead(data));
+        return true;
+      },
     };
     buses.mmio.register(IOAPIC_BASE, IOAPIC_MEM_LENGTH, ioapicDevice);
     const picDevice: IoDevice = {
-      read: (addr, data) => (leWrite(data, this.pic.read(Number(addr))), true),
-      write: (addr, data) => (this.pic.write(Number(addr), leRead(data) & 0xff), true),
+      read: (addr, data) => {
+        leWrite(data, this.pic.read(Number(addr)));
+        return true;
+      },
+      write: (addr, data) => {
+        this.pic.write(Number(addr), leRead(data) & 0xff);
+        return true;
+      },
     };
     buses.pio.register(0x20n, 2, picDevice);
     buses.pio.register(0xa0n, 2, picDevice);
