@@ -280,9 +280,11 @@ export class BackendSession implements VringHost {
         this.vaToGpa(addr.descUserAddr, BigInt(16 * ring.size));
         this.vaToGpa(addr.availUserAddr, BigInt(6 + 2 * ring.size));
         this.vaToGpa(addr.usedUserAddr, BigInt(6 + 8 * ring.size));
-        ring.invalidate();
-        ring.addr = addr;
-        ring.process();
+        // A running ring may be moved (e.g. logging turned on): its requests in flight finish first.
+        await this.quiesce([ring], () => {
+          ring.invalidate();
+          ring.addr = addr;
+        });
         return undefined;
       }
       case Request.GET_VRING_BASE: {
@@ -333,13 +335,25 @@ export class BackendSession implements VringHost {
   }
 
   private async setMemTable(m: Extract<Message, { kind: 'memTable' }>): Promise<void> {
-    // Rings that use the old table must not run while it is replaced.
-    await Promise.all(this.rings.map((r) => r.drain()));
-    const table = MemoryTable.map(m.regions, m.fds); // takes the fds, throws with nothing mapped
-    for (const r of this.rings) r.invalidate();
-    this.table?.release();
-    this.table = table;
-    for (const r of this.rings) r.process();
+    // No request may touch the old mapping once it is gone: rings are held and drained first.
+    await this.quiesce(this.rings, () => {
+      const table = MemoryTable.map(m.regions, m.fds); // takes the fds, throws with nothing mapped
+      for (const r of this.rings) r.invalidate();
+      this.table?.release();
+      this.table = table;
+    });
+  }
+
+  /** Holds `rings` (kicks stay pending), waits for their requests in flight, runs `change`, resumes them. */
+  private async quiesce(rings: readonly Vring[], change: () => void): Promise<void> {
+    for (const r of rings) r.suspended = true;
+    try {
+      await Promise.all(rings.map((r) => r.drain()));
+      change();
+    } finally {
+      for (const r of rings) r.suspended = false;
+      for (const r of rings) r.process();
+    }
   }
 
   private async resetState(): Promise<void> {

@@ -48,6 +48,8 @@ export class Vring {
   started = false;
   pendingKick = false;
   broken = false;
+  /** Set while the session swaps something the ring depends on (memory table, addresses); kicks are held. */
+  suspended = false;
   queue: SplitQueue | null = null;
   kick: EventFd | null = null;
   call: EventFd | null = null;
@@ -112,7 +114,7 @@ export class Vring {
 
   /** Runs the ring if it can be run; otherwise the kick stays held. */
   process(): void {
-    if (!this.pendingKick || !this.started || !this.enabled || this.broken) return;
+    if (!this.pendingKick || !this.started || !this.enabled || this.broken || this.suspended) return;
     const memory = this.host.memory;
     if (memory === null || this.size === 0 || this.addr === null) return;
     try {

@@ -168,6 +168,29 @@ describe('a full session driven by the TS frontend', () => {
     kick2.close();
   });
 
+  it('a new memory table waits for requests in flight on the old one, then serves from the new one', async () => {
+    rig = startServer(new EchoDevice(1, 30));
+    ram = new MemfdRam(1 << 20);
+    const q = new TestQueue(ram, 8, 0x10000n);
+    queues = [q];
+    fe = VhostUserFrontend.connect(rig.path);
+    await fe.start({ wantFeatures: 1n << 32n, memory: [ram.region], queues: [q.frontendQueue()] });
+    const text = enc.encode('inflight');
+    ram.memory.write(0x41000n, text);
+    q.driver.add([{ addr: 0x41000n, len: text.length }], [{ addr: 0x40000n, len: 16 }]);
+    q.kick.write(1n);
+    await new Promise((r) => setTimeout(r, 5));
+    expect(rig.device.handled).toBe(0);
+    const maps = countMapsNamed('rxvmm-test-ram');
+    await fe.setMemTable([ram.region]); // same RAM, remapped: the in-flight request completes first
+    expect(rig.device.handled).toBe(1);
+    expect(countMapsNamed('rxvmm-test-ram')).toBe(maps);
+    expect(q.driver.getUsed()?.len).toBe(8);
+    q.driver.enableInterrupts();
+    await firstValueFrom(q.call.signals$);
+    expect(await roundTrip(q, 'after', 0x40000n, 0x41000n)).toBe('AFTER');
+  });
+
   it('resets state on disconnect and serves the next frontend', async () => {
     rig = startServer();
     ram = new MemfdRam(1 << 20);
