@@ -1,4 +1,5 @@
 import { GuestMemory, type Segment } from '@rxvmm/virtio-ring';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { BlockBackend } from './backend.js';
 import { BlkStatus, BlkRequestType as T } from './constants.js';
@@ -202,5 +203,69 @@ describe('BlockRequestHandler', () => {
     expect(r.usedLen).toBe(9);
     expect(new TextDecoder().decode(ram.subarray(0x1000, 0x1008))).toBe('ABCDEFGH');
     expect(h.serial.length).toBe(20);
+  });
+});
+
+describe('property: hostile chains', () => {
+  it('never throw, write guest memory only inside the writable segments and the disk only inside its capacity', async () => {
+    const RAM = 1 << 16;
+    const BASE = 0x1000n;
+    const segment = fc.record({
+      off: fc.integer({ min: 0, max: RAM - 1 }),
+      len: fc.integer({ min: 1, max: 4096 }),
+    });
+    const arb = fc.record({
+      header: fc.uint8Array({ minLength: 16, maxLength: 16 }),
+      type: fc.constantFrom(0, 1, 4, 8, 11, 13, 0xffffffff),
+      sector: fc.oneof(fc.bigInt({ min: 0n, max: 40n }), fc.bigInt({ min: 0n, max: (1n << 64n) - 1n })),
+      readable: fc.array(segment, { maxLength: 5 }),
+      writable: fc.array(segment, { maxLength: 5 }),
+      readOnly: fc.boolean(),
+    });
+    await fc.assert(
+      fc.asyncProperty(arb, async ({ header, type, sector, readable, writable, readOnly }) => {
+        const ram = new Uint8Array(RAM);
+        const mem = new GuestMemory([{ guestPhysAddr: BASE, bytes: ram }]);
+        // keep segments inside guest memory (the ring already guarantees that) but let them overlap
+        const clip = (s: { off: number; len: number }) => ({
+          addr: BASE + BigInt(s.off),
+          len: Math.min(s.len, RAM - s.off),
+        });
+        const r = readable.map(clip);
+        const w = writable.map(clip);
+        const first = r[0];
+        if (first && first.len >= 16) {
+          const view = new DataView(header.buffer);
+          view.setUint32(0, type, true);
+          view.setBigUint64(8, sector, true);
+          mem.write(first.addr, header);
+        }
+        const backend = new MemoryBackend(32 * 512, readOnly);
+        const writes: [number, number][] = [];
+        const writev = backend.writev.bind(backend);
+        backend.writev = (bufs, pos) => {
+          writes.push([pos, bufs.reduce((n, b) => n + b.length, 0)]);
+          return writev(bufs, pos);
+        };
+        const h = new BlockRequestHandler({ backend, readOnly, segMax: 4, sizeMax: 2048 });
+        const before = ram.slice();
+        const result = await h.process(mem, chain(r, w));
+        for (const [pos, len] of writes) {
+          expect(pos).toBeGreaterThanOrEqual(0);
+          expect(pos + len).toBeLessThanOrEqual(32 * 512);
+        }
+        if (readOnly) expect(writes).toEqual([]);
+        // every changed byte of guest memory lies in a writable segment
+        for (let i = 0; i < RAM; i++) {
+          if (ram[i] === before[i]) continue;
+          const a = BASE + BigInt(i);
+          expect(w.some((s) => a >= s.addr && a < s.addr + BigInt(s.len))).toBe(true);
+        }
+        const writableTotal = w.reduce((n, s) => n + s.len, 0);
+        if (writableTotal === 0) expect(result).toMatchObject({ status: undefined, usedLen: 0 });
+        else expect(result.usedLen).toBeLessThanOrEqual(writableTotal);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
