@@ -20,24 +20,29 @@ export interface Rig {
   device: EchoDevice;
   logs: string[];
   path: string;
-  /** Resolves with the reason of the next session end. */
+  /** Resolves with the reason of the next session end not yet consumed. */
   nextEnd(): Promise<string | null>;
 }
 
 export function startServer(path: string, device = new EchoDevice()): Rig {
   const logs: string[] = [];
   const waiters: ((r: string | null) => void)[] = [];
+  const ended: (string | null)[] = []; // session ends nobody waited for yet
   const server = new VhostUserServer(device, {
     socketPath: path,
     log: (l) => logs.push(l),
-    onSessionEnd: (_s, reason) => waiters.shift()?.(reason),
+    onSessionEnd: (_s, reason) => {
+      const w = waiters.shift();
+      if (w) w(reason);
+      else ended.push(reason);
+    },
   });
   return {
     server,
     device,
     logs,
     path,
-    nextEnd: () => new Promise((r) => waiters.push(r)),
+    nextEnd: () => (ended.length > 0 ? Promise.resolve(ended.shift() as string | null) : new Promise((r) => waiters.push(r))),
   };
 }
 
