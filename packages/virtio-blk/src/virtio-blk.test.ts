@@ -414,6 +414,65 @@ describe('VirtioBlk over virtio-mmio and a split ring', () => {
   });
 });
 
+describe('VirtioBlk served away from its transport (another thread, as with a vCPU worker)', () => {
+  it('takes the activation info through a structured clone; kicks, interrupts and NEEDS_RESET flow through callbacks', async () => {
+    const { rig, disk } = await setup();
+    const { ExternalDevice } = await import('@rxvmm/virtio-mmio');
+    const { VirtioMmioTransport } = await import('@rxvmm/virtio-mmio');
+    const { SplitDriver } = await import('@rxvmm/virtio-ring');
+    // "vCPU thread": the register file with a stand-in device carrying blk's features and config
+    const config = new Uint8Array(64);
+    rig.blk.readConfig(0, config);
+    const stub = new ExternalDevice({
+      deviceType: 2,
+      features: rig.blk.features,
+      queueMaxSizes: rig.blk.queueMaxSizes,
+      config,
+    });
+    const transport = new VirtioMmioTransport(stub, { alwaysReportUsedBuffer: true });
+    // "device thread": VirtioBlk gets a structured clone of the activation, like a postMessage
+    let irqs = 0;
+    stub.activated$.subscribe((info) => {
+      const copy = structuredClone(info);
+      rig.blk.activate({
+        ...copy,
+        signalUsedBuffer: () => irqs++, // an irqfd write in a real VMM
+        signalConfigChange: () => transport.configChanged(),
+        needsReset: (e) => transport.setNeedsReset(String(e), e),
+      });
+    });
+    stub.kick$.subscribe((q) => rig.blk.queueNotify(q)); // without ioeventfd: the kick crosses over
+    initDevice(transport, featureBit(VirtioFeature.VERSION_1), {
+      index: 0,
+      size: QUEUE_SIZE,
+      desc: 0x5000n,
+      avail: 0x6000n,
+      used: 0x7000n,
+    });
+    expect(transport.read(R.Config, 4)).toBe(DISK_SECTORS);
+    const driver = new SplitDriver(rig.mem, {
+      size: QUEUE_SIZE,
+      descTable: 0x5000n,
+      driverArea: 0x6000n,
+      deviceArea: 0x7000n,
+    });
+    const data = pattern(512, 99);
+    const status = rig.status();
+    driver.add([rig.header(T.OUT, 50n), ...dataSegments(rig, data)], [status]);
+    transport.write(R.QueueNotify, 4, 0);
+    await rig.waitUsed(driver);
+    expect(rig.mem.readU8(status.addr)).toBe(BlkStatus.OK);
+    expect(irqs).toBe(1);
+    expect(transport.read(R.InterruptStatus, 4)).toBe(InterruptBit.USED_BUFFER);
+    expect((await readFile(disk.path)).subarray(50 * 512, 51 * 512)).toEqual(Buffer.from(data));
+    // a broken ring on the device side reaches the transport as NEEDS_RESET
+    rig.mem.writeU16(0x6000n + 4n + 2n, 999);
+    rig.mem.writeU16(0x6000n + 2n, 2);
+    transport.write(R.QueueNotify, 4, 0);
+    expect(transport.status & DeviceStatus.DEVICE_NEEDS_RESET).toBe(DeviceStatus.DEVICE_NEEDS_RESET);
+  });
+});
+
 describe('NEEDS_RESET on a misprogrammed device', () => {
   it('a head index out of range in the avail ring sends the device to NEEDS_RESET with a config interrupt', async () => {
     const { rig, disk, initial } = await setup();

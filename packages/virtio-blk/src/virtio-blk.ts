@@ -202,6 +202,7 @@ export class VirtioBlk implements VirtioDevice {
         : new SplitQueue(this.memory, config);
       queues[q.index] = { index: q.index, queue, inflight: 0 };
     }
+    this.#epoch++; // completions of an earlier activation never touch these rings
     this.#queues = queues;
     this.#activation = activation;
     this.#broken = false;
