@@ -4,16 +4,17 @@
  * virtio_blk_config from virtio-blk's encoder; each popped chain becomes one
  * asynchronous file request; a frontend going away flushes the disk.
  */
+
+import type { VhostUserDevice } from '@rxvmm/vhost-user';
 import {
   type BlockBackend,
   BlockRequestHandler,
   type BlockRequestStats,
-  FileBackend,
   blkConfig,
   encodeBlkConfig,
+  FileBackend,
   virtioBlkFeatures,
 } from '@rxvmm/virtio-blk';
-import type { VhostUserDevice } from '@rxvmm/vhost-user';
 import type { DescriptorChain, GuestMemory } from '@rxvmm/virtio-ring';
 import { SyncFileBackend } from './sync-file-backend.js';
 
@@ -44,9 +45,15 @@ export class VhostUserBlkDevice implements VhostUserDevice {
     this.numQueues = options.numQueues ?? 1;
     this.maxQueueSize = options.maxQueueSize ?? 1024;
     const readOnly = options.readOnly ?? false;
-    this.features = virtioBlkFeatures({ readOnly, numQueues: this.numQueues });
+    // The vhost-user back-end builds split rings only: never offer VIRTIO_F_RING_PACKED (bit 34).
+    this.features = virtioBlkFeatures({ readOnly, numQueues: this.numQueues, packed: false }) & ~(1n << 34n);
     this.config = encodeBlkConfig(
-      blkConfig({ capacity: handler.capacity, segMax: handler.segMax, sizeMax: handler.sizeMax, numQueues: this.numQueues }),
+      blkConfig({
+        capacity: handler.capacity,
+        segMax: handler.segMax,
+        sizeMax: handler.sizeMax,
+        numQueues: this.numQueues,
+      }),
     );
   }
 
@@ -59,7 +66,11 @@ export class VhostUserBlkDevice implements VhostUserDevice {
       (options.io ?? 'sync') === 'sync'
         ? SyncFileBackend.open(options.path, { readOnly })
         : await FileBackend.open(options.path, { readOnly });
-    const handler = new BlockRequestHandler({ backend, readOnly, serial: options.serial ?? 'rxvmm-vhost-blk' });
+    const handler = new BlockRequestHandler({
+      backend,
+      readOnly,
+      serial: options.serial ?? 'rxvmm-vhost-blk',
+    });
     return new VhostUserBlkDevice(backend, handler, options);
   }
 

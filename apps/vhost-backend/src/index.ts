@@ -3,4 +3,4 @@
  * back-end) and its pieces, for embedding or testing.
  */
 export { type BlkDeviceOptions, VhostUserBlkDevice } from './blk-device.js';
-export { CAPABILITIES, type CliIo, type RunningBackend, USAGE, run } from './run.js';
+export { CAPABILITIES, type CliIo, type RunningBackend, run, USAGE } from './run.js';

@@ -70,7 +70,8 @@ export async function run(argv: string[], io: CliIo = defaultIo): Promise<number
     return usage('exactly one of --socket-path and --fd is required');
   if (values['blk-file'] === undefined) return usage('--blk-file is required');
   const fd = values.fd === undefined ? undefined : Number(values.fd);
-  if (fd !== undefined && !(Number.isInteger(fd) && fd >= 0)) return usage(`--fd ${values.fd} is not an fd number`);
+  if (fd !== undefined && !(Number.isInteger(fd) && fd >= 0))
+    return usage(`--fd ${values.fd} is not an fd number`);
   const numQueues = Number(values['num-queues'] ?? '1');
   if (!(Number.isInteger(numQueues) && numQueues >= 1 && numQueues <= 64))
     return usage(`--num-queues ${values['num-queues']} must be 1..64`);
@@ -79,7 +80,12 @@ export async function run(argv: string[], io: CliIo = defaultIo): Promise<number
   if (ioMode !== 'sync' && ioMode !== 'async') return usage(`--io ${ioMode} must be sync or async`);
   let device: VhostUserBlkDevice;
   try {
-    device = await VhostUserBlkDevice.open({ path: values['blk-file'], readOnly: values['read-only'] ?? false, numQueues, io: ioMode });
+    device = await VhostUserBlkDevice.open({
+      path: values['blk-file'],
+      readOnly: values['read-only'] ?? false,
+      numQueues,
+      io: ioMode,
+    });
   } catch (error) {
     io.err(`rxvmm-vhost-blk: cannot open ${values['blk-file']}: ${(error as Error).message}\n`);
     return 1;
@@ -104,7 +110,9 @@ export async function run(argv: string[], io: CliIo = defaultIo): Promise<number
     io.err(`rxvmm-vhost-blk: cannot listen: ${(error as Error).message}\n`);
     return 1;
   }
-  log(`serving ${values['blk-file']}${values['read-only'] ? ' (read-only)' : ''} with ${numQueues} queue(s) on ${values['socket-path'] ?? `fd ${fd}`}`);
+  log(
+    `serving ${values['blk-file']}${values['read-only'] ? ' (read-only)' : ''} with ${numQueues} queue(s) on ${values['socket-path'] ?? `fd ${fd}`}`,
+  );
   let shuttingDown: Promise<void> | null = null;
   return {
     server,

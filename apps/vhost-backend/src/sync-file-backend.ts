@@ -20,7 +20,8 @@ function deviceSize(rdev: number): number {
 function skip(buffers: Uint8Array[], n: number): Uint8Array[] {
   let rest = n;
   let i = 0;
-  while (i < buffers.length && rest >= (buffers[i] as Uint8Array).byteLength) rest -= (buffers[i++] as Uint8Array).byteLength;
+  while (i < buffers.length && rest >= (buffers[i] as Uint8Array).byteLength)
+    rest -= (buffers[i++] as Uint8Array).byteLength;
   const out = buffers.slice(i);
   if (rest > 0 && out.length > 0) out[0] = (out[0] as Uint8Array).subarray(rest);
   return out;

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VhostUserFrontend } from '@rxvmm/vhost-user';
-import { MemfdRam, TestQueue, countFds, countMaps } from '@rxvmm/vhost-user/testing';
+import { countFds, countMaps, MemfdRam, TestQueue } from '@rxvmm/vhost-user/testing';
 import { BlkRequestType, BlkStatus, decodeBlkConfig } from '@rxvmm/virtio-blk';
 import { firstValueFrom } from 'rxjs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -147,7 +147,9 @@ describe('serving a frontend', () => {
     backend = undefined;
   });
 
-  async function start(args: string[] = []): Promise<{ socket: string; path: string; io: ReturnType<typeof capture> }> {
+  async function start(
+    args: string[] = [],
+  ): Promise<{ socket: string; path: string; io: ReturnType<typeof capture> }> {
     const socket = join(dir, `blk${n++}.sock`);
     const path = disk();
     const io = capture();
@@ -244,13 +246,16 @@ describe('serving a frontend', () => {
 
 const cli = join(dirname(fileURLToPath(import.meta.url)), '../dist/cli.js');
 const built = existsSync(cli);
-if (!built) console.warn(`rxvmm-vhost-blk process tests skipped: ${cli} not built (npx tsc -p tsconfig.build.json)`);
+if (!built)
+  console.warn(`rxvmm-vhost-blk process tests skipped: ${cli} not built (npx tsc -p tsconfig.build.json)`);
 
 describe.skipIf(!built)('the rxvmm-vhost-blk process', () => {
   it('on SIGTERM flushes, removes its socket, logs why and exits 0', async () => {
     const socket = join(dir, `p${n++}.sock`);
     const path = disk();
-    const child = spawn(process.execPath, [cli, '--socket-path', socket, '--blk-file', path], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cli, '--socket-path', socket, '--blk-file', path], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let err = '';
     child.stderr.setEncoding('utf8').on('data', (t: string) => (err += t));
     while (!existsSync(socket)) await new Promise((r) => setTimeout(r, 20));

@@ -6,9 +6,9 @@ import {
   close,
   eventfd,
   MAP_SHARED,
+  MFD_CLOEXEC,
   mappingBuffer,
   memfdCreate,
-  MFD_CLOEXEC,
   mmap,
   munmap,
   PROT_READ,
@@ -93,7 +93,9 @@ describe('AF_UNIX sockets with SCM_RIGHTS', () => {
   it('rejects a path longer than sun_path', () => {
     const fd = unixSocket(true);
     opened.push(fd);
-    expect(() => unixBind(fd, `/tmp/${'x'.repeat(200)}`)).toThrow(expect.objectContaining({ code: 'ENAMETOOLONG' }));
+    expect(() => unixBind(fd, `/tmp/${'x'.repeat(200)}`)).toThrow(
+      expect.objectContaining({ code: 'ENAMETOOLONG' }),
+    );
   });
 });
 

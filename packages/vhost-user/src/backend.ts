@@ -14,33 +14,34 @@
  * When the session ends (close, error, or `dispose()`), rings are stopped,
  * in-flight requests awaited, then every mapping and fd is released.
  */
+
+import { readlinkSync } from 'node:fs';
 import { type ErrnoError, errnoError } from '@rxvmm/errno';
-import { type DescriptorChain, type GuestMemory } from '@rxvmm/virtio-ring';
+import { close } from '@rxvmm/sys';
+import type { DescriptorChain, GuestMemory } from '@rxvmm/virtio-ring';
 import { MessageChannel, type RawMessage } from './channel.js';
 import type { VhostUserDevice } from './device.js';
 import { MemoryTable } from './memory-table.js';
 import {
-  type Message,
-  VhostUserProtocolError,
   encodeConfig,
   encodeReply,
   encodeU64,
   encodeVringState,
+  type Message,
   parseMessage,
+  VhostUserProtocolError,
 } from './message.js';
 import {
+  bit,
   MAX_CONFIG_SIZE,
   ProtocolFeature,
   Request,
+  requestName,
   VHOST_USER_F_PROTOCOL_FEATURES,
   VIRTIO_RING_F_EVENT_IDX,
   VIRTIO_RING_F_INDIRECT_DESC,
-  bit,
-  requestName,
 } from './protocol.js';
-import { Vring, type VringHost, type VringStats, checkRingSize } from './vring.js';
-import { close } from '@rxvmm/sys';
-import { readlinkSync } from 'node:fs';
+import { checkRingSize, Vring, type VringHost, type VringStats } from './vring.js';
 
 /** Kick/call/err fds must be eventfds: anything else (a pipe, a file) would be read as garbage. */
 function isEventFd(fd: number): boolean {
@@ -53,7 +54,10 @@ function isEventFd(fd: number): boolean {
 
 /** Protocol features this back-end offers. INFLIGHT_SHMFD is deliberately absent (see README). */
 export const BACKEND_PROTOCOL_FEATURES =
-  bit(ProtocolFeature.MQ) | bit(ProtocolFeature.REPLY_ACK) | bit(ProtocolFeature.CONFIG) | bit(ProtocolFeature.RESET_DEVICE);
+  bit(ProtocolFeature.MQ) |
+  bit(ProtocolFeature.REPLY_ACK) |
+  bit(ProtocolFeature.CONFIG) |
+  bit(ProtocolFeature.RESET_DEVICE);
 
 /** Messages the back-end answers with a payload of their own (need-reply does not apply). */
 const WITH_REPLY = new Set<number>([
@@ -200,7 +204,11 @@ export class BackendSession implements VringHost {
         this.channel.close(reason);
         return;
       }
-      if (!WITH_REPLY.has(message.request) && message.needReply && this.protocolAcked(ProtocolFeature.REPLY_ACK)) {
+      if (
+        !WITH_REPLY.has(message.request) &&
+        message.needReply &&
+        this.protocolAcked(ProtocolFeature.REPLY_ACK)
+      ) {
         this.log(`vhost-user: ${reason} (error reply sent)`);
         this.channel.send(encodeReply(message.request, encodeU64(1n)));
       } else {
@@ -215,7 +223,8 @@ export class BackendSession implements VringHost {
 
   private ring(index: number): Vring {
     const ring = this.rings[index];
-    if (ring === undefined) throw errnoError('ERANGE', `queue index ${index} out of range (device has ${this.rings.length})`);
+    if (ring === undefined)
+      throw errnoError('ERANGE', `queue index ${index} out of range (device has ${this.rings.length})`);
     return ring;
   }
 
@@ -230,7 +239,8 @@ export class BackendSession implements VringHost {
         if (unknown !== 0n) throw errnoError('EINVAL', `features 0x${unknown.toString(16)} were not offered`);
         this.ackedFeatures = value;
         // Without protocol features rings are enabled from the start (vhost-user.rst "Ring states").
-        if ((value & bit(VHOST_USER_F_PROTOCOL_FEATURES)) === 0n) for (const r of this.rings) r.setEnabled(true);
+        if ((value & bit(VHOST_USER_F_PROTOCOL_FEATURES)) === 0n)
+          for (const r of this.rings) r.setEnabled(true);
         this.device.setFeatures?.(value);
         return undefined;
       }
@@ -239,7 +249,8 @@ export class BackendSession implements VringHost {
       case Request.SET_PROTOCOL_FEATURES: {
         const value = (m as Extract<Message, { kind: 'u64' }>).value;
         const unknown = value & ~BACKEND_PROTOCOL_FEATURES;
-        if (unknown !== 0n) throw errnoError('EINVAL', `protocol features 0x${unknown.toString(16)} were not offered`);
+        if (unknown !== 0n)
+          throw errnoError('EINVAL', `protocol features 0x${unknown.toString(16)} were not offered`);
         this.ackedProtocol = value;
         return undefined;
       }
@@ -275,7 +286,8 @@ export class BackendSession implements VringHost {
       case Request.SET_VRING_ADDR: {
         const { addr } = m as Extract<Message, { kind: 'vringAddr' }>;
         const ring = this.ring(addr.index);
-        if (ring.size === 0) throw errnoError('EINVAL', `queue ${addr.index}: SET_VRING_ADDR before SET_VRING_NUM`);
+        if (ring.size === 0)
+          throw errnoError('EINVAL', `queue ${addr.index}: SET_VRING_ADDR before SET_VRING_NUM`);
         // Check now, so a bad address is refused on this message, not at the first kick.
         this.vaToGpa(addr.descUserAddr, BigInt(16 * ring.size));
         this.vaToGpa(addr.availUserAddr, BigInt(6 + 2 * ring.size));
@@ -298,7 +310,8 @@ export class BackendSession implements VringHost {
       case Request.SET_VRING_ERR: {
         const f = m as Extract<Message, { kind: 'vringFd' }>;
         const ring = this.ring(f.index);
-        if (f.fd !== null && !isEventFd(f.fd)) throw errnoError('EINVAL', `fd for queue ${f.index} is not an eventfd`);
+        if (f.fd !== null && !isEventFd(f.fd))
+          throw errnoError('EINVAL', `fd for queue ${f.index} is not an eventfd`);
         if (m.request === Request.SET_VRING_KICK) ring.setKick(f.fd);
         else if (m.request === Request.SET_VRING_CALL) ring.setCall(f.fd);
         else ring.setErr(f.fd);
@@ -312,16 +325,20 @@ export class BackendSession implements VringHost {
       }
       case Request.GET_CONFIG: {
         const c = m as Extract<Message, { kind: 'config' }>;
-        if (c.offset + c.size > MAX_CONFIG_SIZE) throw errnoError('EINVAL', `config [${c.offset}, +${c.size}) is out of range`);
+        if (c.offset + c.size > MAX_CONFIG_SIZE)
+          throw errnoError('EINVAL', `config [${c.offset}, +${c.size}) is out of range`);
         const config = this.device.readConfig();
         const out = new Uint8Array(c.size);
-        out.set(config.subarray(Math.min(c.offset, config.length), Math.min(c.offset + c.size, config.length)));
+        out.set(
+          config.subarray(Math.min(c.offset, config.length), Math.min(c.offset + c.size, config.length)),
+        );
         return encodeConfig(c.offset, c.flags, out);
       }
       case Request.SET_CONFIG: {
         const c = m as Extract<Message, { kind: 'config' }>;
         if (this.device.writeConfig === undefined) throw errnoError('ENOTSUP', 'config space is read-only');
-        if (c.offset + c.size > this.device.readConfig().length) throw errnoError('EINVAL', `config write [${c.offset}, +${c.size}) is out of range`);
+        if (c.offset + c.size > this.device.readConfig().length)
+          throw errnoError('EINVAL', `config write [${c.offset}, +${c.size}) is out of range`);
         this.device.writeConfig(c.offset, c.data);
         return undefined;
       }

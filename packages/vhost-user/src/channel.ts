@@ -8,8 +8,8 @@
  * A framing error or EOF ends the channel: `onClose(reason)` is called once,
  * every fd still owned by the channel is closed, and the socket is closed.
  */
-import { Poller, type PollerHandle, UV_DISCONNECT, UV_READABLE, close, recvMsg, sendMsg } from '@rxvmm/sys';
-import { type Header, VhostUserProtocolError, parseHeader } from './message.js';
+import { close, Poller, type PollerHandle, recvMsg, sendMsg, UV_DISCONNECT, UV_READABLE } from '@rxvmm/sys';
+import { type Header, parseHeader, type VhostUserProtocolError } from './message.js';
 import { HEADER_SIZE, MAX_FDS, requestName } from './protocol.js';
 
 /** A framed message: header, payload, and the fds that came with it (now the receiver's). */

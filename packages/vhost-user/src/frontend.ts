@@ -8,7 +8,6 @@ import { errnoError } from '@rxvmm/errno';
 import { close, setNonBlocking, unixConnect, unixSocket } from '@rxvmm/sys';
 import { MessageChannel, type RawMessage } from './channel.js';
 import {
-  type MemoryRegionDesc,
   decodeU64,
   encodeConfig,
   encodeMemTable,
@@ -16,17 +15,18 @@ import {
   encodeU64,
   encodeVringAddr,
   encodeVringState,
+  type MemoryRegionDesc,
 } from './message.js';
 import {
+  bit,
   CONFIG_HEADER_SIZE,
   FLAG_NEED_REPLY,
   ProtocolFeature,
   Request,
+  requestName,
   VERSION,
   VHOST_USER_F_PROTOCOL_FEATURES,
   VRING_NOFD_MASK,
-  bit,
-  requestName,
 } from './protocol.js';
 
 /** A guest RAM region as the frontend maps it. */
@@ -53,8 +53,15 @@ export function identityMappedRegions(
   regions: readonly { guestPhysAddr: bigint; size: number | bigint; fd: number; fdOffset: number | bigint }[],
 ): FrontendMemoryRegion[] {
   return regions.map((r) => {
-    if (r.fd < 0) throw errnoError('EINVAL', `region at 0x${r.guestPhysAddr.toString(16)} has no fd to share`);
-    return { guestPhysAddr: r.guestPhysAddr, size: BigInt(r.size), userspaceAddr: r.guestPhysAddr, fd: r.fd, fdOffset: BigInt(r.fdOffset) };
+    if (r.fd < 0)
+      throw errnoError('EINVAL', `region at 0x${r.guestPhysAddr.toString(16)} has no fd to share`);
+    return {
+      guestPhysAddr: r.guestPhysAddr,
+      size: BigInt(r.size),
+      userspaceAddr: r.guestPhysAddr,
+      fd: r.fd,
+      fdOffset: BigInt(r.fdOffset),
+    };
   });
 }
 
@@ -96,7 +103,12 @@ export class VhostUserFrontend {
           this.closedFlag = true;
           this.closeReason = reason;
           for (const p of this.pending.splice(0))
-            p.reject(errnoError('ENOTCONN', `back-end closed the connection during ${requestName(p.request)}${reason ? `: ${reason}` : ''}`));
+            p.reject(
+              errnoError(
+                'ENOTCONN',
+                `back-end closed the connection during ${requestName(p.request)}${reason ? `: ${reason}` : ''}`,
+              ),
+            );
         },
       },
       true,
@@ -165,8 +177,14 @@ export class VhostUserFrontend {
 
   /** GET_CONFIG: `size` bytes of config space from `offset`. */
   async getConfig(offset: number, size: number): Promise<Uint8Array> {
-    const reply = await this.call(Request.GET_CONFIG, encodeConfig(offset, 0, new Uint8Array(size)), [], true);
-    if (reply.length !== CONFIG_HEADER_SIZE + size) throw errnoError('EPROTO', `GET_CONFIG reply of ${reply.length} bytes`);
+    const reply = await this.call(
+      Request.GET_CONFIG,
+      encodeConfig(offset, 0, new Uint8Array(size)),
+      [],
+      true,
+    );
+    if (reply.length !== CONFIG_HEADER_SIZE + size)
+      throw errnoError('EPROTO', `GET_CONFIG reply of ${reply.length} bytes`);
     return reply.slice(CONFIG_HEADER_SIZE);
   }
 
@@ -204,7 +222,10 @@ export class VhostUserFrontend {
     return new DataView(reply.buffer, reply.byteOffset, 8).getUint32(4, true);
   }
 
-  async setVringAddr(index: number, q: Pick<FrontendQueue, 'descUserAddr' | 'availUserAddr' | 'usedUserAddr'>): Promise<void> {
+  async setVringAddr(
+    index: number,
+    q: Pick<FrontendQueue, 'descUserAddr' | 'availUserAddr' | 'usedUserAddr'>,
+  ): Promise<void> {
     await this.call(
       Request.SET_VRING_ADDR,
       encodeVringAddr({
@@ -255,7 +276,8 @@ export class VhostUserFrontend {
     await this.setOwner();
     if (this.protocolFeatures & bit(ProtocolFeature.MQ)) {
       const n = await this.getQueueNum();
-      if (n < setup.queues.length) throw errnoError('EINVAL', `back-end has ${n} queues, ${setup.queues.length} needed`);
+      if (n < setup.queues.length)
+        throw errnoError('EINVAL', `back-end has ${n} queues, ${setup.queues.length} needed`);
     }
     await this.setFeatures(acked);
     await this.setMemTable(setup.memory);
@@ -276,22 +298,38 @@ export class VhostUserFrontend {
   }
 
   /** Sends one request (serialized after the previous one) and resolves with the reply payload. */
-  private call(request: number, payload?: Uint8Array, fds: readonly number[] = [], hasReply = false): Promise<Uint8Array> {
+  private call(
+    request: number,
+    payload?: Uint8Array,
+    fds: readonly number[] = [],
+    hasReply = false,
+  ): Promise<Uint8Array> {
     const run = async (): Promise<Uint8Array> => {
-      if (this.closedFlag) throw errnoError('ENOTCONN', `${requestName(request)}: not connected${this.closeReason ? ` (${this.closeReason})` : ''}`);
-      const ack = !hasReply && (this.protocolFeatures & bit(ProtocolFeature.REPLY_ACK)) !== 0n && request !== Request.SET_PROTOCOL_FEATURES;
+      if (this.closedFlag)
+        throw errnoError(
+          'ENOTCONN',
+          `${requestName(request)}: not connected${this.closeReason ? ` (${this.closeReason})` : ''}`,
+        );
+      const ack =
+        !hasReply &&
+        (this.protocolFeatures & bit(ProtocolFeature.REPLY_ACK)) !== 0n &&
+        request !== Request.SET_PROTOCOL_FEATURES;
       const flags = VERSION | (ack ? FLAG_NEED_REPLY : 0);
       const reply =
         hasReply || ack
           ? new Promise<Uint8Array>((resolve, reject) => this.pending.push({ request, resolve, reject }))
           : Promise.resolve(new Uint8Array(0));
       if (!this.channel.send(encodeMessage(request, flags, payload), fds)) {
-        throw errnoError('ENOTCONN', `${requestName(request)}: send failed${this.closeReason ? ` (${this.closeReason})` : ''}`);
+        throw errnoError(
+          'ENOTCONN',
+          `${requestName(request)}: send failed${this.closeReason ? ` (${this.closeReason})` : ''}`,
+        );
       }
       const result = await reply;
       if (ack) {
         const status = decodeU64(result);
-        if (status !== 0n) throw errnoError('EINVAL', `back-end refused ${requestName(request)} (status ${status})`);
+        if (status !== 0n)
+          throw errnoError('EINVAL', `back-end refused ${requestName(request)} (status ${status})`);
       }
       return result;
     };
@@ -308,7 +346,12 @@ export class VhostUserFrontend {
       return;
     }
     if (message.header.request !== p.request) {
-      p.reject(errnoError('EPROTO', `reply to ${requestName(message.header.request)} while waiting for ${requestName(p.request)}`));
+      p.reject(
+        errnoError(
+          'EPROTO',
+          `reply to ${requestName(message.header.request)} while waiting for ${requestName(p.request)}`,
+        ),
+      );
       this.channel.close('reply out of order');
       return;
     }

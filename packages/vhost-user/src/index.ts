@@ -4,16 +4,17 @@
  * a `BackendSession` per frontend over any `VhostUserDevice`. Frontend:
  * `VhostUserFrontend` (what a VMM uses to hand its queues to a back-end).
  */
-export { BACKEND_PROTOCOL_FEATURES, BackendSession } from './backend.js';
+
 export type { BackendSessionOptions, Logger, SessionStats } from './backend.js';
-export { MessageChannel } from './channel.js';
+export { BACKEND_PROTOCOL_FEATURES, BackendSession } from './backend.js';
 export type { ChannelHandlers, RawMessage } from './channel.js';
+export { MessageChannel } from './channel.js';
 export type { VhostUserDevice } from './device.js';
-export { VhostUserFrontend, identityMappedRegions } from './frontend.js';
 export type { FrontendMemoryRegion, FrontendQueue } from './frontend.js';
+export { identityMappedRegions, VhostUserFrontend } from './frontend.js';
 export { MemoryTable } from './memory-table.js';
+export type { Header, MemoryRegionDesc, Message, VringAddr } from './message.js';
 export {
-  VhostUserProtocolError,
   decodeU64,
   encodeConfig,
   encodeMemTable,
@@ -25,9 +26,9 @@ export {
   isKnownRequest,
   parseHeader,
   parseMessage,
+  VhostUserProtocolError,
 } from './message.js';
-export type { Header, MemoryRegionDesc, Message, VringAddr } from './message.js';
 export * from './protocol.js';
-export { VhostUserServer } from './server.js';
 export type { ServerOptions } from './server.js';
+export { VhostUserServer } from './server.js';
 export type { VringStats } from './vring.js';

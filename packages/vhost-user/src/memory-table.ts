@@ -7,9 +7,18 @@
  * descriptors carry guest-physical addresses, served by `guestMemory`.
  */
 import { fstatSync } from 'node:fs';
-import { MAP_NORESERVE, MAP_SHARED, PROT_READ, PROT_WRITE, close, mappingBuffer, mmap, munmap } from '@rxvmm/sys';
-import { GuestMemory } from '@rxvmm/virtio-ring';
 import { errnoError } from '@rxvmm/errno';
+import {
+  close,
+  MAP_NORESERVE,
+  MAP_SHARED,
+  mappingBuffer,
+  mmap,
+  munmap,
+  PROT_READ,
+  PROT_WRITE,
+} from '@rxvmm/sys';
+import { GuestMemory } from '@rxvmm/virtio-ring';
 import type { MemoryRegionDesc } from './message.js';
 
 const U64_MAX = (1n << 64n) - 1n;
@@ -51,7 +60,13 @@ export class MemoryTable {
         const st = fstatSync(fds[i] as number);
         if (st.isFile() && BigInt(st.size) < d.mmapOffset + d.memorySize)
           throw errnoError('EINVAL', `region ${i} ends past the end of its fd (${st.size} bytes)`);
-        const address = mmap(length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fds[i] as number, 0n);
+        const address = mmap(
+          length,
+          PROT_READ | PROT_WRITE,
+          MAP_SHARED | MAP_NORESERVE,
+          fds[i] as number,
+          0n,
+        );
         mapped.push({ ...d, address, length });
       });
       return new MemoryTable(mapped);
@@ -70,7 +85,8 @@ export class MemoryTable {
   /** Frontend virtual address → guest-physical address; the whole [va, va+len) must be in one region. */
   vaToGpa(va: bigint, len: bigint): bigint {
     for (const r of this.regions) {
-      if (va >= r.userspaceAddr && va + len <= r.userspaceAddr + r.memorySize) return r.guestPhysAddr + (va - r.userspaceAddr);
+      if (va >= r.userspaceAddr && va + len <= r.userspaceAddr + r.memorySize)
+        return r.guestPhysAddr + (va - r.userspaceAddr);
     }
     throw errnoError('EFAULT', `frontend address 0x${va.toString(16)}+${len} is outside the memory table`);
   }
@@ -87,7 +103,8 @@ export class MemoryTable {
 function validate(descs: readonly MemoryRegionDesc[]): void {
   for (const [i, d] of descs.entries()) {
     if (d.memorySize === 0n) throw errnoError('EINVAL', `region ${i} is empty`);
-    if (d.memorySize > MAX_REGION_SIZE) throw errnoError('EINVAL', `region ${i} is larger than ${MAX_REGION_SIZE} bytes`);
+    if (d.memorySize > MAX_REGION_SIZE)
+      throw errnoError('EINVAL', `region ${i} is larger than ${MAX_REGION_SIZE} bytes`);
     if (d.mmapOffset > MAX_REGION_SIZE) throw errnoError('EINVAL', `region ${i} mmap offset is too large`);
     if (d.guestPhysAddr + d.memorySize - 1n > U64_MAX || d.userspaceAddr + d.memorySize - 1n > U64_MAX)
       throw errnoError('EINVAL', `region ${i} wraps the 64-bit address space`);

@@ -4,7 +4,7 @@
  * version, reply bit, exact payload size per request, and the fd count.
  * A parse failure is a `VhostUserProtocolError` (the connection is then closed).
  */
-import { errnoError, type ErrnoError } from '@rxvmm/errno';
+import { type ErrnoError, errnoError } from '@rxvmm/errno';
 import {
   CONFIG_HEADER_SIZE,
   FLAG_NEED_REPLY,
@@ -17,12 +17,12 @@ import {
   MEM_REGION_SIZE,
   MEM_TABLE_HEADER_SIZE,
   Request,
+  requestName,
   VERSION,
   VRING_ADDR_SIZE,
   VRING_IDX_MASK,
   VRING_NOFD_MASK,
   VRING_STATE_SIZE,
-  requestName,
 } from './protocol.js';
 
 export interface Header {
@@ -55,7 +55,15 @@ export type Message =
   | { kind: 'vringAddr'; request: number; needReply: boolean; addr: VringAddr }
   | { kind: 'vringFd'; request: number; needReply: boolean; index: number; fd: number | null }
   | { kind: 'memTable'; request: number; needReply: boolean; regions: MemoryRegionDesc[]; fds: number[] }
-  | { kind: 'config'; request: number; needReply: boolean; offset: number; flags: number; size: number; data: Uint8Array };
+  | {
+      kind: 'config';
+      request: number;
+      needReply: boolean;
+      offset: number;
+      flags: number;
+      size: number;
+      data: Uint8Array;
+    };
 
 /** A framing or encoding violation: the stream can no longer be trusted. */
 export class VhostUserProtocolError extends Error {
@@ -74,13 +82,23 @@ const fail = (reason: string): never => {
 export function parseHeader(bytes: Uint8Array, expectReply = false): Header {
   if (bytes.length !== HEADER_SIZE) fail(`header is ${bytes.length} bytes, not ${HEADER_SIZE}`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const header = { request: view.getUint32(0, true), flags: view.getUint32(4, true), size: view.getUint32(8, true) };
+  const header = {
+    request: view.getUint32(0, true),
+    flags: view.getUint32(4, true),
+    size: view.getUint32(8, true),
+  };
   if ((header.flags & FLAG_VERSION_MASK) !== VERSION)
-    fail(`${requestName(header.request)}: protocol version ${header.flags & FLAG_VERSION_MASK}, expected ${VERSION}`);
+    fail(
+      `${requestName(header.request)}: protocol version ${header.flags & FLAG_VERSION_MASK}, expected ${VERSION}`,
+    );
   if (((header.flags & FLAG_REPLY) !== 0) !== expectReply)
-    fail(`${requestName(header.request)}: reply flag ${expectReply ? 'missing on a reply' : 'set on a request'}`);
+    fail(
+      `${requestName(header.request)}: reply flag ${expectReply ? 'missing on a reply' : 'set on a request'}`,
+    );
   if (header.size > MAX_PAYLOAD_SIZE)
-    fail(`${requestName(header.request)}: payload of ${header.size} bytes exceeds the ${MAX_PAYLOAD_SIZE}-byte limit`);
+    fail(
+      `${requestName(header.request)}: payload of ${header.size} bytes exceeds the ${MAX_PAYLOAD_SIZE}-byte limit`,
+    );
   return header;
 }
 
@@ -123,7 +141,8 @@ const u64 = (view: DataView, off: number): bigint => view.getBigUint64(off, true
 export function parseMessage(header: Header, payload: Uint8Array, fds: readonly number[]): Message {
   const name = requestName(header.request);
   const shape = shapes.get(header.request) ?? fail(`${name}: unknown or unsupported request`);
-  if (payload.length !== header.size) fail(`${name}: payload is ${payload.length} bytes, header says ${header.size}`);
+  if (payload.length !== header.size)
+    fail(`${name}: payload is ${payload.length} bytes, header says ${header.size}`);
   const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
   const needReply = (header.flags & FLAG_NEED_REPLY) !== 0;
   const request = header.request;
@@ -145,7 +164,13 @@ export function parseMessage(header: Header, payload: Uint8Array, fds: readonly 
     case 'vringState':
       exact(VRING_STATE_SIZE);
       noFds();
-      return { kind: 'vringState', request, needReply, index: view.getUint32(0, true), num: view.getUint32(4, true) };
+      return {
+        kind: 'vringState',
+        request,
+        needReply,
+        index: view.getUint32(0, true),
+        num: view.getUint32(4, true),
+      };
     case 'vringAddr':
       exact(VRING_ADDR_SIZE);
       noFds();
@@ -166,17 +191,28 @@ export function parseMessage(header: Header, payload: Uint8Array, fds: readonly 
       exact(8);
       const value = u64(view, 0);
       const noFd = (value & VRING_NOFD_MASK) !== 0n;
-      if ((value & ~(VRING_IDX_MASK | VRING_NOFD_MASK)) !== 0n) fail(`${name}: reserved bits set in 0x${value.toString(16)}`);
+      if ((value & ~(VRING_IDX_MASK | VRING_NOFD_MASK)) !== 0n)
+        fail(`${name}: reserved bits set in 0x${value.toString(16)}`);
       const want = noFd ? 0 : 1;
-      if (fds.length !== want) fail(`${name}: carries ${fds.length} fd(s), expected ${want}${noFd ? ' (no-fd flag set)' : ''}`);
-      return { kind: 'vringFd', request, needReply, index: Number(value & VRING_IDX_MASK), fd: noFd ? null : (fds[0] as number) };
+      if (fds.length !== want)
+        fail(`${name}: carries ${fds.length} fd(s), expected ${want}${noFd ? ' (no-fd flag set)' : ''}`);
+      return {
+        kind: 'vringFd',
+        request,
+        needReply,
+        index: Number(value & VRING_IDX_MASK),
+        fd: noFd ? null : (fds[0] as number),
+      };
     }
     case 'memTable': {
-      if (payload.length < MEM_TABLE_HEADER_SIZE) fail(`${name}: payload of ${payload.length} bytes is shorter than its header`);
+      if (payload.length < MEM_TABLE_HEADER_SIZE)
+        fail(`${name}: payload of ${payload.length} bytes is shorter than its header`);
       const nregions = view.getUint32(0, true);
-      if (nregions === 0 || nregions > MAX_MEM_REGIONS) fail(`${name}: ${nregions} regions (1..${MAX_MEM_REGIONS} allowed)`);
+      if (nregions === 0 || nregions > MAX_MEM_REGIONS)
+        fail(`${name}: ${nregions} regions (1..${MAX_MEM_REGIONS} allowed)`);
       exact(MEM_TABLE_HEADER_SIZE + nregions * MEM_REGION_SIZE);
-      if (fds.length !== nregions) fail(`${name}: ${nregions} regions but ${fds.length} fd(s); exactly one per region`);
+      if (fds.length !== nregions)
+        fail(`${name}: ${nregions} regions but ${fds.length} fd(s); exactly one per region`);
       const regions: MemoryRegionDesc[] = [];
       for (let i = 0; i < nregions; i++) {
         const off = MEM_TABLE_HEADER_SIZE + i * MEM_REGION_SIZE;
@@ -191,19 +227,32 @@ export function parseMessage(header: Header, payload: Uint8Array, fds: readonly 
     }
     case 'config': {
       noFds();
-      if (payload.length < CONFIG_HEADER_SIZE) fail(`${name}: payload of ${payload.length} bytes is shorter than its header`);
+      if (payload.length < CONFIG_HEADER_SIZE)
+        fail(`${name}: payload of ${payload.length} bytes is shorter than its header`);
       const offset = view.getUint32(0, true);
       const size = view.getUint32(4, true);
       const flags = view.getUint32(8, true);
       if (size > MAX_CONFIG_SIZE) fail(`${name}: config size ${size} exceeds ${MAX_CONFIG_SIZE}`);
       exact(CONFIG_HEADER_SIZE + size);
-      return { kind: 'config', request, needReply, offset, flags, size, data: payload.slice(CONFIG_HEADER_SIZE) };
+      return {
+        kind: 'config',
+        request,
+        needReply,
+        offset,
+        flags,
+        size,
+        data: payload.slice(CONFIG_HEADER_SIZE),
+      };
     }
   }
 }
 
 /** Encodes a header + payload (replies set FLAG_REPLY). */
-export function encodeMessage(request: number, flags: number, payload: Uint8Array = new Uint8Array(0)): Uint8Array {
+export function encodeMessage(
+  request: number,
+  flags: number,
+  payload: Uint8Array = new Uint8Array(0),
+): Uint8Array {
   const out = new Uint8Array(HEADER_SIZE + payload.length);
   const view = new DataView(out.buffer);
   view.setUint32(0, request, true);
@@ -275,6 +324,9 @@ export function decodeU64(payload: Uint8Array): bigint {
 }
 
 /** A semantic error (the request was well-formed but cannot be honoured). */
-export function requestError(code: 'EINVAL' | 'EFAULT' | 'ENOMEM' | 'ENOTSUP' | 'ERANGE' | 'EBUSY', reason: string): ErrnoError {
+export function requestError(
+  code: 'EINVAL' | 'EFAULT' | 'ENOMEM' | 'ENOTSUP' | 'ERANGE' | 'EBUSY',
+  reason: string,
+): ErrnoError {
   return errnoError(code, reason);
 }

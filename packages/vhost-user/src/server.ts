@@ -6,11 +6,11 @@
  */
 import { unlinkSync } from 'node:fs';
 import {
+  close,
   Poller,
   type PollerHandle,
-  UV_READABLE,
-  close,
   setNonBlocking,
+  UV_READABLE,
   unixAccept,
   unixBind,
   unixListen,

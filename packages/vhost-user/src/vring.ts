@@ -11,8 +11,9 @@
  * - Without VHOST_USER_F_PROTOCOL_FEATURES rings are enabled; with it they wait
  *   for SET_VRING_ENABLE.
  */
-import { EventFd } from '@rxvmm/eventfd';
+
 import { errnoError } from '@rxvmm/errno';
+import { EventFd } from '@rxvmm/eventfd';
 import { type DescriptorChain, type GuestMemory, SplitQueue } from '@rxvmm/virtio-ring';
 import type { Subscription } from 'rxjs';
 import type { VringAddr } from './message.js';

@@ -27,7 +27,9 @@ export class EchoDevice implements VhostUserDevice {
   handleChain(chain: DescriptorChain, memory: GuestMemory): number | Promise<number> {
     const input = new Uint8Array(chain.readableLength);
     readSegments(memory, chain.readable, input);
-    const output = new TextEncoder().encode(new TextDecoder().decode(input).toUpperCase()).subarray(0, chain.writableLength);
+    const output = new TextEncoder()
+      .encode(new TextDecoder().decode(input).toUpperCase())
+      .subarray(0, chain.writableLength);
     const finish = (): number => {
       writeSegments(memory, chain.writable, output);
       this.handled++;

@@ -1,16 +1,17 @@
 // Test rigs: a server with captured logs, a raw frontend that can send any
 // bytes and fds, and a "can it still serve?" probe.
+
+import { setNonBlocking, unixConnect, unixSocket } from '@rxvmm/sys';
 import { firstValueFrom } from 'rxjs';
 import { expect } from 'vitest';
-import { setNonBlocking, unixConnect, unixSocket } from '@rxvmm/sys';
 import {
+  encodeMessage,
   FLAG_NEED_REPLY,
   MessageChannel,
   type RawMessage,
   VERSION,
   VhostUserFrontend,
   VhostUserServer,
-  encodeMessage,
 } from '../src/index.js';
 import { MemfdRam, TestQueue } from '../src/testing/index.js';
 import { EchoDevice } from './echo-device.js';
@@ -42,7 +43,10 @@ export function startServer(path: string, device = new EchoDevice()): Rig {
     device,
     logs,
     path,
-    nextEnd: () => (ended.length > 0 ? Promise.resolve(ended.shift() as string | null) : new Promise((r) => waiters.push(r))),
+    nextEnd: () =>
+      ended.length > 0
+        ? Promise.resolve(ended.shift() as string | null)
+        : new Promise((r) => waiters.push(r)),
   };
 }
 
@@ -80,7 +84,12 @@ export class RawFrontend {
     );
   }
 
-  send(request: number, payload: Uint8Array = new Uint8Array(0), fds: number[] = [], flags: number = VERSION): void {
+  send(
+    request: number,
+    payload: Uint8Array = new Uint8Array(0),
+    fds: number[] = [],
+    flags: number = VERSION,
+  ): void {
     this.sendBytes(encodeMessage(request, flags, payload), fds);
   }
 

@@ -5,25 +5,25 @@ import { ftruncateSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventFd } from '@rxvmm/eventfd';
-import { MFD_CLOEXEC, close, memfdCreate } from '@rxvmm/sys';
+import { close, MFD_CLOEXEC, memfdCreate } from '@rxvmm/sys';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
-  FLAG_REPLY,
-  HEADER_SIZE,
-  type RawMessage,
-  MAX_PAYLOAD_SIZE,
-  Request,
-  VERSION,
   decodeU64,
   encodeMemTable,
   encodeMessage,
   encodeU64,
   encodeVringAddr,
   encodeVringState,
+  FLAG_REPLY,
+  HEADER_SIZE,
+  MAX_PAYLOAD_SIZE,
+  type RawMessage,
+  Request,
+  VERSION,
 } from '../src/index.js';
-import { MemfdRam, countFds, countMaps } from '../src/testing/index.js';
+import { countFds, countMaps, MemfdRam } from '../src/testing/index.js';
 import { EchoDevice } from './echo-device.js';
-import { RawFrontend, type Rig, expectServes, startServer } from './helpers.js';
+import { expectServes, RawFrontend, type Rig, startServer } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rxvmm-vu-hostile-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -152,7 +152,10 @@ describe('wrong fd counts', () => {
     const fe = raw();
     const a = new EventFd();
     const b = new EventFd();
-    cleanup.push(() => a.close(), () => b.close());
+    cleanup.push(
+      () => a.close(),
+      () => b.close(),
+    );
     fe.send(Request.SET_VRING_KICK, encodeU64(0n), [a.fd, b.fd]);
     await expectClosed(fe, /carries 2 fd\(s\), expected 1/);
   });
@@ -182,7 +185,11 @@ describe('wrong fd counts', () => {
     cleanup.push(() => {
       for (const e of efds) e.close();
     });
-    fe.send(Request.SET_MEM_TABLE, new Uint8Array(8 + 9 * 32), efds.map((e) => e.fd));
+    fe.send(
+      Request.SET_MEM_TABLE,
+      new Uint8Array(8 + 9 * 32),
+      efds.map((e) => e.fd),
+    );
     await expectClosed(fe, /too many fds/);
   });
 
@@ -224,7 +231,9 @@ describe('memory tables', () => {
     await withAck(fe);
     const efd = new EventFd();
     cleanup.push(() => efd.close());
-    const table = encodeMemTable([{ guestPhysAddr: 0n, memorySize: 0x1000n, userspaceAddr: 0x100000n, mmapOffset: 0n }]);
+    const table = encodeMemTable([
+      { guestPhysAddr: 0n, memorySize: 0x1000n, userspaceAddr: 0x100000n, mmapOffset: 0n },
+    ]);
     fe.sendAck(Request.SET_MEM_TABLE, table, [efd.fd]);
     await expectErrorReply(fe, Request.SET_MEM_TABLE, /SET_MEM_TABLE\(5\) refused: .*mmap/);
   });
@@ -232,14 +241,18 @@ describe('memory tables', () => {
   it('answers a region larger than its memfd with an error reply (no SIGBUS later)', async () => {
     const fe = raw();
     await withAck(fe);
-    const table = encodeMemTable([{ guestPhysAddr: 0n, memorySize: 0x10000n, userspaceAddr: 0x100000n, mmapOffset: 0n }]);
+    const table = encodeMemTable([
+      { guestPhysAddr: 0n, memorySize: 0x10000n, userspaceAddr: 0x100000n, mmapOffset: 0n },
+    ]);
     fe.sendAck(Request.SET_MEM_TABLE, table, [memfd(0x1000)]);
     await expectErrorReply(fe, Request.SET_MEM_TABLE, /ends past the end of its fd/);
   });
 
   it('closes on a region table without REPLY_ACK that cannot be honoured', async () => {
     const fe = raw();
-    const table = encodeMemTable([{ guestPhysAddr: 0n, memorySize: 0n, userspaceAddr: 0x100000n, mmapOffset: 0n }]);
+    const table = encodeMemTable([
+      { guestPhysAddr: 0n, memorySize: 0n, userspaceAddr: 0x100000n, mmapOffset: 0n },
+    ]);
     fe.send(Request.SET_MEM_TABLE, table, [memfd(0x1000)]);
     await expectClosed(fe, /region 0 is empty/);
   });
@@ -249,7 +262,10 @@ describe('memory tables', () => {
     await withAck(fe);
     const ram1 = new MemfdRam(0x10000);
     const ram2 = new MemfdRam(0x10000);
-    cleanup.push(() => ram1.close(), () => ram2.close());
+    cleanup.push(
+      () => ram1.close(),
+      () => ram2.close(),
+    );
     const maps = countMaps();
     fe.sendAck(Request.SET_MEM_TABLE, encodeMemTable([{ ...desc(ram1) }]), [ram1.fd]);
     expect(ack(await fe.next())).toBe(0n);
@@ -300,7 +316,14 @@ describe('rings', () => {
     expect(ack(await fe.next())).toBe(0n);
     fe.sendAck(
       Request.SET_VRING_ADDR,
-      encodeVringAddr({ index: 0, flags: 0, descUserAddr: 0n, availUserAddr: 0x1000n, usedUserAddr: 0x2000n, logGuestAddr: 0n }),
+      encodeVringAddr({
+        index: 0,
+        flags: 0,
+        descUserAddr: 0n,
+        availUserAddr: 0x1000n,
+        usedUserAddr: 0x2000n,
+        logGuestAddr: 0n,
+      }),
     );
     await expectErrorReply(fe, Request.SET_VRING_ADDR, /no memory table/);
   });
@@ -358,7 +381,10 @@ describe('vanishing frontends', () => {
     const { TestQueue } = await import('../src/testing/index.js');
     const ram = new MemfdRam(1 << 20);
     const q = new TestQueue(ram, 8, 0x10000n);
-    cleanup.push(() => q.close(), () => ram.close());
+    cleanup.push(
+      () => q.close(),
+      () => ram.close(),
+    );
     const fe = VhostUserFrontend.connect(rig.path);
     await fe.start({ wantFeatures: 1n << 32n, memory: [ram.region], queues: [q.frontendQueue()] });
     ram.memory.write(0x41000n, new TextEncoder().encode('bye'));

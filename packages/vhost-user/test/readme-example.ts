@@ -29,7 +29,11 @@ export async function main(log: (line: string) => void = console.log): Promise<v
   const ram = new MemfdRam(1 << 20);
   const queue = new TestQueue(ram, 8, 0x10000n);
   const frontend = VhostUserFrontend.connect(socketPath);
-  const acked = await frontend.start({ wantFeatures: 1n << 32n, memory: [ram.region], queues: [queue.frontendQueue()] });
+  const acked = await frontend.start({
+    wantFeatures: 1n << 32n,
+    memory: [ram.region],
+    queues: [queue.frontendQueue()],
+  });
   log(`acked features 0x${acked.toString(16)}`);
 
   // The "guest": one request buffer and one reply buffer, then a kick.

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { firstValueFrom } from 'rxjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { VhostUserFrontend, VhostUserServer, identityMappedRegions } from '../src/index.js';
-import { MemfdRam, TestQueue, countFds, countMapsNamed } from '../src/testing/index.js';
+import { identityMappedRegions, VhostUserFrontend, VhostUserServer } from '../src/index.js';
+import { countFds, countMapsNamed, MemfdRam, TestQueue } from '../src/testing/index.js';
 import { EchoDevice } from './echo-device.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rxvmm-vu-session-'));
@@ -215,15 +215,28 @@ describe('a full session driven by the TS frontend', () => {
     const q = new TestQueue(ram, 8, 0x8001_0000n);
     queues = [q];
     fe = VhostUserFrontend.connect(rig.path);
-    const regions = identityMappedRegions([{ guestPhysAddr: ram.guestPhysAddr, size: ram.size, fd: ram.fd, fdOffset: 0 }]);
+    const regions = identityMappedRegions([
+      { guestPhysAddr: ram.guestPhysAddr, size: ram.size, fd: ram.fd, fdOffset: 0 },
+    ]);
     expect(regions[0]?.userspaceAddr).toBe(0x8000_0000n);
     await fe.start({
       wantFeatures: 1n << 32n,
       memory: regions,
-      queues: [{ size: 8, descUserAddr: q.desc, availUserAddr: q.avail, usedUserAddr: q.used, kickFd: q.kick.fd, callFd: q.call.fd }],
+      queues: [
+        {
+          size: 8,
+          descUserAddr: q.desc,
+          availUserAddr: q.avail,
+          usedUserAddr: q.used,
+          kickFd: q.kick.fd,
+          callFd: q.call.fd,
+        },
+      ],
     });
     expect(await roundTrip(q, 'identity', 0x8004_0000n, 0x8004_1000n)).toBe('IDENTITY');
-    expect(() => identityMappedRegions([{ guestPhysAddr: 0n, size: 4096, fd: -1, fdOffset: 0 }])).toThrow(/no fd/);
+    expect(() => identityMappedRegions([{ guestPhysAddr: 0n, size: 4096, fd: -1, fdOffset: 0 }])).toThrow(
+      /no fd/,
+    );
   });
 
   it('leaves no fd behind after all sessions', async () => {

@@ -7,15 +7,15 @@
 import { ftruncateSync, readdirSync, readFileSync } from 'node:fs';
 import { EventFd } from '@rxvmm/eventfd';
 import {
+  close,
   MAP_SHARED,
   MFD_CLOEXEC,
-  PROT_READ,
-  PROT_WRITE,
-  close,
   mappingBuffer,
   memfdCreate,
   mmap,
   munmap,
+  PROT_READ,
+  PROT_WRITE,
 } from '@rxvmm/sys';
 import { GuestMemory, SplitDriver } from '@rxvmm/virtio-ring';
 import type { FrontendMemoryRegion, FrontendQueue } from '../frontend.js';
@@ -41,7 +41,13 @@ export class MemfdRam {
 
   /** The region as SET_MEM_TABLE describes it. */
   get region(): FrontendMemoryRegion {
-    return { guestPhysAddr: this.guestPhysAddr, size: BigInt(this.size), userspaceAddr: this.address, fd: this.fd, fdOffset: 0n };
+    return {
+      guestPhysAddr: this.guestPhysAddr,
+      size: BigInt(this.size),
+      userspaceAddr: this.address,
+      fd: this.fd,
+      fdOffset: 0n,
+    };
   }
 
   /** Frontend virtual address of a guest-physical address. */
@@ -76,7 +82,13 @@ export class TestQueue {
     this.desc = base;
     this.avail = base + 0x1000n * BigInt(Math.ceil((16 * size) / 0x1000));
     this.used = this.avail + 0x1000n * BigInt(Math.ceil((6 + 2 * size) / 0x1000));
-    this.driver = new SplitDriver(ram.memory, { size, descTable: this.desc, driverArea: this.avail, deviceArea: this.used, eventIdx });
+    this.driver = new SplitDriver(ram.memory, {
+      size,
+      descTable: this.desc,
+      driverArea: this.avail,
+      deviceArea: this.used,
+      eventIdx,
+    });
   }
 
   /** The queue as the frontend hands it over (frontend virtual addresses). */
