@@ -147,6 +147,8 @@ describe('VirtioBlk over virtio-mmio and a split ring', () => {
 
   it('flushes, and answers GET_ID with the serial', async () => {
     const { rig } = await setup({ serial: 'rxvmm-disk-0' });
+    const seen: number[] = [];
+    const sub = rig.blk.completions$.subscribe(({ queue, result }) => seen.push(queue, result.type));
     const status = rig.status();
     const used = await rig.submit([rig.header(T.FLUSH, 0n)], [status]);
     expect(rig.mem.readU8(status.addr)).toBe(BlkStatus.OK);
@@ -160,6 +162,8 @@ describe('VirtioBlk over virtio-mmio and a split ring', () => {
     const got = rig.mem.slice(id.addr, 20);
     expect(new TextDecoder().decode(got.subarray(0, 12))).toBe('rxvmm-disk-0');
     expect([...got.subarray(12)]).toEqual(new Array(8).fill(0));
+    sub.unsubscribe();
+    expect(seen).toEqual([0, T.FLUSH, 0, T.GET_ID]);
   });
 
   it('fails out-of-range sectors with IOERR and leaves the file alone', async () => {

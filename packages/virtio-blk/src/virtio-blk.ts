@@ -21,6 +21,7 @@ import {
   SplitQueue,
   type Virtqueue,
 } from '@rxvmm/virtio-ring';
+import { Observable } from 'rxjs';
 import { type BlockBackend, FileBackend } from './backend.js';
 import { type BlkConfig, type BlkGeometry, blkConfig, encodeBlkConfig } from './config.js';
 import { BlkFeature, VIRTIO_ID_BLOCK } from './constants.js';
@@ -161,6 +162,11 @@ export class VirtioBlk implements VirtioDevice {
   get broken(): boolean {
     return this.#broken;
   }
+
+  /** Every completed request, as a stream (for progress lines, statistics, logs). */
+  readonly completions$: Observable<{ queue: number; result: BlockRequestResult }> = new Observable(
+    (subscriber) => this.onCompletion((queue, result) => subscriber.next({ queue, result })),
+  );
 
   /** Listen to completed requests; returns the unsubscribe function. */
   onCompletion(listener: CompletionListener): () => void {
