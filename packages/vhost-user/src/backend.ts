@@ -336,7 +336,13 @@ export class BackendSession implements VringHost {
       }
       case Request.SET_CONFIG: {
         const c = m as Extract<Message, { kind: 'config' }>;
-        if (this.device.writeConfig === undefined) throw errnoError('ENOTSUP', 'config space is read-only');
+        if (this.device.writeConfig === undefined) {
+          // Like a write to read-only config space on hardware: dropped, not fatal.
+          this.log(
+            `vhost-user: SET_CONFIG [${c.offset}, +${c.size}) ignored: the device's config space is read-only`,
+          );
+          return undefined;
+        }
         if (c.offset + c.size > this.device.readConfig().length)
           throw errnoError('EINVAL', `config write [${c.offset}, +${c.size}) is out of range`);
         this.device.writeConfig(c.offset, c.data);

@@ -10,6 +10,7 @@ import { fstatSync } from 'node:fs';
 import { errnoError } from '@rxvmm/errno';
 import {
   close,
+  detachBuffer,
   MAP_NORESERVE,
   MAP_SHARED,
   mappingBuffer,
@@ -28,6 +29,7 @@ export const MAX_REGION_SIZE = 1n << 40n;
 interface MappedRegion extends MemoryRegionDesc {
   address: bigint;
   length: number;
+  buffer?: ArrayBuffer;
 }
 
 export class MemoryTable {
@@ -38,10 +40,13 @@ export class MemoryTable {
   private constructor(regions: MappedRegion[]) {
     this.regions = regions;
     this.guestMemory = new GuestMemory(
-      regions.map((r) => ({
-        guestPhysAddr: r.guestPhysAddr,
-        bytes: new Uint8Array(mappingBuffer(r.address, r.length), Number(r.mmapOffset), Number(r.memorySize)),
-      })),
+      regions.map((r) => {
+        r.buffer = mappingBuffer(r.address, r.length);
+        return {
+          guestPhysAddr: r.guestPhysAddr,
+          bytes: new Uint8Array(r.buffer, Number(r.mmapOffset), Number(r.memorySize)),
+        };
+      }),
     );
   }
 
@@ -95,7 +100,11 @@ export class MemoryTable {
   release(): void {
     if (this.released) return;
     this.released = true;
-    for (const r of this.regions) munmap(r.address, r.length);
+    for (const r of this.regions) {
+      // Defence in depth: a view that survived by mistake now reads as empty instead of faulting.
+      if (r.buffer) detachBuffer(r.buffer);
+      munmap(r.address, r.length);
+    }
     this.regions = [];
   }
 }

@@ -90,6 +90,10 @@ describe('a full session driven by the TS frontend', () => {
     expect(acked & (1n << 29n)).toBe(1n << 29n);
     expect(await fe.getQueueNum()).toBe(2);
     expect(await fe.getConfig(0, 16)).toEqual(rig.device.config);
+    await fe.setConfig(2, new Uint8Array([0xaa, 0xbb]));
+    expect([...(await fe.getConfig(0, 5))]).toEqual([1, 2, 0xaa, 0xbb, 5]);
+    // Asking past the device's config space reads zeros there.
+    expect([...(await fe.getConfig(14, 4))]).toEqual([15, 16, 0, 0]);
     expect(await roundTrip(queues[0] as TestQueue, 'hello vhost', 0x40000n, 0x41000n)).toBe('HELLO VHOST');
     expect(await roundTrip(queues[1] as TestQueue, 'second queue', 0x42000n, 0x43000n)).toBe('SECOND QUEUE');
     expect(await roundTrip(queues[0] as TestQueue, 'again', 0x40000n, 0x41000n)).toBe('AGAIN');
