@@ -303,6 +303,7 @@ describe('queue set-up', () => {
     setupQueue(t, goodQueue);
     driverOk(t);
     expect(r(t, R.Status) & S.DEVICE_NEEDS_RESET).toBe(S.DEVICE_NEEDS_RESET);
+    expect(t.activated).toBe(false);
     device.activateImpl = () => Promise.reject(new Error('later'));
     negotiate(t, V1);
     setupQueue(t, goodQueue);

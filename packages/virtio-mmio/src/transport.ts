@@ -559,6 +559,7 @@ export class VirtioMmioTransport {
         });
       }
     } catch (error) {
+      this.#activation = undefined;
       this.setNeedsReset(`activation failed: ${describe(error)}`, error);
       return;
     }
