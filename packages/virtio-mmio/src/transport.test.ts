@@ -311,6 +311,7 @@ describe('queue set-up', () => {
     expect(r(t, R.Status) & S.DEVICE_NEEDS_RESET).toBe(0);
     await new Promise((resolve) => setImmediate(resolve));
     expect(r(t, R.Status) & S.DEVICE_NEEDS_RESET).toBe(S.DEVICE_NEEDS_RESET);
+    expect(t.activated).toBe(false);
   });
 
   it('lets an active device report a failure (NEEDS_RESET + config interrupt) and stops notifies', () => {

@@ -555,7 +555,9 @@ export class VirtioMmioTransport {
       const result = this.device.activate(activation);
       if (result && typeof (result as Promise<void>).then === 'function') {
         (result as Promise<void>).then(undefined, (error: unknown) => {
-          if (live()) this.setNeedsReset(`activation failed: ${describe(error)}`, error);
+          if (!live()) return;
+          this.#activation = undefined;
+          this.setNeedsReset(`activation failed: ${describe(error)}`, error);
         });
       }
     } catch (error) {
