@@ -108,6 +108,35 @@ describe('a full session driven by the TS frontend', () => {
     expect(countMapsNamed('rxvmm-test-ram')).toBe(1);
   });
 
+  it('signals the call eventfd only as EVENT_IDX allows (used_event)', async () => {
+    rig = startServer();
+    ram = new MemfdRam(1 << 20);
+    const q = new TestQueue(ram, 16, 0x10000n, true);
+    queues = [q];
+    fe = VhostUserFrontend.connect(rig.path);
+    await fe.start({ wantFeatures: (1n << 32n) | (1n << 29n), memory: [ram.region], queues: [q.frontendQueue()] });
+    expect(await roundTrip(q, 'first', 0x40000n, 0x41000n)).toBe('FIRST'); // re-arms: used_event = 1
+    // The driver now leaves used_event where it is while it submits two more requests.
+    const submit = (addr: bigint) => {
+      ram.memory.write(addr, enc.encode('x'));
+      q.driver.add([{ addr, len: 1 }], [{ addr: addr + 0x100n, len: 8 }]);
+      q.kickIfNeeded();
+    };
+    const called = firstValueFrom(q.call.signals$);
+    submit(0x42000n); // used idx 1 -> 2 crosses used_event 1: interrupt
+    await called;
+    const calls = () => rig.server.current?.stats.rings[0]?.calls ?? -1;
+    const before = calls();
+    submit(0x43000n); // used idx 2 -> 3 does not cross used_event 1: no interrupt
+    while ((rig.device.handled as number) < 3) await new Promise((r) => setTimeout(r, 1));
+    await fe.getQueueNum(); // a round trip: the completion's flush has run
+    expect(calls()).toBe(before);
+    expect(q.driver.getUsed()).not.toBeNull();
+    expect(q.driver.getUsed()).not.toBeNull();
+    // Both completions were delivered in the used ring all the same; nothing is left unconsumed.
+    expect(q.driver.enableInterrupts()).toBe(false);
+  });
+
   it('holds a kick that arrives before the ring is enabled and serves it on enable', async () => {
     rig = startServer();
     ram = new MemfdRam(1 << 20);
