@@ -1,5 +1,6 @@
 /* C reference for the virtio-blk benchmark: the same workloads as blk.bench.mjs done with
- * plain pread/pwrite on the same file, one request at a time, no virtio in between.
+ * plain pread/pwrite on the same file, one request at a time, no virtio in between. Like the
+ * device's 32 in-flight requests, it rotates over 32 buffers (so both touch the same amount of memory).
  * Usage: pio <file> <workload: randread4k|seqread1m|seqwrite1m> <requests>
  * Prints "us_per_request <value> mib_per_s <value>". */
 #define _GNU_SOURCE
@@ -27,14 +28,16 @@ int main(int argc, char **argv) {
   size_t len = strcmp(workload, "randread4k") == 0 ? 4096 : 1 << 20;
   int write_mode = strcmp(workload, "seqwrite1m") == 0;
   int random_mode = strcmp(workload, "randread4k") == 0;
-  char *buf = aligned_alloc(4096, len);
-  memset(buf, 0x5a, len);
+  enum { SLOTS = 32 };
+  char *bufs = aligned_alloc(4096, len * SLOTS);
+  memset(bufs, 0x5a, len * SLOTS);
   uint64_t seed = 12345, blocks = size / len;
   double t0 = now();
   for (long i = 0; i < requests; i++) {
     uint64_t block;
     if (random_mode) { seed = seed * 6364136223846793005ULL + 1442695040888963407ULL; block = (seed >> 33) % blocks; }
     else block = i % blocks;
+    char *buf = bufs + (i % SLOTS) * len;
     ssize_t n = write_mode ? pwrite(fd, buf, len, block * len) : pread(fd, buf, len, block * len);
     if (n != (ssize_t)len) { perror("io"); return 1; }
   }
