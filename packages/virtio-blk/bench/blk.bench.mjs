@@ -17,6 +17,7 @@ const QUEUE = 256;
 const DEPTH = 32;
 const workloads = [
   { name: 'randread4k', len: 4096, write: false, random: true, requests: 20000 },
+  { name: 'randread4k', io: 'sync', len: 4096, write: false, random: true, requests: 20000 },
   { name: 'seqread1m', len: 1 << 20, write: false, random: false, requests: 512 },
   { name: 'seqwrite1m', len: 1 << 20, write: true, random: false, requests: 512 },
 ];
@@ -24,9 +25,9 @@ const workloads = [
 // Guest RAM is allocated once and touched before measuring, as a running guest's RAM would be.
 const ram = new Uint8Array(64 << 20).fill(1);
 
-async function device(path) {
+async function device(path, io = 'async') {
   const memory = new GuestMemory([{ guestPhysAddr: 0n, bytes: ram }]);
-  const blk = await VirtioBlk.open(path, { memory, queueSize: QUEUE });
+  const blk = await VirtioBlk.open(path, { memory, queueSize: QUEUE, io });
   const t = new VirtioMmioTransport(blk);
   const w = (reg, v) => t.write(reg, 4, v);
   w(R.Status, 0);
@@ -52,7 +53,7 @@ async function device(path) {
 }
 
 async function run(path, wl) {
-  const { memory, blk, t, driver, waitCompletion } = await device(path);
+  const { memory, blk, t, driver, waitCompletion } = await device(path, wl.io);
   const slots = Array.from({ length: DEPTH }, (_, i) => ({
     header: 0x100000n + BigInt(i * 64),
     status: 0x100000n + BigInt(i * 64 + 32),
@@ -118,7 +119,7 @@ try {
     const c = execFileSync(join(here, 'pio'), [path, wl.name, String(wl.requests)], { encoding: 'utf8' });
     const [, cUs, , cMib] = c.trim().split(/\s+/).map(Number);
     console.log(
-      `${wl.name.padEnd(11)} rxvmm ${ts.usPerRequest.toFixed(2)} us/req ${ts.mibPerS.toFixed(1)} MiB/s | ` +
+      `${(wl.name + (wl.io === 'sync' ? ' (sync io)' : '')).padEnd(22)} rxvmm ${ts.usPerRequest.toFixed(2)} us/req ${ts.mibPerS.toFixed(1)} MiB/s | ` +
         `C ${cUs.toFixed(2)} us/req ${cMib.toFixed(1)} MiB/s | throughput ratio rxvmm/C ${(ts.mibPerS / cMib).toFixed(2)}`,
     );
   }

@@ -9,7 +9,7 @@
  * `FileHandle.readv` (no FileHandle ref-counting and promise plumbing inside
  * Node) and is just as asynchronous (the thread pool does the preadv).
  */
-import { readv as fsReadv, writev as fsWritev } from 'node:fs';
+import { readv as fsReadv, writev as fsWritev, readvSync, writevSync } from 'node:fs';
 import { type FileHandle, open, readFile } from 'node:fs/promises';
 import { errnoError } from '@rxvmm/errno';
 
@@ -28,6 +28,13 @@ export interface BlockBackend {
 
 export interface FileBackendOptions {
   readOnly?: boolean;
+  /**
+   * 'async' (default): transfers on libuv's thread pool, the event loop never waits for the disk.
+   * 'sync': preadv/pwritev on the calling thread. A page-cache hit then costs about 1 µs instead
+   * of a 10-20 µs thread-pool round trip, but a slow disk stalls the loop: for a thread or process
+   * that serves nothing but this disk.
+   */
+  io?: 'async' | 'sync';
 }
 
 /** stat reports size 0 for a block device; sysfs has its size in 512-byte sectors. */
@@ -60,12 +67,14 @@ export class FileBackend implements BlockBackend {
   readonly path: string;
   readonly size: number;
   readonly readOnly: boolean;
+  readonly io: 'async' | 'sync';
   #fh: FileHandle | undefined;
   /** Transfers in flight: close() waits for them so their fd is never closed (and reused) under them. */
   readonly #inflight = new Set<Promise<number>>();
 
-  private constructor(path: string, fh: FileHandle, size: number, readOnly: boolean) {
+  private constructor(path: string, fh: FileHandle, size: number, readOnly: boolean, io: 'async' | 'sync') {
     this.path = path;
+    this.io = io;
     this.#fh = fh;
     this.size = size;
     this.readOnly = readOnly;
@@ -81,7 +90,7 @@ export class FileBackend implements BlockBackend {
         throw errnoError('EINVAL', `${path} is neither a regular file nor a block device`);
       let size = st.size;
       if (st.isBlockDevice()) size = await blockDeviceSize(st.rdev);
-      return new FileBackend(path, fh, size, readOnly);
+      return new FileBackend(path, fh, size, readOnly, options.io ?? 'async');
     } catch (error) {
       await fh.close();
       throw error;
@@ -114,9 +123,12 @@ export class FileBackend implements BlockBackend {
     let done = 0;
     let rest = buffers.filter((b) => b.byteLength > 0);
     while (done < want) {
-      const bytesRead = await new Promise<number>((resolve, reject) =>
-        fsReadv(fh.fd, rest, position + done, (error, n) => (error ? reject(error) : resolve(n))),
-      );
+      const bytesRead =
+        this.io === 'sync'
+          ? readvSync(fh.fd, rest, position + done)
+          : await new Promise<number>((resolve, reject) =>
+              fsReadv(fh.fd, rest, position + done, (error, n) => (error ? reject(error) : resolve(n))),
+            );
       if (bytesRead === 0) break; // end of file
       done += bytesRead;
       rest = advance(rest, bytesRead);
@@ -131,9 +143,12 @@ export class FileBackend implements BlockBackend {
     let done = 0;
     let rest = buffers.filter((b) => b.byteLength > 0);
     while (done < want) {
-      const bytesWritten = await new Promise<number>((resolve, reject) =>
-        fsWritev(fh.fd, rest, position + done, (error, n) => (error ? reject(error) : resolve(n))),
-      );
+      const bytesWritten =
+        this.io === 'sync'
+          ? writevSync(fh.fd, rest, position + done)
+          : await new Promise<number>((resolve, reject) =>
+              fsWritev(fh.fd, rest, position + done, (error, n) => (error ? reject(error) : resolve(n))),
+            );
       if (bytesWritten === 0) throw errnoError('EIO', `${this.path}: write made no progress`);
       done += bytesWritten;
       rest = advance(rest, bytesWritten);

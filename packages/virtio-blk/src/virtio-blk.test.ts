@@ -91,28 +91,31 @@ describe('VirtioBlk over virtio-mmio and a split ring', () => {
     expect(rig.transport.read(R.DeviceID, 4)).toBe(2);
   });
 
-  it('writes a pattern and reads it back (multi-segment), and the file holds it', async () => {
-    const { rig, disk } = await setup();
-    const data = pattern(4096, 9);
-    const status = rig.status();
-    const used = await rig.submit([rig.header(T.OUT, 8n), ...dataSegments(rig, data, 3)], [status]);
-    expect(rig.mem.readU8(status.addr)).toBe(BlkStatus.OK);
-    expect(used.len).toBe(1);
-    const file = await readFile(disk.path);
-    expect(Buffer.compare(file.subarray(8 * 512, 8 * 512 + 4096), Buffer.from(data))).toBe(0);
+  it.each(['async', 'sync'] as const)(
+    'writes a pattern and reads it back (multi-segment, %s I/O), and the file holds it',
+    async (io) => {
+      const { rig, disk } = await setup({ io });
+      const data = pattern(4096, 9);
+      const status = rig.status();
+      const used = await rig.submit([rig.header(T.OUT, 8n), ...dataSegments(rig, data, 3)], [status]);
+      expect(rig.mem.readU8(status.addr)).toBe(BlkStatus.OK);
+      expect(used.len).toBe(1);
+      const file = await readFile(disk.path);
+      expect(Buffer.compare(file.subarray(8 * 512, 8 * 512 + 4096), Buffer.from(data))).toBe(0);
 
-    const dst = [
-      { addr: rig.alloc(1000 * 0 + 1536), len: 1536 },
-      { addr: rig.alloc(2560), len: 2560 },
-    ];
-    const status2 = rig.status();
-    const used2 = await rig.submit([rig.header(T.IN, 8n)], [...dst, status2]);
-    expect(rig.mem.readU8(status2.addr)).toBe(BlkStatus.OK);
-    expect(used2.len).toBe(4096 + 1);
-    expect(readBack(rig, dst)).toEqual(data);
-    expect(rig.blk.stats.bytesRead).toBe(4096);
-    expect(rig.blk.stats.bytesWritten).toBe(4096);
-  });
+      const dst = [
+        { addr: rig.alloc(1000 * 0 + 1536), len: 1536 },
+        { addr: rig.alloc(2560), len: 2560 },
+      ];
+      const status2 = rig.status();
+      const used2 = await rig.submit([rig.header(T.IN, 8n)], [...dst, status2]);
+      expect(rig.mem.readU8(status2.addr)).toBe(BlkStatus.OK);
+      expect(used2.len).toBe(4096 + 1);
+      expect(readBack(rig, dst)).toEqual(data);
+      expect(rig.blk.stats.bytesRead).toBe(4096);
+      expect(rig.blk.stats.bytesWritten).toBe(4096);
+    },
+  );
 
   it('does not care how the request is framed into descriptors', async () => {
     const { rig, initial } = await setup();

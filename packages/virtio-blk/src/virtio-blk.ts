@@ -77,7 +77,10 @@ export interface VirtioBlkOptions extends VirtioBlkFeatureOptions {
   serial?: string;
 }
 
-export interface VirtioBlkOpenOptions extends Omit<VirtioBlkOptions, 'backend'> {}
+export interface VirtioBlkOpenOptions extends Omit<VirtioBlkOptions, 'backend'> {
+  /** FileBackend I/O mode (default 'async'; see FileBackendOptions.io). */
+  io?: 'async' | 'sync';
+}
 
 /** Called for every completed request (for statistics, progress, logging). */
 export type CompletionListener = (queueIndex: number, result: BlockRequestResult) => void;
@@ -142,7 +145,10 @@ export class VirtioBlk implements VirtioDevice {
 
   /** Opens `path` (never creating it) and builds a device on it. */
   static async open(path: string, options: VirtioBlkOpenOptions): Promise<VirtioBlk> {
-    const backend = await FileBackend.open(path, { readOnly: options.readOnly ?? false });
+    const backend = await FileBackend.open(path, {
+      readOnly: options.readOnly ?? false,
+      io: options.io ?? 'async',
+    });
     try {
       return new VirtioBlk({ ...options, backend });
     } catch (error) {

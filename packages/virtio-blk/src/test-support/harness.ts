@@ -105,6 +105,7 @@ export async function makeRig(
   options: Partial<Omit<VirtioBlkOptions, 'backend' | 'memory'>> & {
     features?: bigint;
     regions?: 'one' | 'two';
+    io?: 'async' | 'sync';
   } = {},
 ): Promise<Rig> {
   const buffer = new ArrayBuffer(RAM_SIZE);
@@ -117,8 +118,12 @@ export async function makeRig(
           { guestPhysAddr: BigInt(RAM_SIZE / 2), bytes: ram.subarray(RAM_SIZE / 2) },
         ])
       : new GuestMemory([{ guestPhysAddr: 0n, bytes: ram }]);
-  const backend = await FileBackend.open(diskPath, { readOnly: options.readOnly ?? false });
-  const blk = new VirtioBlk({ queueSize: QUEUE_SIZE, ...options, backend, memory: mem });
+  const { io, ...deviceOptions } = options;
+  const backend = await FileBackend.open(diskPath, {
+    readOnly: options.readOnly ?? false,
+    io: io ?? 'async',
+  });
+  const blk = new VirtioBlk({ queueSize: QUEUE_SIZE, ...deviceOptions, backend, memory: mem });
   const warnings: string[] = [];
   const transport = new VirtioMmioTransport(blk, {
     isValidRange: (a, l) => mem.isValidRange(a, l),
