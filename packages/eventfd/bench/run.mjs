@@ -36,7 +36,9 @@ function buildC() {
 }
 
 function runC(exe) {
-  return JSON.parse(execFileSync(exe, [String(samples), String(signals), String(warmup)], { encoding: 'utf8' }));
+  return JSON.parse(
+    execFileSync(exe, [String(samples), String(signals), String(warmup)], { encoding: 'utf8' }),
+  );
 }
 
 function runJs() {
@@ -90,7 +92,9 @@ function runJs() {
 }
 
 const exe = buildC();
-console.log(`@rxvmm/eventfd bench: ${samples} ping-pong samples (+${warmup} warm-up), ${signals} coalesced signals`);
+console.log(
+  `@rxvmm/eventfd bench: ${samples} ping-pong samples (+${warmup} warm-up), ${signals} coalesced signals`,
+);
 const c = runC(exe);
 const js = await runJs();
 const us = (ns) => (ns / 1000).toFixed(2);
@@ -102,6 +106,9 @@ const rows = [
 ];
 const pad = (s, n) => String(s).padEnd(n);
 console.log(`${pad('metric', 26)}${pad('EventFd.signals$', 18)}${pad('C (pthread+epoll)', 19)}ratio JS/C`);
-for (const [name, j, cc, ratio] of rows) console.log(`${pad(name, 26)}${pad(j, 18)}${pad(cc, 19)}${ratio.toFixed(2)}`);
+for (const [name, j, cc, ratio] of rows)
+  console.log(`${pad(name, 26)}${pad(j, 18)}${pad(cc, 19)}${ratio.toFixed(2)}`);
 const p50Ratio = js.p50_ns / c.p50_ns;
-console.log(`target: p50 latency within 3x of C -> ${p50Ratio <= 3 ? 'met' : 'NOT met'} (${p50Ratio.toFixed(2)}x)`);
+console.log(
+  `target: p50 latency within 3x of C -> ${p50Ratio <= 3 ? 'met' : 'NOT met'} (${p50Ratio.toFixed(2)}x)`,
+);

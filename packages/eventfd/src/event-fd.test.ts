@@ -3,7 +3,7 @@
 // waits that are woken by writes from other threads.
 
 import { once } from 'node:events';
-import { readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { readRaw, writeRaw } from '@rxvmm/sys';
@@ -115,5 +115,36 @@ describe.skipIf(!nativeAvailable)('EventFd (kernel specifics)', () => {
     efd.write(4n);
     expect(await read).toBe(4n);
     efd.close();
+  });
+});
+
+// Worker-thread entry code needs built JavaScript (dist/), as everywhere in this repository.
+const distIndex = new URL('../dist/index.js', import.meta.url);
+const distBuilt = existsSync(distIndex);
+if (!distBuilt)
+  console.warn(
+    'event-fd.test: dist/ not built (tsc -p tsconfig.build.json); worker-thread EventFd test skipped',
+  );
+
+describe.skipIf(!nativeAvailable || !distBuilt)('EventFd inside a worker thread', () => {
+  it('polls on the worker loop, and the worker may be terminated with a live subscription', async () => {
+    const worker = new Worker(
+      `
+      const { parentPort } = require('node:worker_threads');
+      import(${JSON.stringify(distIndex.href)}).then(({ EventFd }) => {
+        const efd = new EventFd();
+        efd.signals$.subscribe((value) => parentPort.postMessage(String(value)));
+        parentPort.postMessage(efd.fd);
+      });
+    `,
+      { eval: true, execArgv: [] }, // built code: no `development` condition
+    );
+    const [fd] = (await once(worker, 'message')) as [number];
+    const main = new EventFd(); // a second fd, so the worker's is not the only one open
+    main.close();
+    const received = once(worker, 'message');
+    writeRaw(fd, new Uint8Array([12, 0, 0, 0, 0, 0, 0, 0])); // the main thread signals the worker's eventfd
+    expect(await received).toEqual(['12']);
+    expect(await worker.terminate()).toBe(1); // the active poller is torn down with the worker
   });
 });
