@@ -3,10 +3,17 @@
 // waits that are woken by writes from other threads.
 
 import { once } from 'node:events';
-import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { readRaw, writeRaw } from '@rxvmm/sys';
+import {
+  EFD_CLOEXEC,
+  EFD_SEMAPHORE,
+  readRaw,
+  close as sysClose,
+  eventfd as sysEventfd,
+  writeRaw,
+} from '@rxvmm/sys';
 import { first, firstValueFrom, scan } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { EFD_COUNTER_MAX } from './constants.js';
@@ -98,6 +105,38 @@ describe.skipIf(!nativeAvailable)('EventFd (kernel specifics)', () => {
     await exited;
     expect(efd.read()).toBe(EFD_COUNTER_MAX - 5n);
     efd.close();
+  });
+
+  it('fromFd adopts an open eventfd: semaphore read from the kernel, O_NONBLOCK set, closed on close', async () => {
+    const raw = sysEventfd(2, EFD_SEMAPHORE | EFD_CLOEXEC); // blocking, semaphore
+    const efd = EventFd.fromFd(raw, { nonblock: true });
+    expect(efd.fd).toBe(raw);
+    expect(efd.semaphore).toBe(true);
+    const flags = Number.parseInt(
+      /flags:\s+(\d+)/.exec(readFileSync(`/proc/self/fdinfo/${raw}`, 'utf8'))?.[1] ?? '0',
+      8,
+    );
+    expect(flags & 0o4000).toBe(0o4000);
+    expect(await firstValueFrom(efd.signals$)).toBe(1n);
+    expect(efd.read()).toBe(1n);
+    expect(() => efd.read()).toThrow(expect.objectContaining({ code: 'EAGAIN' }));
+    efd.close();
+    expect(() => readlinkSync(`/proc/self/fd/${raw}`)).toThrow();
+  });
+
+  it('fromFd: EBADF for a closed or invalid fd, EINVAL for a non-eventfd, TypeError for a non-number', () => {
+    const raw = sysEventfd(0, EFD_CLOEXEC);
+    sysClose(raw);
+    expect(() => EventFd.fromFd(raw)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+    expect(() => EventFd.fromFd(-1)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+    expect(() => EventFd.fromFd(1.5)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+    const file = openSync(fileURLToPath(import.meta.url), 'r');
+    try {
+      expect(() => EventFd.fromFd(file)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    } finally {
+      closeSync(file);
+    }
+    expect(() => EventFd.fromFd('3' as unknown as number)).toThrow(TypeError);
   });
 
   it('a waiting readAsync does not block the event loop', async () => {

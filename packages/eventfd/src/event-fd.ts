@@ -7,6 +7,7 @@
 // block the loop on a spurious wake-up. `nonblock: false` is implemented above the
 // fd: a synchronous call that cannot complete waits in poll(2) (blocking the
 // thread, as read(2) on a blocking eventfd would).
+import { readFileSync, readlinkSync } from 'node:fs';
 import { errnoError } from '@rxvmm/errno';
 import type { PollerHandle } from '@rxvmm/sys';
 import { Observable, Subject } from 'rxjs';
@@ -27,9 +28,37 @@ interface WriteWaiter {
 }
 
 /** Set only while EventFd.fromFd() runs the constructor on an existing fd. */
-let adopting: number | undefined;
 
 const isEagain = (error: unknown) => (error as { code?: unknown } | null)?.code === 'EAGAIN';
+
+/** Only EventFd.fromFd can make one: the constructor's hidden second argument. */
+const ADOPT: unique symbol = Symbol('adopt');
+interface Adopted {
+  [ADOPT]: true;
+  fd: number;
+  semaphore: boolean;
+}
+
+/** Checks that `fd` is an open eventfd of this process (via /proc) and reads its semaphore flag. */
+function inspectEventFd(fd: number): { semaphore: boolean | undefined } {
+  let target: string;
+  try {
+    target = readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    throw errnoError('EBADF', `fd ${fd} is not open`, 'fromFd');
+  }
+  if (target !== 'anon_inode:[eventfd]')
+    throw errnoError('EINVAL', `fd ${fd} is not an eventfd (${target})`, 'fromFd');
+  let fdinfo = '';
+  try {
+    fdinfo = readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
+  } catch {
+    throw errnoError('EBADF', `fd ${fd} is not open`, 'fromFd');
+  }
+  // "eventfd-semaphore:" exists since Linux 6.4; older kernels do not say.
+  const match = /^eventfd-semaphore:\s*(\d)\s*$/m.exec(fdinfo);
+  return { semaphore: match === null ? undefined : match[1] === '1' };
+}
 
 export class EventFd implements EventFdLike {
   readonly fd: number;
@@ -53,13 +82,19 @@ export class EventFd implements EventFdLike {
   #parkTimer: NodeJS.Timeout | undefined;
   #parkDelay = 0;
 
-  constructor(options?: EventFdOptions) {
+  /** `adopted` is private to EventFd.fromFd (its key symbol is not exported). */
+  constructor(options?: EventFdOptions, adopted?: Adopted) {
     const parsed = parseOptions(options);
     const s = sys();
-    this.semaphore = parsed.semaphore;
     this.nonblock = parsed.nonblock;
-    const flags = s.EFD_NONBLOCK | s.EFD_CLOEXEC | (parsed.semaphore ? s.EFD_SEMAPHORE : 0);
-    this.fd = adopting ?? s.eventfd(Number(parsed.initval), flags);
+    if (adopted?.[ADOPT] === true) {
+      this.semaphore = adopted.semaphore;
+      this.fd = adopted.fd;
+    } else {
+      this.semaphore = parsed.semaphore;
+      const flags = s.EFD_NONBLOCK | s.EFD_CLOEXEC | (parsed.semaphore ? s.EFD_SEMAPHORE : 0);
+      this.fd = s.eventfd(Number(parsed.initval), flags);
+    }
     this.signals$ = new Observable<bigint>((subscriber) => {
       if (this.#closed) {
         subscriber.complete();
@@ -77,20 +112,21 @@ export class EventFd implements EventFdLike {
   }
 
   /**
-   * Adopts an existing kernel eventfd (e.g. one received over SCM_RIGHTS by
-   * vhost-user): the EventFd owns it from now on and closes it. It is switched
-   * to O_NONBLOCK, which the poller relies on. `semaphore` must describe how the
-   * fd was created (the kernel does not say). Added by the vhost-user engineer.
+   * Adopts an eventfd this process already has open (e.g. one received over SCM_RIGHTS by
+   * vhost-user): the EventFd owns it from now on and `close()` closes it. The fd is switched to
+   * O_NONBLOCK, which the poller relies on (a file-status flag: whoever shares the open file sees
+   * it too). Semaphore mode is read from /proc/self/fdinfo (Linux >= 6.4 reports it); on older
+   * kernels `options.semaphore` says it. EBADF when `fd` is not open, EINVAL when it is not an
+   * eventfd, TypeError when it is not a number.
    */
   static fromFd(fd: number, options?: Pick<EventFdOptions, 'semaphore' | 'nonblock'>): EventFd {
-    if (!Number.isInteger(fd) || fd < 0) throw errnoError('EBADF', `fromFd: ${fd} is not an fd`);
+    if (typeof fd !== 'number') throw new TypeError('fd must be a number');
+    if (!Number.isInteger(fd) || fd < 0)
+      throw errnoError('EBADF', `${fd} is not a file descriptor`, 'fromFd');
+    const parsed = parseOptions(options);
+    const { semaphore } = inspectEventFd(fd);
     sys().setNonBlocking(fd, true);
-    adopting = fd;
-    try {
-      return new EventFd(options);
-    } finally {
-      adopting = undefined;
-    }
+    return new EventFd(options, { [ADOPT]: true, fd, semaphore: semaphore ?? parsed.semaphore });
   }
 
   get closed(): boolean {
