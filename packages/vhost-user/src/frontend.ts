@@ -93,8 +93,14 @@ export class VhostUserFrontend {
   private closedFlag = false;
   /** Protocol features both sides agreed on. */
   protocolFeatures = 0n;
+  /** Resolves when the connection is gone (with the reason, null for an orderly close). */
+  readonly whenClosed: Promise<string | null>;
+  private resolveClosed!: (reason: string | null) => void;
 
   private constructor(fd: number) {
+    this.whenClosed = new Promise((resolve) => {
+      this.resolveClosed = resolve;
+    });
     this.channel = new MessageChannel(
       fd,
       {
@@ -102,6 +108,7 @@ export class VhostUserFrontend {
         onClose: (reason) => {
           this.closedFlag = true;
           this.closeReason = reason;
+          this.resolveClosed(reason);
           for (const p of this.pending.splice(0))
             p.reject(
               errnoError(

@@ -10,6 +10,7 @@ export { BACKEND_PROTOCOL_FEATURES, BackendSession } from './backend.js';
 export type { ChannelHandlers, RawMessage } from './channel.js';
 export { MessageChannel } from './channel.js';
 export type { VhostUserDevice } from './device.js';
+export { type DeviceProxyOptions, type ProxyActivation, VhostUserDeviceProxy } from './device-proxy.js';
 export type { FrontendMemoryRegion, FrontendQueue } from './frontend.js';
 export { identityMappedRegions, VhostUserFrontend } from './frontend.js';
 export { MemoryTable } from './memory-table.js';

@@ -114,7 +114,11 @@ describe('a full session driven by the TS frontend', () => {
     const q = new TestQueue(ram, 16, 0x10000n, true);
     queues = [q];
     fe = VhostUserFrontend.connect(rig.path);
-    await fe.start({ wantFeatures: (1n << 32n) | (1n << 29n), memory: [ram.region], queues: [q.frontendQueue()] });
+    await fe.start({
+      wantFeatures: (1n << 32n) | (1n << 29n),
+      memory: [ram.region],
+      queues: [q.frontendQueue()],
+    });
     expect(await roundTrip(q, 'first', 0x40000n, 0x41000n)).toBe('FIRST'); // re-arms: used_event = 1
     // The driver now leaves used_event where it is while it submits two more requests.
     const submit = (addr: bigint) => {
