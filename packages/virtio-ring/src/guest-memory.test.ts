@@ -94,4 +94,16 @@ describe('GuestMemory', () => {
     expect(mem.loadAcquireU32(0x10_0000_0004n)).toBe(7);
     expect(() => mem.readU8(0x1000n)).toThrow(GuestMemoryError);
   });
+
+  it('has no rounding hole at 2^53: the fast number checks stay exact', () => {
+    const top = 2 ** 53;
+    const mem = new GuestMemory([{ guestPhysAddr: BigInt(top - 0x1000), bytes: new Uint8Array(0x1000) }]);
+    expect(mem.covers(top - 1, 1)).toBe(true);
+    expect(mem.covers(top - 1, 2)).toBe(false); // top - 1 + 2 rounds to 2^53 as a double
+    expect(mem.regionOf(top - 1, 2)).toBe(-1);
+    expect(mem.covers(top, 1)).toBe(false);
+    expect(mem.covers(top + 2, 0)).toBe(false);
+    expect(mem.isValidRange(BigInt(top - 1), 2)).toBe(false);
+    expect(() => mem.readU16(BigInt(top - 1))).toThrow(GuestMemoryError);
+  });
 });

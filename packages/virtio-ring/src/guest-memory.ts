@@ -81,8 +81,10 @@ export class GuestMemory {
    * `len` are numbers (hot path); a range spanning two regions gives -1.
    */
   regionOf(addr: number, len: number): number {
+    // `len <= end - addr` rather than `addr + len <= end`: the difference of two
+    // integers below 2^53 is exact, a sum near 2^53 may round.
     const i = this.last;
-    if (i < this.starts.length && addr >= this.starts[i]! && addr + len <= this.ends[i]!) return i;
+    if (i < this.starts.length && addr >= this.starts[i]! && len <= this.ends[i]! - addr) return i;
     let lo = 0;
     let hi = this.starts.length - 1;
     while (lo <= hi) {
@@ -90,20 +92,27 @@ export class GuestMemory {
       if (this.starts[mid]! <= addr) lo = mid + 1;
       else hi = mid - 1;
     }
-    if (hi < 0 || addr + len > this.ends[hi]!) return -1;
+    if (hi < 0 || !(len <= this.ends[hi]! - addr)) return -1;
     this.last = hi;
     return hi;
   }
 
-  /** True when [addr, addr+len) is backed by memory, possibly across adjacent regions. */
+  /**
+   * True when [addr, addr+len) is backed by memory, possibly across adjacent
+   * regions. An empty range must start inside a region (or at its end).
+   */
   covers(addr: number, len: number): boolean {
-    if (!(addr >= 0) || addr + len > MAX_GUEST_PHYS) return false;
+    if (!(addr >= 0) || !(len >= 0) || len > MAX_GUEST_PHYS - addr) return false;
     if (this.regionOf(addr, len) >= 0) return true;
+    if (len === 0) return false; // an empty buffer still needs an address inside memory
     let a = addr;
-    const end = addr + len;
-    while (a < end) {
+    let left = len;
+    while (left > 0) {
       const r = this.regionOf(a, 1);
       if (r < 0) return false;
+      const step = this.ends[r]! - a;
+      if (step >= left) return true;
+      left -= step;
       a = this.ends[r]!;
     }
     return true;

@@ -58,6 +58,7 @@ export class PackedQueue implements Virtqueue {
   private dirty = false;
   /** Ring slots taken by each in-flight buffer ID (0 = not in flight). */
   private readonly inflight = new Uint16Array(65536);
+  private inflightCount = 0;
   private brokenBy: VirtqueueError | null = null;
   private readonly scratch = new ChainBuffer();
 
@@ -131,6 +132,23 @@ export class PackedQueue implements Virtqueue {
     this.usedWrap = (value >>> 31) & 1;
   }
 
+  /**
+   * Device reset of this queue: positions 0, wrap counters 1, nothing in
+   * flight, the error cleared. The layout stays as configured.
+   */
+  reset(): void {
+    this.availPos = 0;
+    this.availWrap = 1;
+    this.usedPos = 0;
+    this.usedWrap = 1;
+    this.sinceSignal = 0;
+    this.signalledValid = false;
+    this.dirty = false;
+    this.brokenBy = null;
+    if (this.inflightCount !== 0) this.inflight.fill(0);
+    this.inflightCount = 0;
+  }
+
   pop(): DescriptorChain | null {
     return this.popInto(this.scratch) ? this.scratch.toDescriptorChain() : null;
   }
@@ -201,6 +219,7 @@ export class PackedQueue implements Virtqueue {
     }
     if (this.inflight[id!] !== 0) this.fail('EINVAL', 'buffer-id-in-use', `buffer id ${id!} is already in flight`);
     this.inflight[id!] = count;
+    this.inflightCount++;
     chain.head = id!;
     chain.descriptorCount = count;
     this.availPos = p;
@@ -252,6 +271,7 @@ export class PackedQueue implements Virtqueue {
     if (!(len >>> 0 === len)) throw new VirtqueueError('EINVAL', 'bad-used-len', `used length ${len} is not a u32`);
     const count = this.inflight[id]!;
     this.inflight[id] = 0;
+    this.inflightCount--;
     const p = this.usedPos;
     this.descU16[this.desc16 + 8 * p + 6] = id;
     this.descU32[this.desc32 + 4 * p + 2] = len;

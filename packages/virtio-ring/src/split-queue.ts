@@ -119,6 +119,20 @@ export class SplitQueue implements Virtqueue {
     this.signalledValid = false;
   }
 
+  /**
+   * Device reset of this queue: indices back to 0, the error cleared. The
+   * driver re-initialises the ring memory; the layout stays as configured.
+   */
+  reset(): void {
+    this.next = 0;
+    this.availShadow = 0;
+    this.used = 0;
+    this.signalled = 0;
+    this.signalledValid = false;
+    this.dirty = false;
+    this.brokenBy = null;
+  }
+
   pop(): DescriptorChain | null {
     return this.popInto(this.scratch) ? this.scratch.toDescriptorChain() : null;
   }

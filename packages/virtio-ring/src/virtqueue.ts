@@ -20,4 +20,6 @@ export interface Virtqueue {
   enableNotifications(): boolean;
   /** Ask the driver not to kick (while the device is polling anyway). */
   disableNotifications(): void;
+  /** Device reset: indices and wrap counters to their initial values, error cleared. */
+  reset(): void;
 }
