@@ -326,6 +326,8 @@ export class VhostUserFrontend {
         hasReply || ack
           ? new Promise<Uint8Array>((resolve, reject) => this.pending.push({ request, resolve, reject }))
           : Promise.resolve(new Uint8Array(0));
+      // A failed send rejects `reply` too (the channel closes): handled here, reported by the throw below.
+      reply.catch(() => undefined);
       if (!this.channel.send(encodeMessage(request, flags, payload), fds)) {
         throw errnoError(
           'ENOTCONN',

@@ -276,6 +276,29 @@ describe('a full session driven by the TS frontend', () => {
     );
   });
 
+  it('frontend: a refusal rejects that call (REPLY_ACK), a vanished back-end rejects with ENOTCONN', async () => {
+    rig = startServer(new EchoDevice(1, 50));
+    ram = new MemfdRam(1 << 20);
+    const q = new TestQueue(ram, 8, 0x10000n);
+    queues = [q];
+    fe = VhostUserFrontend.connect(rig.path);
+    await fe.start({ wantFeatures: 1n << 32n, memory: [ram.region], queues: [q.frontendQueue()] });
+    await expect(fe.setVringNum(0, 3)).rejects.toThrow(/back-end refused SET_VRING_NUM\(8\) \(status 1\)/);
+    // The session survives a refused request.
+    expect(await fe.getQueueNum()).toBe(1);
+    // A request in flight keeps GET_VRING_BASE waiting; the back-end going away rejects it.
+    ram.memory.write(0x41000n, enc.encode('x'));
+    q.driver.add([{ addr: 0x41000n, len: 1 }], [{ addr: 0x40000n, len: 8 }]);
+    q.kick.write(1n);
+    await new Promise((r) => setTimeout(r, 5));
+    const pending = fe.getVringBase(0);
+    const closing = rig.server.close();
+    await expect(pending).rejects.toMatchObject({ code: 'ENOTCONN' });
+    await closing;
+    await expect(fe.getFeatures()).rejects.toMatchObject({ code: 'ENOTCONN' });
+    expect(fe.closed).toBe(true);
+  });
+
   it('leaves no fd behind after all sessions', async () => {
     rig = startServer();
     ram = new MemfdRam(1 << 16);
