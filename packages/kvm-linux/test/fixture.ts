@@ -2,7 +2,7 @@
  * The contract-suite fixture for /dev/kvm: kernel eventfds, and the
  * ContractGuests as real x86-64 programs (guest/*.S) entered in long mode.
  */
-import { openSync, closeSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { EventFd } from '@rxvmm/eventfd';
 import type { Vcpu, Vm } from '@rxvmm/kvm';
 import type { BackendFixture } from '@rxvmm/kvm/contract';

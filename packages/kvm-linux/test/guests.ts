@@ -125,7 +125,7 @@ export function loadGuest(
   u64(PARAM_OFFSETS.ready, params.ready ? 1n : 0n);
   if (params.values) {
     if (params.values.length > LAYOUT.valuesMax) throw new Error(`at most ${LAYOUT.valuesMax} values`);
-    params.values.forEach((v, i) => u64(constant('P_VALUES') + 8 * i, v));
+    for (const [i, v] of params.values.entries()) u64(constant('P_VALUES') + 8 * i, v);
     u64(PARAM_OFFSETS.count, BigInt(params.values.length));
   } else {
     u64(PARAM_OFFSETS.count, BigInt(params.count ?? 1));
