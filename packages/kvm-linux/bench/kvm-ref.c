@@ -5,9 +5,10 @@
  *
  *   kvm-ref <guest-dir> mmio-exit  N   MMIO doorbell exits handled by this loop
  *   kvm-ref <guest-dir> ioeventfd  N   MMIO doorbells absorbed by an ioeventfd
- *   kvm-ref <guest-dir> irqfd      N   eventfd write (main thread) -> guest IDT
- *                                      handler -> REPORT exit on the vCPU thread
- *                                      -> main thread woken (futex)
+ *   kvm-ref <guest-dir> irqfd      N   eventfd write (main thread) -> irqfd ->
+ *                                      IOAPIC pin (edge) -> guest IDT handler ->
+ *                                      REPORT exit on the vCPU thread -> main
+ *                                      thread woken (futex), N round trips
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -218,7 +219,8 @@ static void irqfd_round_trip(const char *dir, uint64_t n) {
   struct vm *v = &irq_vm;
   vm_open(v, 1);
   load_guest(v, dir, "interrupt-waiter");
-  set_param(v, P_COUNT, n + 1);
+  set_param(v, P_COUNT, n);
+  set_param(v, P_READY, 1);
   set_param(v, P_IOAPIC_PIN, IRQ_GSI);
   set_param(v, P_VECTOR, IRQ_VECTOR);
   set_param(v, P_LEVEL, 0);
@@ -227,13 +229,9 @@ static void irqfd_round_trip(const char *dir, uint64_t n) {
   if (ioctl(v->vm, KVM_IRQFD, &irq) < 0) die("KVM_IRQFD");
   pthread_t t;
   pthread_create(&t, NULL, vcpu_thread, NULL);
-  /* The first interrupt also proves the guest has programmed its IOAPIC: until
-   * it has, the edge is lost, so retry until it reports. */
+  /* The guest reports READY once its IOAPIC pin is programmed (an edge before that is lost). */
   uint64_t one = 1;
-  while (atomic_load(&reports) == 0) {
-    if (write(efd, &one, 8) != 8) die("write eventfd");
-    usleep(1000);
-  }
+  while (atomic_load(&reports) == 0) futex_wait(&reports, 0);
   double total = 0;
   for (uint64_t i = 0; i < n; i++) {
     uint32_t seen = atomic_load(&reports);
