@@ -121,10 +121,18 @@ export class Vring {
     try {
       const queue = this.queue ?? this.build(memory);
       this.pendingKick = false;
+      // A driver that refills the ring as fast as we empty it must not starve the socket and the
+      // other rings: after a budget of chains the rest waits for the next turn of the loop.
+      let budget = 4 * this.size;
       for (;;) {
-        if (this.host.eventIdx) queue.disableNotifications();
-        for (let chain = queue.pop(); chain !== null; chain = queue.pop()) {
+        queue.disableNotifications();
+        for (let chain = queue.pop(); chain !== null; chain = budget-- > 0 ? queue.pop() : null) {
           this.completed(queue, chain.head, this.host.handleChain(this.index, memory, chain));
+        }
+        if (budget < 0) {
+          this.pendingKick = true;
+          setImmediate(() => this.process());
+          break;
         }
         if (!queue.enableNotifications()) break;
       }

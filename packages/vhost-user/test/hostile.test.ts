@@ -364,6 +364,41 @@ describe('rings', () => {
   });
 });
 
+describe('hostile ring contents', () => {
+  it('a descriptor pointing outside guest memory stops that ring, signals its err eventfd, and the back-end serves on', async () => {
+    const { VhostUserFrontend } = await import('../src/index.js');
+    const { TestQueue } = await import('../src/testing/index.js');
+    const ram = new MemfdRam(1 << 20);
+    const q = new TestQueue(ram, 8, 0x10000n);
+    const err = new EventFd();
+    cleanup.push(
+      () => q.close(),
+      () => ram.close(),
+      () => err.close(),
+    );
+    const fe = VhostUserFrontend.connect(rig.path);
+    await fe.start({ wantFeatures: 1n << 32n, memory: [ram.region], queues: [q.frontendQueue()] });
+    await fe.setVringErr(0, err.fd);
+    q.driver.add([{ addr: 0x7000_0000n, len: 16 }], [{ addr: 0x40000n, len: 1 }]);
+    const failed = new Promise<bigint>((resolve) => {
+      const sub = err.signals$.subscribe((v) => {
+        sub.unsubscribe();
+        resolve(v);
+      });
+    });
+    q.kick.write(1n);
+    expect(await failed).toBe(1n);
+    expect(rig.logs.join('\n')).toMatch(/queue 0 stopped: EFAULT/);
+    expect(rig.device.handled).toBe(0);
+    // The session itself is fine: the frontend can stop the ring and leave.
+    expect(await fe.getVringBase(0)).toBeGreaterThanOrEqual(0);
+    const ended = rig.nextEnd();
+    fe.close();
+    await ended;
+    await expectServes(rig);
+  });
+});
+
 describe('vanishing frontends', () => {
   it('logs a frontend that disappears in the middle of a message', async () => {
     const fe = raw();
