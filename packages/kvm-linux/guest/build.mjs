@@ -31,8 +31,13 @@ for (const file of guests) {
 }
 
 const layout = {};
-for (const m of readFileSync(join(guestDir, 'layout.h'), 'utf8').matchAll(/^#define\s+(\w+)\s+(0x[0-9a-f]+|\d+)/gim)) {
+for (const m of readFileSync(join(guestDir, 'layout.h'), 'utf8').matchAll(
+  /^#define\s+(\w+)\s+(0x[0-9a-f]+|\d+)/gim,
+)) {
   layout[m[1]] = Number(m[2]);
 }
-writeFileSync(join(outDir, 'layout.json'), `${JSON.stringify({ guests: guests.map((f) => f.slice(0, -2)), layout }, null, 2)}\n`);
+writeFileSync(
+  join(outDir, 'layout.json'),
+  `${JSON.stringify({ guests: guests.map((f) => f.slice(0, -2)), layout }, null, 2)}\n`,
+);
 console.log(`guests: built ${guests.length} into ${outDir}`);
