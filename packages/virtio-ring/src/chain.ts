@@ -76,12 +76,14 @@ export class ChainBuffer {
   /** Segments as plain objects (allocates; for code off the hot path). */
   readableSegments(): Segment[] {
     const out: Segment[] = [];
-    for (let i = 0; i < this.readableCount; i++) out.push({ addr: BigInt(this.readableAddr[i]!), len: this.readableLen[i]! });
+    for (let i = 0; i < this.readableCount; i++)
+      out.push({ addr: BigInt(this.readableAddr[i]!), len: this.readableLen[i]! });
     return out;
   }
   writableSegments(): Segment[] {
     const out: Segment[] = [];
-    for (let i = 0; i < this.writableCount; i++) out.push({ addr: BigInt(this.writableAddr[i]!), len: this.writableLen[i]! });
+    for (let i = 0; i < this.writableCount; i++)
+      out.push({ addr: BigInt(this.writableAddr[i]!), len: this.writableLen[i]! });
     return out;
   }
 
@@ -127,7 +129,12 @@ export class ChainBuffer {
 }
 
 /** Gathers `segments` into `dst` (up to dst's length). Returns the number of bytes copied. */
-export function readSegments(mem: GuestMemory, segments: readonly Segment[], dst: Uint8Array, skip = 0): number {
+export function readSegments(
+  mem: GuestMemory,
+  segments: readonly Segment[],
+  dst: Uint8Array,
+  skip = 0,
+): number {
   let done = 0;
   let s = skip;
   for (const seg of segments) {
@@ -145,7 +152,12 @@ export function readSegments(mem: GuestMemory, segments: readonly Segment[], dst
 }
 
 /** Scatters `src` over `segments` in order. Returns the number of bytes written. */
-export function writeSegments(mem: GuestMemory, segments: readonly Segment[], src: Uint8Array, skip = 0): number {
+export function writeSegments(
+  mem: GuestMemory,
+  segments: readonly Segment[],
+  src: Uint8Array,
+  skip = 0,
+): number {
   let done = 0;
   let s = skip;
   for (const seg of segments) {
@@ -162,7 +174,14 @@ export function writeSegments(mem: GuestMemory, segments: readonly Segment[], sr
   return done;
 }
 
-function gather(mem: GuestMemory, addrs: Float64Array, lens: Uint32Array, count: number, dst: Uint8Array, skip: number): number {
+function gather(
+  mem: GuestMemory,
+  addrs: Float64Array,
+  lens: Uint32Array,
+  count: number,
+  dst: Uint8Array,
+  skip: number,
+): number {
   let done = 0;
   let s = skip;
   for (let i = 0; i < count && done < dst.byteLength; i++) {
@@ -187,7 +206,14 @@ function gather(mem: GuestMemory, addrs: Float64Array, lens: Uint32Array, count:
   return done;
 }
 
-function scatter(mem: GuestMemory, addrs: Float64Array, lens: Uint32Array, count: number, src: Uint8Array, skip: number): number {
+function scatter(
+  mem: GuestMemory,
+  addrs: Float64Array,
+  lens: Uint32Array,
+  count: number,
+  src: Uint8Array,
+  skip: number,
+): number {
   let done = 0;
   let s = skip;
   for (let i = 0; i < count && done < src.byteLength; i++) {

@@ -6,7 +6,14 @@ function twoRegions() {
   const a = new Uint8Array(0x1000);
   const b = new Uint8Array(new SharedArrayBuffer(0x2000));
   // [0x1000, 0x2000) and [0x2000, 0x4000) are adjacent; a hole follows.
-  return { a, b, mem: new GuestMemory([{ guestPhysAddr: 0x2000n, bytes: b }, { guestPhysAddr: 0x1000n, bytes: a }]) };
+  return {
+    a,
+    b,
+    mem: new GuestMemory([
+      { guestPhysAddr: 0x2000n, bytes: b },
+      { guestPhysAddr: 0x1000n, bytes: a },
+    ]),
+  };
 }
 
 describe('GuestMemory', () => {
@@ -16,7 +23,9 @@ describe('GuestMemory', () => {
     mem.writeU16(0x1002n, 0x1234);
     mem.writeU32(0x1004n, 0xdeadbeef);
     mem.writeU64(0x1008n, 0x0102030405060708n);
-    expect([...a.subarray(0, 16)]).toEqual([0xab, 0, 0x34, 0x12, 0xef, 0xbe, 0xad, 0xde, 8, 7, 6, 5, 4, 3, 2, 1]);
+    expect([...a.subarray(0, 16)]).toEqual([
+      0xab, 0, 0x34, 0x12, 0xef, 0xbe, 0xad, 0xde, 8, 7, 6, 5, 4, 3, 2, 1,
+    ]);
     expect(mem.readU8(0x1000n)).toBe(0xab);
     expect(mem.readU16(0x1002n)).toBe(0x1234);
     expect(mem.readU32(0x1004n)).toBe(0xdeadbeef);
@@ -78,7 +87,13 @@ describe('GuestMemory', () => {
 
   it('validates the region set', () => {
     const x = new Uint8Array(16);
-    expect(() => new GuestMemory([{ guestPhysAddr: 0n, bytes: x }, { guestPhysAddr: 8n, bytes: x }])).toThrow(/overlap/);
+    expect(
+      () =>
+        new GuestMemory([
+          { guestPhysAddr: 0n, bytes: x },
+          { guestPhysAddr: 8n, bytes: x },
+        ]),
+    ).toThrow(/overlap/);
     expect(() => new GuestMemory([{ guestPhysAddr: 1n << 53n, bytes: x }])).toThrow(/2\^53/);
     expect(() => new GuestMemory([{ guestPhysAddr: -16n, bytes: x }])).toThrow(GuestMemoryError);
   });

@@ -54,7 +54,8 @@ export class GuestMemory {
     for (const r of sorted) {
       if (r.guestPhysAddr < 0n) throw new GuestMemoryError('region address is negative');
       const end = r.guestPhysAddr + BigInt(r.bytes.byteLength);
-      if (end > BigInt(MAX_GUEST_PHYS)) throw new GuestMemoryError('region ends above 2^53 (beyond any 52-bit physical address space)');
+      if (end > BigInt(MAX_GUEST_PHYS))
+        throw new GuestMemoryError('region ends above 2^53 (beyond any 52-bit physical address space)');
       const start = Number(r.guestPhysAddr);
       if (start < prevEnd) throw new GuestMemoryError(`regions overlap at 0x${start.toString(16)}`);
       if (r.bytes.byteLength === 0) continue;
@@ -68,7 +69,14 @@ export class GuestMemory {
         };
         views.set(buffer, v);
       }
-      out.push({ index: out.length, start, end: Number(end), bytes: r.bytes, hostOffset: r.bytes.byteOffset, ...v });
+      out.push({
+        index: out.length,
+        start,
+        end: Number(end),
+        bytes: r.bytes,
+        hostOffset: r.bytes.byteOffset,
+        ...v,
+      });
       prevEnd = Number(end);
     }
     this.regions = out;
@@ -130,7 +138,8 @@ export class GuestMemory {
   resolve(addr: bigint, len: number): [HostRegion, number] {
     const a = checkedNumber(addr, len);
     const r = this.regionOf(a, len);
-    if (r < 0) throw new GuestMemoryError(`[0x${addr.toString(16)}, +${len}) is not inside one memory region`);
+    if (r < 0)
+      throw new GuestMemoryError(`[0x${addr.toString(16)}, +${len}) is not inside one memory region`);
     const region = this.regions[r]!;
     return [region, a - region.start];
   }
@@ -239,6 +248,7 @@ function checkedNumber(addr: bigint, len: number): number {
 
 function alignedIndex(r: HostRegion, off: number, width: number): number {
   const host = r.hostOffset + off;
-  if (host % width !== 0) throw new GuestMemoryError(`atomic ${width * 8}-bit access at a misaligned address`);
+  if (host % width !== 0)
+    throw new GuestMemoryError(`atomic ${width * 8}-bit access at a misaligned address`);
   return host / width;
 }

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { VIRTQ_DESC_F_AVAIL, VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_USED, VIRTQ_DESC_F_WRITE } from './constants.js';
+import {
+  VIRTQ_DESC_F_AVAIL,
+  VIRTQ_DESC_F_INDIRECT,
+  VIRTQ_DESC_F_NEXT,
+  VIRTQ_DESC_F_USED,
+  VIRTQ_DESC_F_WRITE,
+} from './constants.js';
 import { VirtqueueError, type VirtqueueErrorReason } from './errors.js';
 import { GuestMemory } from './guest-memory.js';
 import { PackedQueue } from './packed-queue.js';
@@ -13,7 +19,11 @@ const INDIRECT = VIRTQ_DESC_F_INDIRECT;
 /** Packed "available in lap 1" bits. */
 const AV = VIRTQ_DESC_F_AVAIL;
 
-function expectVqError(f: () => unknown, reason: VirtqueueErrorReason, code: 'EINVAL' | 'EFAULT' = 'EINVAL'): VirtqueueError {
+function expectVqError(
+  f: () => unknown,
+  reason: VirtqueueErrorReason,
+  code: 'EINVAL' | 'EFAULT' = 'EINVAL',
+): VirtqueueError {
   let caught: unknown;
   try {
     f();
@@ -28,7 +38,11 @@ function expectVqError(f: () => unknown, reason: VirtqueueErrorReason, code: 'EI
 }
 
 /** A device error breaks the queue: the same error again, never an escape to other state. */
-function expectBroken(q: Virtqueue, reason: VirtqueueErrorReason, code: 'EINVAL' | 'EFAULT' = 'EINVAL'): void {
+function expectBroken(
+  q: Virtqueue,
+  reason: VirtqueueErrorReason,
+  code: 'EINVAL' | 'EFAULT' = 'EINVAL',
+): void {
   const e = expectVqError(() => q.pop(), reason, code);
   expect(q.broken).toBe(e);
   expect(() => q.pop()).toThrow(e);
@@ -224,7 +238,15 @@ describe('split ring: hostile driver input', () => {
     expectVqError(() => new SplitQueue(mem, { ...at, size: 0 }), 'bad-queue-size');
     expectVqError(() => new SplitQueue(mem, { ...at, size: 65536 }), 'bad-queue-size');
     expectVqError(() => new SplitQueue(mem, { ...at, size: 256, maxSize: 128 }), 'bad-queue-size');
-    expect(new SplitQueue(mem, { ...at, size: 32768, descTable: 0n, driverArea: 0x8_0000n, deviceArea: 0x10_0000n }).size).toBe(32768);
+    expect(
+      new SplitQueue(mem, {
+        ...at,
+        size: 32768,
+        descTable: 0n,
+        driverArea: 0x8_0000n,
+        deviceArea: 0x10_0000n,
+      }).size,
+    ).toBe(32768);
   });
 
   it('descriptor table not 16-byte aligned', () => {
@@ -263,7 +285,13 @@ describe('split ring: hostile driver input', () => {
     const ram = backing.subarray(0x10000, 0x20000);
     ram.fill(0);
     const mem = new GuestMemory([{ guestPhysAddr: 0x100000n, bytes: ram }]);
-    const cfg = { size: 4, descTable: 0x100000n, driverArea: 0x100100n, deviceArea: 0x100200n, indirect: true };
+    const cfg = {
+      size: 4,
+      descTable: 0x100000n,
+      driverArea: 0x100100n,
+      deviceArea: 0x100200n,
+      indirect: true,
+    };
     const q = new SplitQueue(mem, cfg);
     mem.writeU64(0x100000n, 0x110000n - 4n);
     mem.writeU32(0x100008n, 8); // crosses the end of RAM
@@ -392,7 +420,13 @@ describe('rings over an unaligned host buffer', () => {
   it('refuses areas whose host address is misaligned for Atomics', () => {
     const buf = new ArrayBuffer(0x4000);
     const mem = new GuestMemory([{ guestPhysAddr: 0n, bytes: new Uint8Array(buf, 2, 0x3000) }]);
-    expectVqError(() => new SplitQueue(mem, { size: 4, descTable: 0n, driverArea: 0x100n, deviceArea: 0x200n }), 'ring-misaligned');
-    expectVqError(() => new PackedQueue(mem, { size: 4, descTable: 0n, driverArea: 0x100n, deviceArea: 0x200n }), 'ring-misaligned');
+    expectVqError(
+      () => new SplitQueue(mem, { size: 4, descTable: 0n, driverArea: 0x100n, deviceArea: 0x200n }),
+      'ring-misaligned',
+    );
+    expectVqError(
+      () => new PackedQueue(mem, { size: 4, descTable: 0n, driverArea: 0x100n, deviceArea: 0x200n }),
+      'ring-misaligned',
+    );
   });
 });

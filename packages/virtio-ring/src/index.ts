@@ -6,7 +6,7 @@ export { packedNeedEvent, vringNeedEvent } from './need-event.js';
 export { PackedDriver } from './packed-driver.js';
 export { PackedQueue } from './packed-queue.js';
 export type { QueueConfig } from './queue-config.js';
-export { chainsOnKick, type Completion, drainOnKick, interrupts, notifyDecisions } from './rx.js';
+export { type Completion, chainsOnKick, drainOnKick, interrupts, notifyDecisions } from './rx.js';
 export { type AddOptions, SplitDriver, type UsedElement } from './split-driver.js';
 export { SplitQueue } from './split-queue.js';
 export type { Virtqueue } from './virtqueue.js';

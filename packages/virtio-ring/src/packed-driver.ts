@@ -61,19 +61,25 @@ export class PackedDriver {
     const total = readable.length + writable.length;
     if (total === 0) throw errnoError('EINVAL', 'a buffer needs at least one segment');
     const indirect = options.indirectTable !== undefined;
-    if (indirect && !this.config.indirect) throw errnoError('EINVAL', 'VIRTIO_F_INDIRECT_DESC not negotiated');
+    if (indirect && !this.config.indirect)
+      throw errnoError('EINVAL', 'VIRTIO_F_INDIRECT_DESC not negotiated');
     const need = indirect ? 1 : total;
     if (need > this.free) throw errnoError('ENOSPC', `need ${need} descriptors, ${this.free} free`);
     const id = this.freeIds.pop()!;
     const mem = this.mem;
-    const segs = [...readable.map((s) => [s, 0] as const), ...writable.map((s) => [s, VIRTQ_DESC_F_WRITE] as const)];
+    const segs = [
+      ...readable.map((s) => [s, 0] as const),
+      ...writable.map((s) => [s, VIRTQ_DESC_F_WRITE] as const),
+    ];
     const availBits = (wrap: number) => (wrap ? VIRTQ_DESC_F_AVAIL : VIRTQ_DESC_F_USED);
     const headPos = this.availPos;
     const headWrap = this.availWrap;
     let headFlags: number;
     if (indirect) {
       const table = options.indirectTable!;
-      segs.forEach(([s, w], j) => this.writeDesc(table + BigInt(16 * j), s.addr, s.len, 0, w));
+      segs.forEach(([s, w], j) => {
+        this.writeDesc(table + BigInt(16 * j), s.addr, s.len, 0, w);
+      });
       this.writeDesc(this.descAddr(headPos), table, 16 * total, id, 0);
       headFlags = VIRTQ_DESC_F_INDIRECT | availBits(headWrap);
       this.advance(1);
@@ -115,7 +121,8 @@ export class PackedDriver {
     if (avail !== this.usedWrap || used !== this.usedWrap) return null;
     const id = this.mem.readU16(at + 12n);
     const len = this.mem.readU32(at + 8n);
-    if (id >= this.size || this.slots[id] === 0) throw errnoError('EIO', `device used id ${id}, which is not in flight`);
+    if (id >= this.size || this.slots[id] === 0)
+      throw errnoError('EIO', `device used id ${id}, which is not in flight`);
     const n = this.slots[id]!;
     this.slots[id] = 0;
     this.free += n;
@@ -152,7 +159,14 @@ export class PackedDriver {
     }
   }
 
-  private writeDesc(at: bigint, addr: bigint, len: number, id: number, flags: number, skipFlags = false): void {
+  private writeDesc(
+    at: bigint,
+    addr: bigint,
+    len: number,
+    id: number,
+    flags: number,
+    skipFlags = false,
+  ): void {
     this.mem.writeU64(at, addr);
     this.mem.writeU32(at + 8n, len);
     this.mem.writeU16(at + 12n, id);

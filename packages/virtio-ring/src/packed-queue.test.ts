@@ -35,7 +35,9 @@ describe('PackedQueue device side with the packed driver', () => {
     let lastWrap = q.availWrapCounter;
     for (let round = 0; round < 2000; round++) {
       const n = (round % 3) + 1; // lists of 1..3 descriptors
-      const ids = [drv.add({ readable: [Uint8Array.of(round & 0xff)], writable: n > 1 ? new Array(n - 1).fill(1) : [] })];
+      const ids = [
+        drv.add({ readable: [Uint8Array.of(round & 0xff)], writable: n > 1 ? new Array(n - 1).fill(1) : [] }),
+      ];
       if (drv.driver.numFree >= 1) ids.push(drv.add({ writable: [1] }));
       const seen: number[] = [];
       while (q.popInto(chain)) {

@@ -187,13 +187,15 @@ export class PackedQueue implements Virtqueue {
     let id: number;
     for (;;) {
       count++;
-      if (count > size) this.fail('EINVAL', 'chain-too-long', `descriptor list longer than the queue (${size})`);
+      if (count > size)
+        this.fail('EINVAL', 'chain-too-long', `descriptor list longer than the queue (${size})`);
       const k = b32 + 4 * p;
       const lo = u32[k]!;
       const hi = u32[k + 1]!;
       const len = u32[k + 2]!;
       if ((flags & VIRTQ_DESC_F_INDIRECT) !== 0) {
-        if (count > 1) this.fail('EINVAL', 'indirect-in-chain', 'indirect descriptor inside a NEXT-linked list');
+        if (count > 1)
+          this.fail('EINVAL', 'indirect-in-chain', 'indirect descriptor inside a NEXT-linked list');
         this.walkIndirect(lo, hi, len, flags, chain);
       } else {
         const addr = hi * TWO_32 + lo;
@@ -217,7 +219,8 @@ export class PackedQueue implements Virtqueue {
       if (last) break;
       flags = u16[b16 + 8 * p + 7]!;
     }
-    if (this.inflight[id!] !== 0) this.fail('EINVAL', 'buffer-id-in-use', `buffer id ${id!} is already in flight`);
+    if (this.inflight[id!] !== 0)
+      this.fail('EINVAL', 'buffer-id-in-use', `buffer id ${id!} is already in flight`);
     this.inflight[id!] = count;
     this.inflightCount++;
     chain.head = id!;
@@ -228,17 +231,25 @@ export class PackedQueue implements Virtqueue {
   }
 
   private walkIndirect(lo: number, hi: number, len: number, flags: number, chain: ChainBuffer): void {
-    if (!this.indirect) this.fail('EINVAL', 'indirect-not-negotiated', 'indirect descriptor without VIRTIO_F_INDIRECT_DESC');
-    if ((flags & VIRTQ_DESC_F_NEXT) !== 0) this.fail('EINVAL', 'indirect-with-next', 'indirect descriptor has NEXT set');
+    if (!this.indirect)
+      this.fail('EINVAL', 'indirect-not-negotiated', 'indirect descriptor without VIRTIO_F_INDIRECT_DESC');
+    if ((flags & VIRTQ_DESC_F_NEXT) !== 0)
+      this.fail('EINVAL', 'indirect-with-next', 'indirect descriptor has NEXT set');
     if (len === 0 || (len & 15) !== 0) {
-      this.fail('EINVAL', 'indirect-table-length', `indirect table length ${len} is 0 or not a multiple of 16`);
+      this.fail(
+        'EINVAL',
+        'indirect-table-length',
+        `indirect table length ${len} is 0 or not a multiple of 16`,
+      );
     }
     const n = len >>> 4;
-    if (n > MAX_INDIRECT_ENTRIES) this.fail('EINVAL', 'indirect-table-length', `indirect table of ${n} entries`);
+    if (n > MAX_INDIRECT_ENTRIES)
+      this.fail('EINVAL', 'indirect-table-length', `indirect table of ${n} entries`);
     const mem = this.mem;
     const tableAddr = hi * TWO_32 + lo;
     const ri = mem.regionOf(tableAddr, len);
-    if (ri < 0) this.fail('EFAULT', 'descriptor-out-of-memory', `indirect table: ${describeBadBuffer(lo, hi, len)}`);
+    if (ri < 0)
+      this.fail('EFAULT', 'descriptor-out-of-memory', `indirect table: ${describeBadBuffer(lo, hi, len)}`);
     const region = mem.regions[ri]!;
     const view = region.view;
     const base = region.hostOffset + (tableAddr - region.start);
@@ -249,7 +260,8 @@ export class PackedQueue implements Virtqueue {
       const dhi = view.getUint32(o + 4, true);
       const dlen = view.getUint32(o + 8, true);
       const dflags = view.getUint16(o + 14, true);
-      if ((dflags & VIRTQ_DESC_F_INDIRECT) !== 0) this.fail('EINVAL', 'nested-indirect', 'indirect descriptor inside an indirect table');
+      if ((dflags & VIRTQ_DESC_F_INDIRECT) !== 0)
+        this.fail('EINVAL', 'nested-indirect', 'indirect descriptor inside an indirect table');
       const addr = dhi * TWO_32 + dlo;
       if (mem.regionOf(addr, dlen) < 0 && !mem.covers(addr, dlen)) {
         this.fail('EFAULT', 'descriptor-out-of-memory', describeBadBuffer(dlo, dhi, dlen));
@@ -268,7 +280,8 @@ export class PackedQueue implements Virtqueue {
     if (!(id >>> 0 === id && id < 65536) || this.inflight[id] === 0) {
       throw new VirtqueueError('EINVAL', 'bad-used-id', `buffer id ${id} is not in flight`);
     }
-    if (!(len >>> 0 === len)) throw new VirtqueueError('EINVAL', 'bad-used-len', `used length ${len} is not a u32`);
+    if (!(len >>> 0 === len))
+      throw new VirtqueueError('EINVAL', 'bad-used-len', `used length ${len} is not a u32`);
     const count = this.inflight[id]!;
     this.inflight[id] = 0;
     this.inflightCount--;

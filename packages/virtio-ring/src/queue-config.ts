@@ -32,20 +32,42 @@ export interface RingArea {
 }
 
 /** Resolves and checks one ring area: guest alignment, inside one region, host alignment for Atomics. */
-export function ringArea(mem: GuestMemory, addr: bigint, bytes: number, align: number, what: string): RingArea {
+export function ringArea(
+  mem: GuestMemory,
+  addr: bigint,
+  bytes: number,
+  align: number,
+  what: string,
+): RingArea {
   if (typeof addr !== 'bigint' || addr < 0n || addr >= 1n << 64n) {
-    throw new VirtqueueError('EFAULT', 'ring-out-of-memory', `${what} address ${String(addr)} is not a guest address`);
+    throw new VirtqueueError(
+      'EFAULT',
+      'ring-out-of-memory',
+      `${what} address ${String(addr)} is not a guest address`,
+    );
   }
   if (addr % BigInt(align) !== 0n) {
-    throw new VirtqueueError('EINVAL', 'ring-misaligned', `${what} at 0x${addr.toString(16)} is not ${align}-byte aligned`);
+    throw new VirtqueueError(
+      'EINVAL',
+      'ring-misaligned',
+      `${what} at 0x${addr.toString(16)} is not ${align}-byte aligned`,
+    );
   }
   if (!mem.isValidRange(addr, bytes)) {
-    throw new VirtqueueError('EFAULT', 'ring-out-of-memory', `${what} [0x${addr.toString(16)}, +${bytes}) is outside guest memory`);
+    throw new VirtqueueError(
+      'EFAULT',
+      'ring-out-of-memory',
+      `${what} [0x${addr.toString(16)}, +${bytes}) is outside guest memory`,
+    );
   }
   const a = Number(addr);
   const ri = mem.regionOf(a, bytes);
   if (ri < 0) {
-    throw new VirtqueueError('EFAULT', 'ring-out-of-memory', `${what} at 0x${addr.toString(16)} spans two memory regions`);
+    throw new VirtqueueError(
+      'EFAULT',
+      'ring-out-of-memory',
+      `${what} at 0x${addr.toString(16)} spans two memory regions`,
+    );
   }
   const region = mem.regions[ri]!;
   const host = region.hostOffset + (a - region.start);
@@ -57,7 +79,12 @@ export function ringArea(mem: GuestMemory, addr: bigint, bytes: number, align: n
 }
 
 /** Validates the queue size against the format's rules and the transport maximum. */
-export function checkQueueSize(size: number, max: number | undefined, formatMax: number, powerOfTwo: boolean): void {
+export function checkQueueSize(
+  size: number,
+  max: number | undefined,
+  formatMax: number,
+  powerOfTwo: boolean,
+): void {
   const limit = Math.min(max ?? formatMax, formatMax);
   if (!Number.isInteger(size) || size < 1 || size > limit) {
     throw new VirtqueueError('EINVAL', 'bad-queue-size', `queue size ${size} is outside 1..${limit}`);

@@ -21,7 +21,11 @@ export function chainsOnKick(queue: Virtqueue): OperatorFunction<unknown, Descri
       kicks.subscribe({
         next: () => {
           try {
-            drainWithRecheck(queue, (chain) => subscriber.next(chain.toDescriptorChain()), () => subscriber.closed);
+            drainWithRecheck(
+              queue,
+              (chain) => subscriber.next(chain.toDescriptorChain()),
+              () => subscriber.closed,
+            );
           } catch (error) {
             subscriber.error(error);
           }
@@ -37,7 +41,10 @@ export function chainsOnKick(queue: Virtqueue): OperatorFunction<unknown, Descri
  * {@link ChainBuffer} (valid only during the call) and emits the number of
  * chains handled per kick.
  */
-export function drainOnKick(queue: Virtqueue, onChain: (chain: ChainBuffer) => void): OperatorFunction<unknown, number> {
+export function drainOnKick(
+  queue: Virtqueue,
+  onChain: (chain: ChainBuffer) => void,
+): OperatorFunction<unknown, number> {
   return (kicks) =>
     new Observable<number>((subscriber) =>
       kicks.subscribe({
@@ -60,7 +67,9 @@ export function drainOnKick(queue: Virtqueue, onChain: (chain: ChainBuffer) => v
  * true when the driver wants an interrupt (flags or EVENT_IDX rule). Pipe it
  * into `filter(Boolean)` and an irqfd.
  */
-export function notifyDecisions(queue: Virtqueue): OperatorFunction<Completion | readonly Completion[], boolean> {
+export function notifyDecisions(
+  queue: Virtqueue,
+): OperatorFunction<Completion | readonly Completion[], boolean> {
   return (completions) =>
     new Observable<boolean>((subscriber) =>
       completions.subscribe({
@@ -98,7 +107,11 @@ function isBatch(value: Completion | readonly Completion[]): value is readonly C
 }
 
 /** Drain, re-enable notifications, and drain again while buffers keep arriving. */
-function drainWithRecheck(queue: Virtqueue, onChain: (chain: ChainBuffer) => void, stopped: () => boolean): number {
+function drainWithRecheck(
+  queue: Virtqueue,
+  onChain: (chain: ChainBuffer) => void,
+  stopped: () => boolean,
+): number {
   let total = 0;
   for (;;) {
     queue.disableNotifications();

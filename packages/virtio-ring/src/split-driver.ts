@@ -84,7 +84,8 @@ export class SplitDriver {
     const total = readable.length + writable.length;
     if (total === 0) throw errnoError('EINVAL', 'a buffer needs at least one segment');
     const indirect = options.indirectTable !== undefined;
-    if (indirect && !this.config.indirect) throw errnoError('EINVAL', 'VIRTIO_F_INDIRECT_DESC not negotiated');
+    if (indirect && !this.config.indirect)
+      throw errnoError('EINVAL', 'VIRTIO_F_INDIRECT_DESC not negotiated');
     const need = indirect ? 1 : total;
     if (need > this.free) throw errnoError('ENOSPC', `need ${need} descriptors, ${this.free} free`);
     const mem = this.mem;
@@ -95,12 +96,22 @@ export class SplitDriver {
     }
     this.free -= need;
     const head = descs[0]!;
-    const segs = [...readable.map((s) => [s, 0] as const), ...writable.map((s) => [s, VIRTQ_DESC_F_WRITE] as const)];
+    const segs = [
+      ...readable.map((s) => [s, 0] as const),
+      ...writable.map((s) => [s, VIRTQ_DESC_F_WRITE] as const),
+    ];
     if (indirect) {
       const table = options.indirectTable!;
       segs.forEach(([s, w], j) => {
         const last = j === segs.length - 1;
-        writeDesc(mem, table + BigInt(16 * j), s.addr, s.len, w | (last ? 0 : VIRTQ_DESC_F_NEXT), last ? 0 : j + 1);
+        writeDesc(
+          mem,
+          table + BigInt(16 * j),
+          s.addr,
+          s.len,
+          w | (last ? 0 : VIRTQ_DESC_F_NEXT),
+          last ? 0 : j + 1,
+        );
       });
       writeDesc(mem, this.descAddr(head), table, 16 * total, VIRTQ_DESC_F_INDIRECT, 0);
     } else {
@@ -141,7 +152,8 @@ export class SplitDriver {
     const elem = this.config.deviceArea + 4n + BigInt(8 * slot);
     const id = this.mem.readU32(elem);
     const len = this.mem.readU32(elem + 4n);
-    if (id >= this.size || this.chainLen[id] === 0) throw errnoError('EIO', `device used id ${id}, which is not in flight`);
+    if (id >= this.size || this.chainLen[id] === 0)
+      throw errnoError('EIO', `device used id ${id}, which is not in flight`);
     this.lastUsed = (this.lastUsed + 1) & 0xffff;
     this.release(id);
     return { id, len };
@@ -183,7 +195,14 @@ export class SplitDriver {
 }
 
 /** Writes one split (or packed-indirect-table) descriptor: addr, len, flags, next. */
-function writeDesc(mem: GuestMemory, at: bigint, addr: bigint, len: number, flags: number, next: number): void {
+function writeDesc(
+  mem: GuestMemory,
+  at: bigint,
+  addr: bigint,
+  len: number,
+  flags: number,
+  next: number,
+): void {
   mem.writeU64(at, addr);
   mem.writeU32(at + 8n, len);
   mem.writeU16(at + 12n, flags);

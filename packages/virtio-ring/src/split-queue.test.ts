@@ -37,7 +37,9 @@ describe('SplitQueue device side with the split driver', () => {
     const chain = new ChainBuffer(1);
     const rounds = 23_334; // 70,002 chains: the u16 indices wrap once
     for (let round = 0; round < rounds; round++) {
-      const ids = [0, 1, 2].map((i) => drv.add({ readable: [Uint8Array.of(round & 0xff, i)], writable: [1] }));
+      const ids = [0, 1, 2].map((i) =>
+        drv.add({ readable: [Uint8Array.of(round & 0xff, i)], writable: [1] }),
+      );
       const seen: number[] = [];
       while (q.popInto(chain)) {
         const b = new Uint8Array(2);

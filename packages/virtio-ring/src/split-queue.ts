@@ -5,14 +5,14 @@ import {
   SPLIT_DESC_ALIGN,
   SPLIT_MAX_SIZE,
   SPLIT_USED_ALIGN,
+  splitAvailBytes,
+  splitDescTableBytes,
+  splitUsedBytes,
   VIRTQ_AVAIL_F_NO_INTERRUPT,
   VIRTQ_DESC_F_INDIRECT,
   VIRTQ_DESC_F_NEXT,
   VIRTQ_DESC_F_WRITE,
   VIRTQ_USED_F_NO_NOTIFY,
-  splitAvailBytes,
-  splitDescTableBytes,
-  splitUsedBytes,
 } from './constants.js';
 import { VirtqueueError, type VirtqueueErrorReason } from './errors.js';
 import type { GuestMemory } from './guest-memory.js';
@@ -70,8 +70,20 @@ export class SplitQueue implements Virtqueue {
   constructor(mem: GuestMemory, config: QueueConfig) {
     const size = config.size;
     checkQueueSize(size, config.maxSize, SPLIT_MAX_SIZE, true);
-    const desc = ringArea(mem, config.descTable, splitDescTableBytes(size), SPLIT_DESC_ALIGN, 'descriptor table');
-    const avail = ringArea(mem, config.driverArea, splitAvailBytes(size), SPLIT_AVAIL_ALIGN, 'available ring');
+    const desc = ringArea(
+      mem,
+      config.descTable,
+      splitDescTableBytes(size),
+      SPLIT_DESC_ALIGN,
+      'descriptor table',
+    );
+    const avail = ringArea(
+      mem,
+      config.driverArea,
+      splitAvailBytes(size),
+      SPLIT_AVAIL_ALIGN,
+      'available ring',
+    );
     const used = ringArea(mem, config.deviceArea, splitUsedBytes(size), SPLIT_USED_ALIGN, 'used ring');
     this.mem = mem;
     this.config = { ...config };
@@ -165,7 +177,8 @@ export class SplitQueue implements Virtqueue {
       if (idx === next) return false;
     }
     const head = this.availU16[this.availRingI + (next & this.mask)]!;
-    if (head >= this.size) this.fail('EINVAL', 'head-out-of-range', `head ${head} >= queue size ${this.size}`);
+    if (head >= this.size)
+      this.fail('EINVAL', 'head-out-of-range', `head ${head} >= queue size ${this.size}`);
     chain.reset();
     chain.head = head;
     this.walk(head, chain);
@@ -184,7 +197,8 @@ export class SplitQueue implements Virtqueue {
     let ttl = size;
     let count = 0;
     for (;;) {
-      if (ttl === 0) this.fail('EINVAL', 'chain-too-long', `chain from head ${head} is longer than the queue (loop?)`);
+      if (ttl === 0)
+        this.fail('EINVAL', 'chain-too-long', `chain from head ${head} is longer than the queue (loop?)`);
       ttl--;
       count++;
       const k = b32 + 4 * i;
@@ -215,17 +229,25 @@ export class SplitQueue implements Virtqueue {
   }
 
   private walkIndirect(lo: number, hi: number, len: number, flags: number, chain: ChainBuffer): void {
-    if (!this.indirect) this.fail('EINVAL', 'indirect-not-negotiated', 'indirect descriptor without VIRTIO_F_INDIRECT_DESC');
-    if ((flags & VIRTQ_DESC_F_NEXT) !== 0) this.fail('EINVAL', 'indirect-with-next', 'indirect descriptor has NEXT set');
+    if (!this.indirect)
+      this.fail('EINVAL', 'indirect-not-negotiated', 'indirect descriptor without VIRTIO_F_INDIRECT_DESC');
+    if ((flags & VIRTQ_DESC_F_NEXT) !== 0)
+      this.fail('EINVAL', 'indirect-with-next', 'indirect descriptor has NEXT set');
     if (len === 0 || (len & 15) !== 0) {
-      this.fail('EINVAL', 'indirect-table-length', `indirect table length ${len} is 0 or not a multiple of 16`);
+      this.fail(
+        'EINVAL',
+        'indirect-table-length',
+        `indirect table length ${len} is 0 or not a multiple of 16`,
+      );
     }
     const n = len >>> 4;
-    if (n > MAX_INDIRECT_ENTRIES) this.fail('EINVAL', 'indirect-table-length', `indirect table of ${n} entries`);
+    if (n > MAX_INDIRECT_ENTRIES)
+      this.fail('EINVAL', 'indirect-table-length', `indirect table of ${n} entries`);
     const mem = this.mem;
     const tableAddr = hi * TWO_32 + lo;
     const ri = mem.regionOf(tableAddr, len);
-    if (ri < 0) this.fail('EFAULT', 'descriptor-out-of-memory', `indirect table: ${describeBadBuffer(lo, hi, len)}`);
+    if (ri < 0)
+      this.fail('EFAULT', 'descriptor-out-of-memory', `indirect table: ${describeBadBuffer(lo, hi, len)}`);
     const region = mem.regions[ri]!;
     // The table need not be aligned: DataView reads any offset.
     const view = region.view;
@@ -240,7 +262,8 @@ export class SplitQueue implements Virtqueue {
       const dhi = view.getUint32(o + 4, true);
       const dlen = view.getUint32(o + 8, true);
       const dflags = view.getUint16(o + 12, true);
-      if ((dflags & VIRTQ_DESC_F_INDIRECT) !== 0) this.fail('EINVAL', 'nested-indirect', 'indirect descriptor inside an indirect table');
+      if ((dflags & VIRTQ_DESC_F_INDIRECT) !== 0)
+        this.fail('EINVAL', 'nested-indirect', 'indirect descriptor inside an indirect table');
       const addr = dhi * TWO_32 + dlo;
       if (mem.regionOf(addr, dlen) < 0 && !mem.covers(addr, dlen)) {
         this.fail('EFAULT', 'descriptor-out-of-memory', describeBadBuffer(dlo, dhi, dlen));
@@ -262,7 +285,8 @@ export class SplitQueue implements Virtqueue {
     if (!(head >>> 0 === head && head < this.size)) {
       throw new VirtqueueError('EINVAL', 'bad-used-id', `used head ${head} is not a descriptor index`);
     }
-    if (!(len >>> 0 === len)) throw new VirtqueueError('EINVAL', 'bad-used-len', `used length ${len} is not a u32`);
+    if (!(len >>> 0 === len))
+      throw new VirtqueueError('EINVAL', 'bad-used-len', `used length ${len} is not a u32`);
     const used = this.used;
     const k = this.usedRing32 + 2 * (used & this.mask);
     this.usedU32[k] = head;
@@ -280,21 +304,24 @@ export class SplitQueue implements Virtqueue {
     const now = this.used;
     this.signalled = now;
     this.signalledValid = true;
-    if (!this.eventIdx) return (Atomics.load(this.availU16, this.availFlagsI) & VIRTQ_AVAIL_F_NO_INTERRUPT) === 0;
+    if (!this.eventIdx)
+      return (Atomics.load(this.availU16, this.availFlagsI) & VIRTQ_AVAIL_F_NO_INTERRUPT) === 0;
     if (!valid) return true;
     return vringNeedEvent(Atomics.load(this.availU16, this.usedEventI), now, old);
   }
 
   enableNotifications(): boolean {
     if (this.eventIdx) Atomics.store(this.usedU16, this.availEventI, this.next);
-    else Atomics.store(this.usedU16, this.usedFlagsI, this.usedU16[this.usedFlagsI]! & ~VIRTQ_USED_F_NO_NOTIFY);
+    else
+      Atomics.store(this.usedU16, this.usedFlagsI, this.usedU16[this.usedFlagsI]! & ~VIRTQ_USED_F_NO_NOTIFY);
     // Atomics are sequentially consistent: the store above is ordered before this load (the spec's full barrier).
     return this.hasAvailable();
   }
 
   disableNotifications(): void {
     // With EVENT_IDX the driver kicks only when it crosses avail_event, which stays where it is.
-    if (!this.eventIdx) Atomics.store(this.usedU16, this.usedFlagsI, this.usedU16[this.usedFlagsI]! | VIRTQ_USED_F_NO_NOTIFY);
+    if (!this.eventIdx)
+      Atomics.store(this.usedU16, this.usedFlagsI, this.usedU16[this.usedFlagsI]! | VIRTQ_USED_F_NO_NOTIFY);
   }
 
   private fail(code: 'EINVAL' | 'EFAULT', reason: VirtqueueErrorReason, message: string): never {

@@ -10,7 +10,15 @@
  * RXVMM_FUZZ_SEED picks the PRNG seed (printed on failure).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChainBuffer, GuestMemory, PackedQueue, type QueueConfig, SplitQueue, VirtqueueError, type Virtqueue } from '../src/index.js';
+import {
+  ChainBuffer,
+  GuestMemory,
+  PackedQueue,
+  type QueueConfig,
+  SplitQueue,
+  type Virtqueue,
+  VirtqueueError,
+} from '../src/index.js';
 
 const RINGS = Number(process.env.RXVMM_FUZZ_RINGS ?? 1_000_000);
 const SEED = Number(process.env.RXVMM_FUZZ_SEED ?? 0x9e3779b9) >>> 0;
@@ -49,7 +57,12 @@ interface Harness {
 
 function harness(): Harness {
   const ram = new Uint8Array(RAM);
-  return { ram, u16: new Uint16Array(ram.buffer), u32: new Uint32Array(ram.buffer), mem: new GuestMemory([{ guestPhysAddr: BigInt(BASE), bytes: ram }]) };
+  return {
+    ram,
+    u16: new Uint16Array(ram.buffer),
+    u32: new Uint32Array(ram.buffer),
+    mem: new GuestMemory([{ guestPhysAddr: BigInt(BASE), bytes: ram }]),
+  };
 }
 
 /**
@@ -93,11 +106,13 @@ function splitFlags(r: Rng): number {
 function checkChain(c: ChainBuffer, size: number): void {
   for (let i = 0; i < c.readableCount; i++) {
     const a = c.readableAddr[i]!;
-    if (!(a >= BASE && c.readableLen[i]! <= BASE + RAM - a)) throw new Error(`readable segment outside memory: ${a}+${c.readableLen[i]}`);
+    if (!(a >= BASE && c.readableLen[i]! <= BASE + RAM - a))
+      throw new Error(`readable segment outside memory: ${a}+${c.readableLen[i]}`);
   }
   for (let i = 0; i < c.writableCount; i++) {
     const a = c.writableAddr[i]!;
-    if (!(a >= BASE && c.writableLen[i]! <= BASE + RAM - a)) throw new Error(`writable segment outside memory: ${a}+${c.writableLen[i]}`);
+    if (!(a >= BASE && c.writableLen[i]! <= BASE + RAM - a))
+      throw new Error(`writable segment outside memory: ${a}+${c.writableLen[i]}`);
   }
   if (c.readableCount + c.writableCount > size + 4096) throw new Error('chain longer than possible');
 }
@@ -186,7 +201,8 @@ describe(`fuzz: ${RINGS} random rings per format`, () => {
         h.u16[(t + 16 * d + 12) >> 1] = flags;
         h.u16[(t + 16 * d + 14) >> 1] = r.below(17);
       }
-      for (let a = 0; a < size; a++) h.u16[(AVAIL + 4 + 2 * a) >> 1] = r.below(64) === 0 ? r.next() & 0xffff : r.below(size);
+      for (let a = 0; a < size; a++)
+        h.u16[(AVAIL + 4 + 2 * a) >> 1] = r.below(64) === 0 ? r.next() & 0xffff : r.below(size);
       h.u16[(AVAIL + 2) >> 1] = r.below(64) === 0 ? r.next() & 0xffff : r.below(size + 1);
       h.u16[AVAIL >> 1] = r.below(2);
       h.u16[(AVAIL + 4 + 2 * size) >> 1] = r.below(size + 1);

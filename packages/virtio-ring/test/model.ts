@@ -3,7 +3,7 @@
  * written against GuestMemory's bigint API only (none of the queues' typed-array
  * fast paths). Property tests compare the queues to it.
  */
-import { GuestMemory, type QueueConfig, type VirtqueueErrorReason } from '../src/index.js';
+import type { GuestMemory, QueueConfig, VirtqueueErrorReason } from '../src/index.js';
 
 export interface ModelChain {
   head: number;
@@ -36,7 +36,12 @@ function collect(mem: GuestMemory, strict: boolean, out: ModelChain, d: RawDesc,
 }
 
 function readSplitDesc(mem: GuestMemory, at: bigint): RawDesc {
-  return { addr: mem.readU64(at), len: mem.readU32(at + 8n), flags: mem.readU16(at + 12n), next: mem.readU16(at + 14n) };
+  return {
+    addr: mem.readU64(at),
+    len: mem.readU32(at + 8n),
+    flags: mem.readU16(at + 12n),
+    next: mem.readU16(at + 14n),
+  };
 }
 
 /** Pops everything the split ring offers (up to `max` chains) from avail position `next`. */
@@ -98,7 +103,12 @@ export function modelPacked(mem: GuestMemory, cfg: QueueConfig, max: number): Mo
   let wrap = 1;
   const read = (p: number) => {
     const at = cfg.descTable + BigInt(16 * p);
-    return { addr: mem.readU64(at), len: mem.readU32(at + 8n), id: mem.readU16(at + 12n), flags: mem.readU16(at + 14n) };
+    return {
+      addr: mem.readU64(at),
+      len: mem.readU32(at + 8n),
+      id: mem.readU16(at + 12n),
+      flags: mem.readU16(at + 14n),
+    };
   };
   try {
     for (let n = 0; n < max; n++) {
@@ -119,7 +129,12 @@ export function modelPacked(mem: GuestMemory, cfg: QueueConfig, max: number): Mo
           if (!mem.isValidRange(d.addr, d.len)) throw new Stop('descriptor-out-of-memory');
           for (let j = 0; j < d.len / 16; j++) {
             const at = d.addr + BigInt(16 * j);
-            const e = { addr: mem.readU64(at), len: mem.readU32(at + 8n), flags: mem.readU16(at + 14n), next: 0 };
+            const e = {
+              addr: mem.readU64(at),
+              len: mem.readU32(at + 8n),
+              flags: mem.readU16(at + 14n),
+              next: 0,
+            };
             if (e.flags & 4) throw new Stop('nested-indirect');
             collect(mem, strict, chain, e, 'indirect');
           }

@@ -7,8 +7,8 @@ import {
   type QueueConfig,
   readSegments,
   SplitQueue,
-  VirtqueueError,
   type Virtqueue,
+  VirtqueueError,
   vringNeedEvent,
   writeSegments,
 } from '../src/index.js';
@@ -23,7 +23,10 @@ const TABLES = [0x11000n, 0x11400n];
 const addrArb = fc.oneof(
   { weight: 6, arbitrary: fc.bigInt(0x12000n, 0x1ff00n) },
   { weight: 2, arbitrary: fc.constantFrom(...TABLES) },
-  { weight: 1, arbitrary: fc.constantFrom(0n, 0xfff0n, 0x1fff8n, 0x20000n, 1n << 53n, 0xffff_ffff_ffff_fff0n) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(0n, 0xfff0n, 0x1fff8n, 0x20000n, 1n << 53n, 0xffff_ffff_ffff_fff0n),
+  },
   { weight: 1, arbitrary: fc.bigInt(0n, (1n << 64n) - 1n) },
 );
 const lenArb = fc.oneof(
@@ -40,7 +43,13 @@ interface RawDesc {
   id: number;
 }
 const descArb = (flagsArb: fc.Arbitrary<number>, nextMax: number) =>
-  fc.record({ addr: addrArb, len: lenArb, flags: flagsArb, next: fc.integer({ min: 0, max: nextMax }), id: fc.integer({ min: 0, max: 7 }) });
+  fc.record({
+    addr: addrArb,
+    len: lenArb,
+    flags: flagsArb,
+    next: fc.integer({ min: 0, max: nextMax }),
+    id: fc.integer({ min: 0, max: 7 }),
+  });
 
 function freshMemory(): GuestMemory {
   return new GuestMemory([{ guestPhysAddr: BASE, bytes: new Uint8Array(RAM) }]);
@@ -65,7 +74,11 @@ function run(q: Virtqueue, max: number): ModelResult {
     for (let n = 0; n < max; n++) {
       const c = q.pop();
       if (!c) break;
-      chains.push({ head: c.head, readable: c.readable.map((s) => [s.addr, s.len]), writable: c.writable.map((s) => [s.addr, s.len]) });
+      chains.push({
+        head: c.head,
+        readable: c.readable.map((s) => [s.addr, s.len]),
+        writable: c.writable.map((s) => [s.addr, s.len]),
+      });
     }
     return { chains };
   } catch (error) {
@@ -88,10 +101,22 @@ describe('random rings against the reference model', () => {
         fc.integer({ min: 0, max: 10 }),
         (size, features, descs, tableDescs, heads, availIdx) => {
           const mem = freshMemory();
-          const cfg: QueueConfig = { size, descTable: BASE, driverArea: BASE + 0x200n, deviceArea: BASE + 0x400n, ...features };
-          descs.slice(0, size).forEach((d, i) => writeDesc(mem, cfg.descTable + BigInt(16 * i), d, false));
-          tableDescs.forEach((d, i) => writeDesc(mem, TABLES[i >> 2]! + BigInt(16 * (i & 3)), d, false));
-          heads.slice(0, size).forEach((h, i) => mem.writeU16(cfg.driverArea + 4n + BigInt(2 * i), h));
+          const cfg: QueueConfig = {
+            size,
+            descTable: BASE,
+            driverArea: BASE + 0x200n,
+            deviceArea: BASE + 0x400n,
+            ...features,
+          };
+          descs.slice(0, size).forEach((d, i) => {
+            writeDesc(mem, cfg.descTable + BigInt(16 * i), d, false);
+          });
+          tableDescs.forEach((d, i) => {
+            writeDesc(mem, TABLES[i >> 2]! + BigInt(16 * (i & 3)), d, false);
+          });
+          heads.slice(0, size).forEach((h, i) => {
+            mem.writeU16(cfg.driverArea + 4n + BigInt(2 * i), h);
+          });
           mem.writeU16(cfg.driverArea + 2n, availIdx);
           const expected = modelSplit(mem, cfg, size);
           const actual = run(new SplitQueue(mem, cfg), size + 1);
@@ -119,9 +144,19 @@ describe('random rings against the reference model', () => {
         fc.array(descArb(fc.integer({ min: 0, max: 7 }), 0), { minLength: 8, maxLength: 8 }),
         (size, features, descs, tableDescs) => {
           const mem = freshMemory();
-          const cfg: QueueConfig = { size, descTable: BASE, driverArea: BASE + 0x200n, deviceArea: BASE + 0x400n, ...features };
-          descs.slice(0, size).forEach((d, i) => writeDesc(mem, cfg.descTable + BigInt(16 * i), d, true));
-          tableDescs.forEach((d, i) => writeDesc(mem, TABLES[i >> 2]! + BigInt(16 * (i & 3)), d, true));
+          const cfg: QueueConfig = {
+            size,
+            descTable: BASE,
+            driverArea: BASE + 0x200n,
+            deviceArea: BASE + 0x400n,
+            ...features,
+          };
+          descs.slice(0, size).forEach((d, i) => {
+            writeDesc(mem, cfg.descTable + BigInt(16 * i), d, true);
+          });
+          tableDescs.forEach((d, i) => {
+            writeDesc(mem, TABLES[i >> 2]! + BigInt(16 * (i & 3)), d, true);
+          });
           const expected = modelPacked(mem, cfg, size);
           const actual = run(new PackedQueue(mem, cfg), size);
           expect(actual).toEqual(expected);
@@ -235,11 +270,16 @@ describe('driver ↔ device round trips', () => {
 describe('vring_need_event', () => {
   it('is true exactly when event_idx is among the indices moved past: old <= event < new (mod 2^16)', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 0xffff }), (ev, old, moved) => {
-        const now = (old + moved) & 0xffff;
-        const inWindow = ((ev - old) & 0xffff) < moved;
-        expect(vringNeedEvent(ev, now, old)).toBe(inWindow);
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 0xffff }),
+        fc.integer({ min: 0, max: 0xffff }),
+        fc.integer({ min: 0, max: 0xffff }),
+        (ev, old, moved) => {
+          const now = (old + moved) & 0xffff;
+          const inWindow = ((ev - old) & 0xffff) < moved;
+          expect(vringNeedEvent(ev, now, old)).toBe(inWindow);
+        },
+      ),
       { numRuns: 5000 },
     );
   });

@@ -3,4 +3,10 @@
  * ArrayBuffers, for testing devices without a guest.
  */
 export { RangeAllocator } from './allocator.js';
-export { type MockBuffer, MockPackedDriver, MockSplitDriver, type MockDriverOptions, type MockUsed } from './mock-driver.js';
+export {
+  type MockBuffer,
+  type MockDriverOptions,
+  MockPackedDriver,
+  MockSplitDriver,
+  type MockUsed,
+} from './mock-driver.js';

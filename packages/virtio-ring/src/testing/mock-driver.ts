@@ -105,7 +105,8 @@ abstract class MockDriverBase {
     });
     const writable = writableRaw.map((w) => ({ addr: this.guestBase + BigInt(w.addr), len: w.len }));
     let indirectTable: bigint | undefined;
-    if (buffer.indirect) indirectTable = this.guestBase + BigInt(take(16 * (readable.length + writable.length)));
+    if (buffer.indirect)
+      indirectTable = this.guestBase + BigInt(take(16 * (readable.length + writable.length)));
     try {
       const id = this.addRaw(readable, writable, indirectTable);
       this.inflight.set(id, { allocations, writable: writableRaw });
@@ -123,7 +124,12 @@ abstract class MockDriverBase {
     const state = this.inflight.get(used.id);
     if (!state) throw new Error(`used id ${used.id} unknown to the mock`);
     this.inflight.delete(used.id);
-    const written = new Uint8Array(Math.min(used.len, state.writable.reduce((n, w) => n + w.len, 0)));
+    const written = new Uint8Array(
+      Math.min(
+        used.len,
+        state.writable.reduce((n, w) => n + w.len, 0),
+      ),
+    );
     let done = 0;
     for (const w of state.writable) {
       const n = Math.min(w.len, written.byteLength - done);
@@ -204,7 +210,11 @@ export class MockSplitDriver extends MockDriverBase {
     this.memory.storeReleaseU16(this.config.driverArea + 2n, idx & 0xffff);
   }
 
-  protected addRaw(readable: { addr: bigint; len: number }[], writable: { addr: bigint; len: number }[], table: bigint | undefined): number {
+  protected addRaw(
+    readable: { addr: bigint; len: number }[],
+    writable: { addr: bigint; len: number }[],
+    table: bigint | undefined,
+  ): number {
     return this.driver.add(readable, writable, table === undefined ? {} : { indirectTable: table });
   }
   protected usedRaw(): UsedElement | null {
@@ -238,7 +248,11 @@ export class MockPackedDriver extends MockDriverBase {
     this.memory.storeReleaseU16(at + 14n, desc.flags);
   }
 
-  protected addRaw(readable: { addr: bigint; len: number }[], writable: { addr: bigint; len: number }[], table: bigint | undefined): number {
+  protected addRaw(
+    readable: { addr: bigint; len: number }[],
+    writable: { addr: bigint; len: number }[],
+    table: bigint | undefined,
+  ): number {
     return this.driver.add(readable, writable, table === undefined ? {} : { indirectTable: table });
   }
   protected usedRaw(): UsedElement | null {

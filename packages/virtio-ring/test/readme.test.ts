@@ -1,0 +1,13 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+
+describe('README example', () => {
+  it('is test/readme-example.ts verbatim, and runs', async () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const example = readFileSync(new URL('./readme-example.ts', import.meta.url), 'utf8');
+    expect(readme).toContain(example.trim());
+    const mod = await import('./readme-example.js');
+    expect(mod.reply).toBe('HELLO, VIRTIO');
+    expect(mod.raised).toBe(1);
+  });
+});
