@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
+  BOOT_INFO_ADDR,
   BOOT_INFO_FIELDS,
   BOOT_INFO_MAGIC,
   BOOT_INFO_SIZE,
@@ -12,9 +13,8 @@ import {
   GUEST_LOAD_ADDR,
   HELLO_PORT,
   RESULT_FIELDS,
-  readResults,
   RESULTS_ADDR,
-  BOOT_INFO_ADDR,
+  readResults,
   writeBootInfo,
 } from './abi.js';
 

@@ -69,7 +69,9 @@ export const FAIL_REASONS: Readonly<Record<number, string>> = {
 /** Writes `boot_info` into guest RAM (`ram` is guest-physical 0..size). */
 export function writeBootInfo(ram: Uint8Array, info: BootInfo): void {
   const view = new DataView(ram.buffer, ram.byteOffset + Number(BOOT_INFO_ADDR), BOOT_INFO_SIZE);
-  BOOT_INFO_FIELDS.forEach((field, i) => view.setBigUint64(i * 8, info[field], true));
+  BOOT_INFO_FIELDS.forEach((field, i) => {
+    view.setBigUint64(i * 8, info[field], true);
+  });
 }
 
 /** Reads `results` from guest RAM. */

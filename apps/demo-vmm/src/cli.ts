@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+/**
+ * rxvmm-demo: runs the demo guest and prints a summary (or, with --json, one
+ * JSON object on stdout and nothing else). Exit codes: 0 every request
+ * verified; 1 the run failed (bad disk, device error, guest failure); 2 usage.
+ */
+import { DiskError } from './disk.js';
+import { parseOptions, USAGE, UsageError } from './options.js';
+import { formatSummary } from './report.js';
+import { runDemo } from './run.js';
+
+async function main(argv: string[]): Promise<number> {
+  let options: ReturnType<typeof parseOptions>;
+  try {
+    options = parseOptions(argv);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`rxvmm-demo: ${error.message}\nTry 'rxvmm-demo --help'.\n`);
+      return 2;
+    }
+    throw error;
+  }
+  if (options.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const live = !options.json && process.stderr.isTTY === true;
+  const total = options.requests * 2;
+  try {
+    const report = await runDemo(options, {
+      onBackend: (c) => {
+        if (options.backend === 'auto')
+          process.stderr.write(`rxvmm-demo: backend ${c.backend} (${c.reason})\n`);
+      },
+      ...(live
+        ? {
+            onProgress: (completed: number) => {
+              const pct = Math.floor((100 * completed) / total);
+              process.stderr.write(`\r  guest: ${completed}/${total} requests completed (${pct}%)`);
+            },
+          }
+        : {}),
+    });
+    if (live) process.stderr.write('\r\x1b[K');
+    if (options.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+    else {
+      process.stdout.write(`rxvmm-demo\n${formatSummary(report)}\n`);
+    }
+    if (!report.ok && options.json) process.stderr.write(`rxvmm-demo: ${report.error}\n`);
+    return report.ok ? 0 : 1;
+  } catch (error) {
+    if (live) process.stderr.write('\r\x1b[K');
+    if (error instanceof DiskError) {
+      process.stderr.write(`rxvmm-demo: ${error.message}\n`);
+      return 1;
+    }
+    const e = error as Error & { code?: string };
+    process.stderr.write(`rxvmm-demo: ${e.code ? `${e.code}: ` : ''}${e.message}\n`);
+    if (process.env.RXVMM_DEBUG) process.stderr.write(`${e.stack}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`rxvmm-demo: ${(error as Error).stack ?? String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,129 @@
+/**
+ * `runDemo`: the library entry point behind the CLI. Picks the backend,
+ * prepares the disk, runs the machine and turns what it saw into a report.
+ */
+import { kvmAvailability } from '@rxvmm/kvm-linux';
+import { prepareDisk } from './disk.js';
+import { FAIL_REASONS, ResultStatus } from './guest/abi.js';
+import type { DemoOptions } from './options.js';
+import type { MachineOptions, MachineRun } from './vmm/machine.js';
+
+export interface DemoReport {
+  backend: 'kvm' | 'soft';
+  requests: number;
+  verified: number;
+  /** Bytes moved through the device (every write and every read). */
+  bytes: number;
+  /** Guest HELLO to DONE. */
+  seconds: number;
+  exits: MachineRun['exits'];
+  ioeventfdSignals: number;
+  irqfdInjections: number;
+  irqLineInjections: number;
+  /** Kick eventfd counter values the back-end consumed (ioeventfd's, or the VMM's own writes). */
+  kicks: number;
+  /** Interrupts the guest's handler took. */
+  guestInterrupts: number;
+  usPerRequest: number;
+  exitsPerRequest: number;
+  startupMs: number | null;
+  peakRssMiB: number;
+  guestRamMiB: number;
+  ioeventfd: boolean;
+  irqfd: boolean;
+  vhostUser: string | null;
+  guestMode: DemoOptions['guestMode'];
+  /** virtio Status register at the end (0x40 = DEVICE_NEEDS_RESET). */
+  deviceStatus: number;
+  needsReset: boolean;
+  ok: boolean;
+  /** Why the run failed, for the user (null when ok). */
+  error: string | null;
+}
+
+/** Why auto picked what it picked (for stderr). */
+export interface BackendChoice {
+  backend: 'kvm' | 'soft';
+  reason: string;
+}
+
+export function chooseBackend(requested: DemoOptions['backend']): BackendChoice {
+  if (requested === 'soft') return { backend: 'soft', reason: 'requested' };
+  if (requested === 'kvm') return { backend: 'kvm', reason: 'requested' };
+  const a = kvmAvailability();
+  return a.available
+    ? { backend: 'kvm', reason: '/dev/kvm is usable' }
+    : { backend: 'soft', reason: `/dev/kvm is not usable (${a.reason})` };
+}
+
+const NEEDS_RESET = 0x40;
+
+export async function runDemo(
+  options: DemoOptions,
+  hooks: { onBackend?: (choice: BackendChoice) => void; onProgress?: (completed: number) => void } = {},
+): Promise<DemoReport> {
+  const choice = chooseBackend(options.backend);
+  hooks.onBackend?.(choice);
+  if (options.vhostUser !== undefined && choice.backend !== 'kvm')
+    throw new Error('--vhost-user needs the kvm backend (the back-end maps guest RAM from a memfd)');
+  using disk = prepareDisk(options.disk, options.requests, options.blockSize);
+  const machineOptions: MachineOptions = {
+    diskPath: disk.path,
+    requests: options.requests,
+    blockSize: options.blockSize,
+    ioeventfd: options.ioeventfd,
+    irqfd: options.irqfd,
+    vhostUser: options.vhostUser,
+    guestMode: options.guestMode,
+    ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
+  };
+  const run =
+    choice.backend === 'kvm'
+      ? await (await import('./vmm/kvm-machine.js')).runOnKvm(machineOptions)
+      : await (await import('./vmm/soft-machine.js')).runOnSoft(machineOptions);
+  return report(options, run);
+}
+
+function report(options: DemoOptions, run: MachineRun): DemoReport {
+  const r = run.results;
+  const verified = Number(r.verified);
+  const completed = Number(r.completed);
+  const needsReset = (run.deviceStatus & NEEDS_RESET) !== 0;
+  const ok = run.end === 'done' && r.status === ResultStatus.ok && verified === options.requests;
+  let error: string | null = null;
+  if (!ok) {
+    if (r.status === ResultStatus.failed) {
+      const why = FAIL_REASONS[Number(r.failCode)] ?? `failure code ${r.failCode}`;
+      error = `the guest gave up: ${why} (detail ${r.failDetail})`;
+      if (run.deviceFailure) error += `; device: ${run.deviceFailure}`;
+    } else if (run.end !== 'done') error = `the vCPU stopped before the guest finished (${run.end})`;
+    else error = `only ${verified} of ${options.requests} requests were verified`;
+  }
+  const denominator = Math.max(verified, 1);
+  return {
+    backend: run.backend,
+    requests: options.requests,
+    verified,
+    bytes: completed * options.blockSize,
+    seconds: run.seconds,
+    exits: run.exits,
+    ioeventfdSignals: run.ioeventfdSignals,
+    irqfdInjections: run.irqfdInjections,
+    irqLineInjections: run.irqLineInjections,
+    kicks: run.kicks,
+    guestInterrupts: Number(r.interrupts),
+    usPerRequest: (run.seconds * 1e6) / denominator,
+    exitsPerRequest: run.exits.total / denominator,
+    startupMs: run.startupMs ?? null,
+    peakRssMiB: process.resourceUsage().maxRSS / 1024,
+    guestRamMiB: run.guestRamBytes / (1 << 20),
+    ioeventfd: options.ioeventfd,
+    irqfd: options.irqfd,
+    vhostUser: options.vhostUser ?? null,
+    guestMode: options.guestMode,
+    deviceStatus: run.deviceStatus,
+    needsReset,
+    ok,
+    error,
+  };
+}

@@ -1,0 +1,85 @@
+/**
+ * Builds the device's back-end side (local VirtioBlk, or a vhost-user proxy)
+ * and what the register file needs to know about it (features, queue sizes,
+ * configuration bytes).
+ */
+
+import { identityMappedRegions, VhostUserDeviceProxy } from '@rxvmm/vhost-user';
+import { VIRTIO_BLK_CONFIG_SIZE, VIRTIO_ID_BLOCK, VirtioBlk } from '@rxvmm/virtio-blk';
+import { GuestMemory } from '@rxvmm/virtio-ring';
+import { BlockService, type DeviceService, VhostService } from './backends.js';
+import { DEVICE_QUEUE_MAX } from './layout.js';
+
+export interface DeviceDescription {
+  deviceType: number;
+  features: bigint;
+  queueMaxSizes: number[];
+  config: Uint8Array;
+}
+
+export interface OpenDeviceOptions {
+  diskPath: string;
+  /** Guest RAM regions (memfd fd + offset needed for vhost-user). */
+  regions: readonly {
+    guestPhysAddr: bigint;
+    size: number;
+    bytes: Uint8Array;
+    fd: number;
+    fdOffset: number;
+  }[];
+  shared: SharedArrayBuffer;
+  inject: () => void;
+  vhostUser: string | undefined;
+  /** The kick eventfd (ioeventfd's, or written by the vCPU thread): given to a vhost-user back-end. */
+  kickFd: number;
+  /** The irqfd's eventfd, for a vhost-user back-end to signal directly (undefined: --no-irqfd). */
+  callFd: number | undefined;
+}
+
+export async function openDevice(
+  options: OpenDeviceOptions,
+): Promise<{ service: DeviceService; description: DeviceDescription }> {
+  if (options.vhostUser !== undefined) {
+    const proxy = await VhostUserDeviceProxy.connect(options.vhostUser, {
+      deviceType: VIRTIO_ID_BLOCK,
+      memory: identityMappedRegions(options.regions),
+      queueMaxSizes: [DEVICE_QUEUE_MAX],
+      notifiers: [
+        options.callFd === undefined
+          ? { kickFd: options.kickFd }
+          : { kickFd: options.kickFd, callFd: options.callFd },
+      ],
+    });
+    const config = new Uint8Array(60);
+    proxy.readConfig(0, config);
+    return {
+      service: new VhostService(proxy, options.shared, options.inject),
+      description: {
+        deviceType: VIRTIO_ID_BLOCK,
+        features: proxy.features,
+        queueMaxSizes: [DEVICE_QUEUE_MAX],
+        config,
+      },
+    };
+  }
+  const memory = new GuestMemory(
+    options.regions.map((r) => ({ guestPhysAddr: r.guestPhysAddr, bytes: r.bytes })),
+  );
+  const blk = await VirtioBlk.open(options.diskPath, {
+    memory,
+    queueSize: DEVICE_QUEUE_MAX,
+    serial: 'rxvmm-demo',
+    io: 'async',
+  });
+  const config = new Uint8Array(VIRTIO_BLK_CONFIG_SIZE);
+  blk.readConfig(0, config);
+  return {
+    service: new BlockService(blk, options.shared, options.inject),
+    description: {
+      deviceType: blk.deviceType,
+      features: blk.features,
+      queueMaxSizes: [...blk.queueMaxSizes],
+      config,
+    },
+  };
+}

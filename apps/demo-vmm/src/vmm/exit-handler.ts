@@ -1,0 +1,66 @@
+/**
+ * The vCPU worker's exit handler (loaded by @rxvmm/kvm-linux's VcpuRunner
+ * INSIDE the worker thread): it owns the virtio-mmio register file, so an
+ * MMIO exit is answered right here with no thread hop, and it recognises the
+ * guest's HELLO and DONE ports. Without an ioeventfd, a QueueNotify exit lands
+ * here and is turned into a write of the same kick eventfd the back-end reads.
+ */
+import { defineVcpuHandler, setupLongMode } from '@rxvmm/kvm-linux';
+import { write8 } from '@rxvmm/sys';
+import { DONE_PORT, HELLO_PORT } from '../guest/abi.js';
+import { DeviceHost } from './device-host.js';
+import { nowMs, SharedState, SharedTime } from './layout.js';
+
+export interface ExitHandlerData {
+  entry: bigint;
+  stack: bigint;
+  bootInfo: bigint;
+  deviceType: number;
+  features: bigint;
+  queueMaxSizes: number[];
+  config: Uint8Array;
+  ramSize: number;
+  shared: SharedArrayBuffer;
+  /** The kick eventfd (a process-wide fd number, valid in every thread). */
+  kickFd: number;
+}
+
+let host: DeviceHost | undefined;
+let shared: SharedState | undefined;
+
+export default defineVcpuHandler<ExitHandlerData>({
+  setup(ctx) {
+    const d = ctx.data;
+    setupLongMode(ctx, ctx.vcpu, { entry: d.entry, stack: d.stack, regs: { rdi: d.bootInfo } });
+    shared = new SharedState(d.shared);
+    host = new DeviceHost({
+      deviceType: d.deviceType,
+      features: d.features,
+      queueMaxSizes: d.queueMaxSizes,
+      config: d.config,
+      ramSize: d.ramSize,
+      shared: d.shared,
+      emit: (event) => ctx.post(event),
+      kick: () => write8(d.kickFd, 1n),
+    });
+  },
+  onExit(exit) {
+    if (exit.kind === 'mmio') {
+      if (!host?.handleMmio(exit.addr, exit.isWrite, exit.data) && !exit.isWrite) exit.data.fill(0xff);
+      return;
+    }
+    if (exit.kind === 'io') {
+      if (exit.direction === 'out' && exit.port === HELLO_PORT) {
+        if (shared && shared.times[SharedTime.hello] === 0) shared.times[SharedTime.hello] = nowMs();
+        return;
+      }
+      if (exit.direction === 'out' && exit.port === DONE_PORT) {
+        if (shared) shared.times[SharedTime.done] = nowMs();
+        return 'stop';
+      }
+      if (exit.direction === 'in') exit.data.fill(0xff); // nothing there
+      return;
+    }
+    return undefined; // hlt (no irqchip), shutdown, errors: the runner's default (stop)
+  },
+});

@@ -1,0 +1,160 @@
+/**
+ * The demo machine on /dev/kvm. Guest RAM is one memfd slot; the vCPU runs on
+ * a kvm-linux VcpuRunner worker whose exit handler owns the virtio-mmio
+ * register file; the block back-end runs here, on the main thread, woken by
+ * the kick eventfd (KVM_IOEVENTFD on QueueNotify, datamatch 0) and completing
+ * through the call eventfd (KVM_IRQFD on GSI 24, routed as an MSI). With
+ * `--no-ioeventfd` the doorbell exits to the worker, which writes the same
+ * kick eventfd; with `--no-irqfd` this thread injects with KVM_IRQ_LINE.
+ */
+import { EventFd } from '@rxvmm/eventfd';
+import { IOEVENTFD_FLAG_DATAMATCH } from '@rxvmm/kvm';
+import { openKvm, VcpuRunner } from '@rxvmm/kvm-linux';
+import { BOOT_INFO_ADDR, GUEST_LOAD_ADDR, readResults, writeBootInfo } from '../guest/abi.js';
+import { bootInfoFor } from '../guest/boot.js';
+import { loadGuestImage } from '../guest/image.js';
+import type { DeviceService } from './backends.js';
+import { openDevice } from './device.js';
+import type { HostEvent } from './device-host.js';
+import type { ExitHandlerData } from './exit-handler.js';
+import {
+  BOOT_STACK,
+  DEVICE_GSI,
+  DEVICE_MSI,
+  NO_IOAPIC_PIN,
+  QUEUE_NOTIFY_ADDR,
+  RAM_SIZE,
+  SharedState,
+  SharedTime,
+  SharedWord,
+} from './layout.js';
+import type { MachineOptions, MachineRun } from './machine.js';
+import { watchProgress } from './progress.js';
+
+/** The built handler (same URL from src/vmm/ and dist/vmm/): it runs inside the worker. */
+export const EXIT_HANDLER_URL = new URL('../../dist/vmm/exit-handler.js', import.meta.url);
+
+export async function runOnKvm(options: MachineOptions): Promise<MachineRun> {
+  const image = loadGuestImage();
+  using kvm = openKvm();
+  using vm = kvm.createVm();
+  vm.createIrqChip();
+  const ram = vm.setMemoryRegion({ slot: 0, guestPhysAddr: 0n, size: RAM_SIZE });
+  if (!ram) throw new Error('guest RAM slot was not created');
+  ram.bytes.set(image, Number(GUEST_LOAD_ADDR));
+  writeBootInfo(ram.bytes, bootInfoFor({ ...options, ioapicPin: NO_IOAPIC_PIN }));
+
+  vm.setGsiRouting([{ gsi: DEVICE_GSI, type: 'msi', ...DEVICE_MSI }]);
+  const shared = new SharedState();
+  using kick = new EventFd({ nonblock: true });
+  using call = new EventFd({ nonblock: true });
+  let irqfdInjections = 0;
+  let irqLineInjections = 0;
+  const inject = options.irqfd
+    ? () => {
+        irqfdInjections++;
+        call.write(1n);
+      }
+    : () => {
+        // KVM_IRQ_LINE on the MSI-routed GSI: level 1 delivers the message, level 0 is a no-op for MSI.
+        irqLineInjections++;
+        vm.setIrqLine(DEVICE_GSI, true);
+        vm.setIrqLine(DEVICE_GSI, false);
+      };
+  if (options.ioeventfd)
+    vm.ioeventfd({
+      addr: QUEUE_NOTIFY_ADDR,
+      len: 4,
+      fd: kick,
+      datamatch: 0n,
+      flags: IOEVENTFD_FLAG_DATAMATCH,
+    });
+  if (options.irqfd) vm.irqfd({ fd: call, gsi: DEVICE_GSI });
+
+  const { service, description } = await openDevice({
+    diskPath: options.diskPath,
+    regions: vm.memoryRegions(),
+    shared: shared.buffer,
+    inject,
+    vhostUser: options.vhostUser,
+    kickFd: kick.fd,
+    callFd: options.irqfd ? call.fd : undefined,
+  });
+
+  let kicks = 0;
+  const subscriptions = [];
+  // With vhost-user the back-end reads the kick eventfd itself: the VMM stays off it.
+  if (options.vhostUser === undefined)
+    subscriptions.push(
+      kick.signals$.subscribe((count) => {
+        kicks += Number(count);
+        service.onKick?.(count);
+      }),
+    );
+
+  let runner: VcpuRunner | undefined;
+  let stalled = false;
+  try {
+    const data: ExitHandlerData = {
+      entry: GUEST_LOAD_ADDR,
+      stack: BOOT_STACK,
+      bootInfo: BOOT_INFO_ADDR,
+      ...description,
+      ramSize: RAM_SIZE,
+      shared: shared.buffer,
+      kickFd: kick.fd,
+    };
+    runner = await VcpuRunner.start({ vm, id: 0, handler: EXIT_HANDLER_URL, data, name: 'rxvmm-demo-vcpu0' });
+    const r = runner;
+    subscriptions.push(r.messages$.subscribe((m) => service.onHostEvent(m as HostEvent)));
+    const stopWatch = watchProgress({
+      read: () => readResults(ram.bytes),
+      onProgress: options.onProgress,
+      stallMs: options.stallMs,
+      onStall: () => {
+        stalled = true;
+        void r.stop();
+      },
+    });
+    const result = await r.done;
+    stopWatch();
+    const counters = r.counters.snapshot();
+    const results = readResults(ram.bytes);
+    const hello = shared.times[SharedTime.hello] ?? 0;
+    const done = shared.times[SharedTime.done] ?? 0;
+    let end: string = result.reason === 'handler-stop' ? 'done' : result.reason;
+    if (stalled) end = 'stalled';
+    if (result.reason === 'exit' && result.exit) end = `exit:${result.exit.kind}`;
+    if (result.reason === 'error') end = `error: ${result.error?.message ?? 'unknown'}`;
+    return {
+      backend: 'kvm',
+      results,
+      exits: {
+        total: counters.exits,
+        mmio: counters.mmio,
+        io: counters.io,
+        hlt: counters.hlt,
+        intr: counters.intr,
+        other: counters.exits - counters.mmio - counters.io - counters.hlt - counters.intr,
+      },
+      kicks,
+      ioeventfdSignals: options.ioeventfd && options.vhostUser === undefined ? kicks : 0,
+      irqfdInjections,
+      irqLineInjections,
+      startupMs: hello > 0 ? hello - performance.timeOrigin : undefined,
+      seconds: hello > 0 && done > 0 ? (done - hello) / 1000 : 0,
+      deviceStatus: shared.get(SharedWord.status),
+      deviceFailure: service.failure,
+      end,
+      guestRamBytes: RAM_SIZE,
+    };
+  } finally {
+    if (runner && !runner.result) await runner.stop();
+    for (const s of subscriptions) s.unsubscribe();
+    await closeService(service);
+  }
+}
+
+async function closeService(service: DeviceService): Promise<void> {
+  await service.close().catch(() => undefined);
+}

@@ -1,0 +1,65 @@
+/**
+ * Where things are in the demo machine: guest RAM, the virtio-mmio window,
+ * the interrupt route, and the shared state between the vCPU thread (which
+ * owns the register file) and the device back-end (which owns the queues).
+ */
+
+/** Guest RAM from GPA 0 (one memfd-backed slot on KVM). */
+export const RAM_SIZE = 16 << 20;
+/** The virtio-mmio register window (below 4 GiB, inside the guest's identity map). */
+export const MMIO_BASE = 0xd000_0000n;
+export const MMIO_SIZE = 0x1000;
+/** QueueNotify: where the ioeventfd sits (4 bytes, datamatch = queue index, as Firecracker does). */
+export const QUEUE_NOTIFY_ADDR = MMIO_BASE + 0x50n;
+/**
+ * GSI of the device interrupt, routed as an MSI to APIC 0 (fixed, edge,
+ * DEVICE_VECTOR). MSI rather than an IOAPIC pin because the kernel injects an
+ * irqfd's MSI synchronously in the writer's context, whereas an IOAPIC route
+ * goes through a work queue where two completions may merge into one interrupt.
+ */
+export const DEVICE_GSI = 24;
+export const DEVICE_VECTOR = 0x40;
+export const DEVICE_MSI = { addressLo: 0xfee0_0000, addressHi: 0, data: DEVICE_VECTOR } as const;
+/** boot_info.ioapic_pin when the route is MSI (the guest leaves the IOAPIC alone). */
+export const NO_IOAPIC_PIN = 0xffff_ffff_ffff_ffffn;
+/** Initial stack for the entry (the guest sets its own at once). */
+export const BOOT_STACK = 0x7_f000n;
+/** Descriptors in queue 0 as the guest sets it up (the device offers 256). */
+export const GUEST_QUEUE_SIZE = 16;
+export const DEVICE_QUEUE_MAX = 256;
+
+/**
+ * Shared state (a SharedArrayBuffer both threads see): Int32 words, then a
+ * Float64 area for timestamps (ms since the epoch, `performance.timeOrigin + now()`).
+ */
+export const SharedWord = {
+  /** Set by the back-end when it met a ring error: the register file applies DEVICE_NEEDS_RESET. */
+  needsReset: 0,
+  /** The Status register as the register file last left it (for the final report). */
+  status: 1,
+  /** 1 once the register file applied needsReset. */
+  needsResetApplied: 2,
+} as const;
+export const SharedTime = { hello: 0, done: 1 } as const;
+const WORDS = 8;
+const TIMES = 4;
+
+export class SharedState {
+  readonly words: Int32Array;
+  readonly times: Float64Array;
+  constructor(readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(WORDS * 4 + TIMES * 8)) {
+    this.words = new Int32Array(buffer, 0, WORDS);
+    this.times = new Float64Array(buffer, WORDS * 4, TIMES);
+  }
+  get(word: number): number {
+    return Atomics.load(this.words, word);
+  }
+  set(word: number, value: number): void {
+    Atomics.store(this.words, word, value);
+  }
+}
+
+/** Wall-clock milliseconds, comparable across threads of one process. */
+export function nowMs(): number {
+  return performance.timeOrigin + performance.now();
+}

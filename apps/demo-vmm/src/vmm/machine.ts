@@ -1,0 +1,41 @@
+/** What one run of the demo machine reports, whatever the backend. */
+import type { GuestResults } from '../guest/abi.js';
+
+export interface MachineRun {
+  backend: 'kvm' | 'soft';
+  results: GuestResults;
+  exits: { total: number; mmio: number; io: number; hlt: number; intr: number; other: number };
+  /** Kick eventfd counter values the back-end consumed. */
+  kicks: number;
+  /** Of those, signalled by the kernel's ioeventfd (0 with --no-ioeventfd). */
+  ioeventfdSignals: number;
+  /** Interrupts injected by writing the irqfd's eventfd. */
+  irqfdInjections: number;
+  /** Interrupts injected with KVM_IRQ_LINE (--no-irqfd). */
+  irqLineInjections: number;
+  /** Process start (performance.timeOrigin) to the guest's HELLO exit. */
+  startupMs: number | undefined;
+  /** Guest HELLO to DONE. */
+  seconds: number;
+  /** virtio Status as the register file left it. */
+  deviceStatus: number;
+  /** Why the device went to NEEDS_RESET, if it did. */
+  deviceFailure: string | undefined;
+  /** How the vCPU run ended ('done' when the guest reported DONE). */
+  end: string;
+  guestRamBytes: number;
+}
+
+export interface MachineOptions {
+  diskPath: string;
+  requests: number;
+  blockSize: number;
+  ioeventfd: boolean;
+  irqfd: boolean;
+  vhostUser: string | undefined;
+  guestMode: 'normal' | 'bad-queue-addr' | 'bad-head';
+  /** Called about every 100 ms with the guest's completed request count (each write and read counts). */
+  onProgress?: (completed: number) => void;
+  /** Give up when the guest makes no progress for this long (default 20 s). */
+  stallMs?: number;
+}
