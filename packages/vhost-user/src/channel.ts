@@ -123,7 +123,7 @@ export class MessageChannel {
         const midMessage = this.got > 0 || this.header !== null;
         this.close(
           midMessage
-            ? `frontend closed the connection in the middle of ${this.header ? requestName(this.header.request) : 'a header'}`
+            ? `${this.readsReplies ? 'back-end' : 'frontend'} closed the connection in the middle of ${this.header ? requestName(this.header.request) : 'a header'}`
             : null,
         );
         return;
