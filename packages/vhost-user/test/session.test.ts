@@ -141,6 +141,24 @@ describe('a full session driven by the TS frontend', () => {
     expect(q.driver.enableInterrupts()).toBe(false);
   });
 
+  it('without VHOST_USER_F_PROTOCOL_FEATURES rings are enabled from SET_FEATURES on (no SET_VRING_ENABLE)', async () => {
+    rig = startServer();
+    ram = new MemfdRam(1 << 20);
+    const q = new TestQueue(ram, 8, 0x10000n);
+    queues = [q];
+    fe = VhostUserFrontend.connect(rig.path);
+    expect((await fe.getFeatures()) & (1n << 30n)).toBe(1n << 30n);
+    await fe.setOwner();
+    await fe.setFeatures(1n << 32n); // a legacy frontend: protocol features not acked
+    await fe.setMemTable([ram.region]);
+    await fe.setVringNum(0, 8);
+    await fe.setVringBase(0, 0);
+    await fe.setVringAddr(0, q.frontendQueue());
+    await fe.setVringCall(0, q.call.fd);
+    await fe.setVringKick(0, q.kick.fd);
+    expect(await roundTrip(q, 'legacy', 0x40000n, 0x41000n)).toBe('LEGACY');
+  });
+
   it('holds a kick that arrives before the ring is enabled and serves it on enable', async () => {
     rig = startServer();
     ram = new MemfdRam(1 << 20);
