@@ -99,7 +99,8 @@ function report(options: DemoOptions, run: MachineRun): DemoReport {
     } else if (run.end !== 'done') error = `the vCPU stopped before the guest finished (${run.end})`;
     else error = `only ${verified} of ${options.requests} requests were verified`;
   }
-  const denominator = Math.max(verified, 1);
+  // Per verified request (a write and its read-back); 0 when none was verified.
+  const per = (v: number) => (verified > 0 ? v / verified : 0);
   return {
     backend: run.backend,
     requests: options.requests,
@@ -112,8 +113,8 @@ function report(options: DemoOptions, run: MachineRun): DemoReport {
     irqLineInjections: run.irqLineInjections,
     kicks: run.kicks,
     guestInterrupts: Number(r.interrupts),
-    usPerRequest: (run.seconds * 1e6) / denominator,
-    exitsPerRequest: run.exits.total / denominator,
+    usPerRequest: per(run.seconds * 1e6),
+    exitsPerRequest: per(run.exits.total),
     startupMs: run.startupMs ?? null,
     peakRssMiB: process.resourceUsage().maxRSS / 1024,
     guestRamMiB: run.guestRamBytes / (1 << 20),
