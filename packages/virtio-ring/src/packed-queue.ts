@@ -60,6 +60,9 @@ export class PackedQueue implements Virtqueue {
   private readonly inflight = new Uint16Array(65536);
   private inflightCount = 0;
   private brokenBy: VirtqueueError | null = null;
+  /** Bounds of the region the last buffer was in: most buffers hit it without a lookup. */
+  private fastLo = 0;
+  private fastHi = -1;
   private readonly scratch = new ChainBuffer();
 
   constructor(mem: GuestMemory, config: QueueConfig) {
@@ -199,7 +202,7 @@ export class PackedQueue implements Virtqueue {
         this.walkIndirect(lo, hi, len, flags, chain);
       } else {
         const addr = hi * TWO_32 + lo;
-        if (mem.regionOf(addr, len) < 0 && !mem.covers(addr, len)) {
+        if (!(addr >= this.fastLo && len <= this.fastHi - addr) && !this.inMemory(addr, len)) {
           this.fail('EFAULT', 'descriptor-out-of-memory', describeBadBuffer(lo, hi, len));
         }
         if ((flags & VIRTQ_DESC_F_WRITE) !== 0) chain.pushWritable(addr, len);
@@ -263,7 +266,7 @@ export class PackedQueue implements Virtqueue {
       if ((dflags & VIRTQ_DESC_F_INDIRECT) !== 0)
         this.fail('EINVAL', 'nested-indirect', 'indirect descriptor inside an indirect table');
       const addr = dhi * TWO_32 + dlo;
-      if (mem.regionOf(addr, dlen) < 0 && !mem.covers(addr, dlen)) {
+      if (!(addr >= this.fastLo && dlen <= this.fastHi - addr) && !this.inMemory(addr, dlen)) {
         this.fail('EFAULT', 'descriptor-out-of-memory', describeBadBuffer(dlo, dhi, dlen));
       }
       if ((dflags & VIRTQ_DESC_F_WRITE) !== 0) chain.pushWritable(addr, dlen);
@@ -328,6 +331,16 @@ export class PackedQueue implements Virtqueue {
 
   disableNotifications(): void {
     Atomics.store(this.devU16, this.devI + 1, RING_EVENT_FLAGS_DISABLE);
+  }
+
+  /** Slow path of the buffer bounds check: look the region up and remember it. */
+  private inMemory(addr: number, len: number): boolean {
+    const ri = this.mem.regionOf(addr, len);
+    if (ri < 0) return this.mem.covers(addr, len);
+    const r = this.mem.regions[ri]!;
+    this.fastLo = r.start;
+    this.fastHi = r.end;
+    return true;
   }
 
   private fail(code: 'EINVAL' | 'EFAULT', reason: VirtqueueErrorReason, message: string): never {

@@ -65,6 +65,9 @@ export class SplitQueue implements Virtqueue {
   /** Used entries were added since the last needsNotification(). */
   private dirty = false;
   private brokenBy: VirtqueueError | null = null;
+  /** Bounds of the region the last buffer was in: most buffers hit it without a lookup. */
+  private fastLo = 0;
+  private fastHi = -1;
   private readonly scratch = new ChainBuffer();
 
   constructor(mem: GuestMemory, config: QueueConfig) {
@@ -211,7 +214,7 @@ export class SplitQueue implements Virtqueue {
         break;
       }
       const addr = hi * TWO_32 + lo;
-      if (mem.regionOf(addr, len) < 0 && !mem.covers(addr, len)) {
+      if (!(addr >= this.fastLo && len <= this.fastHi - addr) && !this.inMemory(addr, len)) {
         this.fail('EFAULT', 'descriptor-out-of-memory', describeBadBuffer(lo, hi, len));
       }
       if ((flags & VIRTQ_DESC_F_WRITE) !== 0) chain.pushWritable(addr, len);
@@ -265,7 +268,7 @@ export class SplitQueue implements Virtqueue {
       if ((dflags & VIRTQ_DESC_F_INDIRECT) !== 0)
         this.fail('EINVAL', 'nested-indirect', 'indirect descriptor inside an indirect table');
       const addr = dhi * TWO_32 + dlo;
-      if (mem.regionOf(addr, dlen) < 0 && !mem.covers(addr, dlen)) {
+      if (!(addr >= this.fastLo && dlen <= this.fastHi - addr) && !this.inMemory(addr, dlen)) {
         this.fail('EFAULT', 'descriptor-out-of-memory', describeBadBuffer(dlo, dhi, dlen));
       }
       if ((dflags & VIRTQ_DESC_F_WRITE) !== 0) chain.pushWritable(addr, dlen);
@@ -322,6 +325,16 @@ export class SplitQueue implements Virtqueue {
     // With EVENT_IDX the driver kicks only when it crosses avail_event, which stays where it is.
     if (!this.eventIdx)
       Atomics.store(this.usedU16, this.usedFlagsI, this.usedU16[this.usedFlagsI]! | VIRTQ_USED_F_NO_NOTIFY);
+  }
+
+  /** Slow path of the buffer bounds check: look the region up and remember it. */
+  private inMemory(addr: number, len: number): boolean {
+    const ri = this.mem.regionOf(addr, len);
+    if (ri < 0) return this.mem.covers(addr, len);
+    const r = this.mem.regions[ri]!;
+    this.fastLo = r.start;
+    this.fastHi = r.end;
+    return true;
   }
 
   private fail(code: 'EINVAL' | 'EFAULT', reason: VirtqueueErrorReason, message: string): never {
