@@ -13,8 +13,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <atomic>
-
 #include "args.h"
 #include "errors.h"
 
@@ -26,19 +24,26 @@ constexpr int kKickSignal = SIGUSR2;
 
 void NoopHandler(int) {}
 
-std::atomic<bool> handlerInstalled{false};
-
+// Installs the no-op handler unless a handler is already there. Checked on
+// every call (kicks are rare): if JavaScript once listened to SIGUSR2 through
+// process.on() and stopped, libuv put back SIG_DFL, which would kill the
+// process on the next kick. Another handler (libuv's) is left alone: KVM_RUN
+// returns EINTR whatever the handler and SA_RESTART, since it never restarts.
 bool EnsureHandler(Napi::Env env) {
-  if (handlerInstalled.load()) return true;
+  struct sigaction current = {};
+  if (sigaction(kKickSignal, nullptr, &current) < 0) {
+    ThrowErrno(env, errno, "sigaction");
+    return false;
+  }
+  if (current.sa_handler != SIG_DFL && current.sa_handler != SIG_IGN) return true;
   struct sigaction action = {};
   action.sa_handler = NoopHandler;
   sigemptyset(&action.sa_mask);
-  action.sa_flags = 0;  // no SA_RESTART: KVM_RUN must return EINTR
+  action.sa_flags = 0;  // no SA_RESTART: a blocking call in the kicked thread returns EINTR
   if (sigaction(kKickSignal, &action, nullptr) < 0) {
     ThrowErrno(env, errno, "sigaction");
     return false;
   }
-  handlerInstalled.store(true);
   return true;
 }
 

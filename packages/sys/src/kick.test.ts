@@ -13,6 +13,16 @@ describe('thread kicks (SIGUSR2, no SA_RESTART)', () => {
     expect(sys.kickThread(0x3fff_fff0)).toBe(false);
   });
 
+  it('survives a JavaScript SIGUSR2 listener coming and going (libuv restores SIG_DFL)', async () => {
+    const listener = () => {};
+    process.on('SIGUSR2', listener);
+    process.off('SIGUSR2', listener);
+    // Without re-installing the no-op handler this would terminate the process.
+    expect(sys.kickThread(sys.gettid())).toBe(true);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(sys.kickThread(sys.gettid())).toBe(true);
+  });
+
   it('kicks a worker thread blocked in a syscall without killing the process', async () => {
     const efd = sys.eventfd(0, sys.EFD_CLOEXEC); // blocking
     const worker = new Worker(
