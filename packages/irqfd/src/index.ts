@@ -1,5 +1,5 @@
 export * from './constants.js';
-export { type AckNotifier, type InterruptSink, IrqRouter } from './irq-router.js';
+export { type AckNotifier, type InterruptSink, IrqRouter, type ResampleNotifier } from './irq-router.js';
 export { IrqFd, Resampler, type Scheduler } from './irqfd.js';
 export { IrqFds, type IrqFdsOptions, type KvmIrqFd } from './irqfds.js';
 export { type EventFdResolver, type KernelEventFd, resolveInMemoryEventFd } from './resolve.js';

@@ -22,6 +22,13 @@ export interface AckNotifier {
   acked(): void;
 }
 
+/** An irqfd resampler as the IOAPIC sees it on unmask (`kvm_notify_irqfd_resampler`). */
+export interface ResampleNotifier {
+  gsi: number;
+  /** Signals the resamplefds (irqfd_resampler_notify), without de-asserting the line. */
+  notify(): void;
+}
+
 /**
  * The VM's GSI routing and `kvm_set_irq()`: holds the current table (replaced
  * atomically), injects a GSI's level through every route, and dispatches irqchip
@@ -31,6 +38,7 @@ export class IrqRouter {
   readonly #sink: InterruptSink;
   #table: RoutingTable = RoutingTable.empty;
   readonly #ackNotifiers = new Set<AckNotifier>();
+  readonly #resamplers = new Set<ResampleNotifier>();
   readonly #routingChanged = new Subject<RoutingTable>();
   /** Emits each new table after KVM_SET_GSI_ROUTING (irqfds re-read their routes). */
   readonly routingChanged$ = this.#routingChanged.asObservable();
@@ -80,6 +88,31 @@ export class IrqRouter {
     this.notifyAcked(irq < 8 ? IRQCHIP_PIC_MASTER : IRQCHIP_PIC_SLAVE, irq);
   }
 
+  /**
+   * kvm_notify_irqfd_resampler(): when the guest unmasks a level IOAPIC pin whose
+   * IRR is set, the kernel does not inject the possibly stale interrupt if a
+   * resampler serves the pin's GSI: it signals the resamplefds (userspace
+   * re-checks its device and signals again) and returns true.
+   */
+  notifyIrqfdResampler(irqchip: number, pin: number): boolean {
+    const gsi = this.#table.gsiOf(irqchip, pin);
+    if (gsi === -1) return false;
+    for (const r of this.#resamplers) {
+      if (r.gsi === gsi) {
+        r.notify();
+        return true;
+      }
+    }
+    return false;
+  }
+
+  registerResampler(resampler: ResampleNotifier): () => void {
+    this.#resamplers.add(resampler);
+    return () => {
+      this.#resamplers.delete(resampler);
+    };
+  }
+
   /** kvm_register_irq_ack_notifier(); returns the unregister function. */
   registerAckNotifier(notifier: AckNotifier): () => void {
     this.#ackNotifiers.add(notifier);
@@ -90,6 +123,7 @@ export class IrqRouter {
 
   close(): void {
     this.#ackNotifiers.clear();
+    this.#resamplers.clear();
     this.#routingChanged.complete();
   }
 }

@@ -202,6 +202,19 @@ describe('irqfd level-triggered with resample (SEMANTICS §4)', () => {
     expect(rfd.read()).toBe(1n);
     expect(rfd2.read()).toBe(1n);
   });
+  it('§4 unmask of a level pin with IRR set: the resampler is notified instead (resamplefd signalled, line kept)', async () => {
+    const { irqfds, router, line } = setup([{ gsi: 13, type: 'irqchip', irqchip: IRQCHIP_IOAPIC, pin: 13 }]);
+    using efd = new InMemoryEventFd();
+    using rfd = new InMemoryEventFd({ nonblock: true });
+    expect(router.notifyIrqfdResampler(IRQCHIP_IOAPIC, 13)).toBe(false); // no resampler yet
+    irqfds.irqfd({ fd: efd.fd, gsi: 13, flags: RESAMPLE, resamplefd: rfd.fd });
+    efd.write(1n);
+    await flush();
+    expect(router.notifyIrqfdResampler(IRQCHIP_IOAPIC, 13)).toBe(true);
+    expect(rfd.read()).toBe(1n);
+    expect(line('ioapic13')).toBe(true); // kvm_notify_irqfd_resampler does not de-assert
+    expect(router.notifyIrqfdResampler(IRQCHIP_IOAPIC, 14)).toBe(false); // pin without a route
+  });
   it('§4 the last resampling irqfd of a GSI going away de-asserts the line', async () => {
     const { irqfds, line, log } = setup([{ gsi: 11, type: 'irqchip', irqchip: IRQCHIP_IOAPIC, pin: 11 }]);
     using efd = new InMemoryEventFd();

@@ -13,22 +13,31 @@ export type Scheduler = (work: () => void) => void;
 export class Resampler {
   readonly members = new Set<IrqFd>();
   readonly #unregister: () => void;
+  readonly #unregisterResampler: () => void;
 
   constructor(
     readonly gsi: number,
     private readonly router: IrqRouter,
   ) {
     this.#unregister = router.registerAckNotifier({ gsi, acked: () => this.#acked() });
+    this.#unregisterResampler = router.registerResampler({ gsi, notify: () => this.#notify() });
   }
 
+  /** irqfd_resampler_ack(): de-assert, then notify. */
   #acked(): void {
     this.router.setIrq(IRQFD_RESAMPLE_IRQ_SOURCE_ID, this.gsi, false);
+    this.#notify();
+  }
+
+  /** irqfd_resampler_notify(): signal every member's resamplefd. */
+  #notify(): void {
     for (const irqfd of [...this.members]) irqfd.resamplefd?.signal(1n);
   }
 
   /** Unregisters and de-asserts the line (the last resampling irqfd of the GSI went away). */
   shutdown(): void {
     this.#unregister();
+    this.#unregisterResampler();
     this.router.setIrq(IRQFD_RESAMPLE_IRQ_SOURCE_ID, this.gsi, false);
   }
 }

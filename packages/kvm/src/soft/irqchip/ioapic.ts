@@ -30,6 +30,8 @@ export class IoApic {
     private readonly apics: ApicBus,
     /** kvm_notify_acked_irq(KVM_IRQCHIP_IOAPIC, pin). */
     private readonly notifyAcked: (pin: number) => void,
+    /** kvm_notify_irqfd_resampler(KVM_IRQCHIP_IOAPIC, pin): true when a resampler took it. */
+    private readonly notifyResampler: (pin: number) => boolean = () => false,
   ) {}
 
   /** ioapic_set_irq(): returns 1 delivered/de-asserted, 0 coalesced or masked, -1 no target. */
@@ -114,14 +116,17 @@ export class IoApic {
         (old & RTE_REMOTE_IRR);
     if ((entry & RTE_LEVEL) === 0n) entry &= ~RTE_REMOTE_IRR; // edge: no remote IRR
     this.#redirtbl[pin] = entry;
-    // A level line that is still asserted is delivered once it is unmasked.
+    // Unmasking a level pin with IRR set: the pending state may be stale. With an irqfd
+    // resampler on the pin's GSI the kernel clears IRR and signals the resamplefds instead of
+    // injecting (userspace re-checks and signals again); otherwise it delivers.
     if (
       entry & RTE_LEVEL &&
       this.#irr & (1 << pin) &&
       (entry & RTE_MASK) === 0n &&
       (entry & RTE_REMOTE_IRR) === 0n
     ) {
-      this.#service(pin);
+      if (this.notifyResampler(pin)) this.#irr &= ~(1 << pin);
+      else this.#service(pin);
     }
   }
 }

@@ -32,6 +32,7 @@ export class SoftIrqChip implements InterruptSink {
     this.ioapic = new IoApic(
       { deliver: (dest, vector, level) => this.#deliver(dest, vector, level) },
       (pin) => this.router.notifyAcked(IRQCHIP_IOAPIC, pin),
+      (pin) => this.router.notifyIrqfdResampler(IRQCHIP_IOAPIC, pin),
     );
     this.pic = new Pic((irq) => this.router.notifyPicAcked(irq), wake);
     const ioapicDevice: IoDevice = {
