@@ -179,7 +179,6 @@ export class PackedQueue implements Virtqueue {
     const b32 = this.desc32;
     const b16 = this.desc16;
     const size = this.size;
-    const mem = this.mem;
     let p = this.availPos;
     let w = this.availWrap;
     // Acquire: the head's flags are written last by the driver, after the whole list.

@@ -194,7 +194,6 @@ export class SplitQueue implements Virtqueue {
     const u16 = this.descU16;
     const b32 = this.desc32;
     const b16 = this.desc16;
-    const mem = this.mem;
     const size = this.size;
     let i = head;
     let ttl = size;
