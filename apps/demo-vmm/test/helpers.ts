@@ -1,5 +1,5 @@
 /** Runs the built CLI (dist/cli.js) and parses its output. */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { kvmAvailability } from '@rxvmm/kvm-linux';
@@ -42,4 +42,23 @@ export function kvmMissing(): string | undefined {
 /** apps/demo-vmm/guest/guest.c: byte j of request i. */
 export function patternByte(i: number, j: number): number {
   return ((i * 131 + j * 7 + (j >> 9)) ^ 0x5a) & 0xff;
+}
+
+/** The same, without blocking this process's event loop (a child process the test started must keep running). */
+export function runCliAsync(args: readonly string[], timeoutMs = 120_000): Promise<CliRun> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: timeoutMs,
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
 }
