@@ -626,6 +626,70 @@ export function describeKvmContract(fixture: BackendFixture): void {
       });
     });
 
+    describe('irqfd hang-up and sources (§4, §6)', () => {
+      it('§4 closing the eventfd detaches the irqfd by itself: a resampling one leaves its line de-asserted (probe MSI is taken)', async () => {
+        const { vm, vcpu } = open({ irqchip: true });
+        const e = fixture.createEventFd({ nonblock: true });
+        const r = efd();
+        vm.irqfd({ fd: e, gsi: 10, flags: IRQFD_FLAG_RESAMPLE, resamplefd: r });
+        e.write(1n);
+        await settle();
+        e.close(); // hang-up
+        await settle();
+        const v = vcpu();
+        fixture.guests.interruptWaiter(vm, v, {
+          count: 1,
+          vector: 0x50,
+          ioapicPin: 10,
+          level: true,
+          ready: true,
+        });
+        const { reports } = await drive(v, { onReady: () => void vm.signalMsi(msiTo(0x30)) });
+        expect(reports).toEqual([0x30]);
+        expect(isEagain(r)).toBe(true); // no resampler was left to notify at unmask
+      });
+      it('§4 several eventfds may target one GSI: each one injects', async () => {
+        const { vm, vcpu } = open({ irqchip: true });
+        vm.setGsiRouting([msiRoute(40, 0x41)]);
+        const a = efd();
+        const b = efd();
+        vm.irqfd({ fd: a, gsi: 40 });
+        vm.irqfd({ fd: b, gsi: 40 });
+        const v = vcpu();
+        fixture.guests.interruptWaiter(vm, v, { count: 2, vector: 0x41, ready: true });
+        const { reports } = await drive(v, {
+          onReady: () => a.write(1n),
+          onReport: (_v, i) => (i === 0 ? b.write(1n) : undefined),
+        });
+        expect(reports).toEqual([0x41, 0x41]);
+        expect(isEagain(a) && isEagain(b)).toBe(true);
+      });
+      it('§6 a GSI line is the OR of its sources: after the resample EOI, KVM_IRQ_LINE still holds it (re-delivered)', async () => {
+        const { vm, vcpu } = open({ irqchip: true });
+        const e = efd();
+        const r = efd();
+        vm.irqfd({ fd: e, gsi: 11, flags: IRQFD_FLAG_RESAMPLE, resamplefd: r });
+        const v = vcpu();
+        fixture.guests.interruptWaiter(vm, v, {
+          count: 2,
+          vector: 0x51,
+          ioapicPin: 11,
+          level: true,
+          ready: true,
+        });
+        const { reports } = await drive(v, {
+          onReady: async () => {
+            e.write(1n);
+            await settle();
+            vm.setIrqLine(11, true);
+          },
+          onReport: (_v, i) => (i === 1 ? vm.setIrqLine(11, false) : undefined),
+        });
+        expect(reports).toEqual([0x51, 0x51]);
+        expect(r.read()).toBeGreaterThanOrEqual(1n);
+      });
+    });
+
     describe('KVM_IRQ_LINE and KVM_SIGNAL_MSI (§6)', () => {
       it('§6 KVM_IRQ_LINE needs an in-kernel irqchip (ENXIO); KVM_SIGNAL_MSI and KVM_SET_GSI_ROUTING (EINVAL)', () => {
         const { vm } = open();
