@@ -175,7 +175,7 @@ export class LinuxVm implements Vm {
     };
   }
 
-  /** Resolves once everything is released (after close, and after every attached user let go). */
+  /** Resolves once everything (fd, memory) is released: after close, and after every attached user let go. */
   whenReleased(): Promise<void> {
     return this.#released.promise;
   }
@@ -184,7 +184,9 @@ export class LinuxVm implements Vm {
     if (this.#closed) return;
     this.#closed = true;
     for (const vcpu of [...this.#vcpus]) vcpu.close();
-    sys.close(this.fd);
+    // With users on other threads the fd stays open until they let go: a
+    // runner still starting creates its vCPU on it (a closed number could be
+    // reused by an unrelated file by then).
     if (this.#users.size === 0) this.#releaseMemory();
     else for (const user of this.#users) user.stop();
     this.#onClose?.();
@@ -205,6 +207,7 @@ export class LinuxVm implements Vm {
     for (const region of this.#regions.values()) region.backing.release();
     this.#regions.clear();
     for (const backing of this.#deferred.splice(0)) backing.release();
+    sys.close(this.fd);
     this.#released.resolve();
   }
 

@@ -97,6 +97,36 @@ describe.skipIf(!kvmAvailable)('VcpuRunner on /dev/kvm', () => {
     kvm.close();
   });
 
+  it('ends with the exit that ends a run by default (shutdown), or with the error the handler threw', async () => {
+    {
+      const { kvm, vm } = vmWithCode(new Uint8Array([0x0f, 0x0b])); // ud2, no IDT: triple fault
+      const runner = await VcpuRunner.start({ vm, id: 0, handler: echoHandler, data });
+      expect(await runner.done).toMatchObject({ reason: 'exit', exit: { kind: 'shutdown' } });
+      expect(runner.counters.get('shutdown')).toBe(1);
+      kvm.close();
+    }
+    {
+      const { kvm, vm } = vmWithCode(new Uint8Array([0x66, 0xba, 0xf1, 0x03, 0xee])); // out 0x3f1, al
+      const runner = await VcpuRunner.start({ vm, id: 0, handler: echoHandler, data });
+      const result = await runner.done;
+      expect(result).toMatchObject({ reason: 'error', error: { message: 'device model failed', code: 'EIO' } });
+      expect(result.exit).toMatchObject({ kind: 'io', port: 0x3f1 });
+      kvm.close();
+    }
+  });
+
+  it('a VM closed while its runner starts keeps its fd until the worker is done', async () => {
+    const before = processResources();
+    const { kvm, vm } = vmWithCode(SPIN_GUEST_64);
+    const starting = VcpuRunner.start({ vm, id: 0, handler: echoHandler, data });
+    vm.close();
+    const runner = await starting.catch(() => undefined);
+    if (runner) expect((await runner.done).reason).toBe('stop-requested');
+    await vm.whenReleased();
+    kvm.close();
+    expect(processResources().fds).toEqual(before.fds);
+  });
+
   it('rejects start when the handler setup throws, with its code', async () => {
     const { kvm, vm } = vmWithCode(SPIN_GUEST_64);
     await expect(VcpuRunner.start({ vm, id: 0, handler: badSetupHandler })).rejects.toMatchObject({
