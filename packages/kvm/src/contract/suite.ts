@@ -25,8 +25,12 @@ import type { ContractEventFd } from './eventfd-ref.js';
 import { type BackendFixture, CONTRACT_MMIO_BASE, CONTRACT_RAM_SIZE } from './fixture.js';
 
 const errno = (code: string) => expect.objectContaining({ code });
-/** Lets queued kernel-side work (irqfd injection) run. */
-const settle = () => new Promise<void>((resolve) => setTimeout(resolve, 20));
+/**
+ * Lets queued kernel-side work run (irqfd injection and hang-up shutdown are
+ * workqueue items on Linux). Not a timing assertion: a pause long enough for
+ * the kernel's worker, generous for a loaded machine.
+ */
+const settle = () => new Promise<void>((resolve) => setTimeout(resolve, 50));
 const msiTo = (vector: number) => ({ addressLo: 0xfee0_0000, addressHi: 0, data: vector });
 const msiRoute = (gsi: number, vector: number): IrqRoutingEntry => ({ gsi, type: 'msi', ...msiTo(vector) });
 const isEagain = (efd: ContractEventFd) => {
