@@ -109,7 +109,10 @@ describe.skipIf(!kvmAvailable)('VcpuRunner on /dev/kvm', () => {
       const { kvm, vm } = vmWithCode(new Uint8Array([0x66, 0xba, 0xf1, 0x03, 0xee])); // out 0x3f1, al
       const runner = await VcpuRunner.start({ vm, id: 0, handler: echoHandler, data });
       const result = await runner.done;
-      expect(result).toMatchObject({ reason: 'error', error: { message: 'device model failed', code: 'EIO' } });
+      expect(result).toMatchObject({
+        reason: 'error',
+        error: { message: 'device model failed', code: 'EIO' },
+      });
       expect(result.exit).toMatchObject({ kind: 'io', port: 0x3f1 });
       kvm.close();
     }
