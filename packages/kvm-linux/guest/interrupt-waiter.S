@@ -8,6 +8,9 @@
  * and so triggers irqfd resampling). After P_COUNT interrupts: DONE.
  * With P_READY, it reports READY_REPORT after its set-up, just before the
  * first sleep, so a VMM can signal without blocking in a sleeping KVM_RUN.
+ * With P_ADDR != 0 (doorbell mode), before waiting for each interrupt it
+ * writes P_VALUE (4 bytes) to P_ADDR once: a request to a device that answers
+ * with the interrupt.
  * A CPU exception reports FAULT_TAG | vector, then DONE.
  */
 #include "layout.h"
@@ -71,10 +74,21 @@ main:
 	mov $REPORT_PORT, %dx
 	out %eax, %dx
 6:	mov PARAMS_BASE + P_COUNT, %rbx
+	mov PARAMS_BASE + P_ADDR, %rdi
 4:	cli
 	cmp %rbx, taken
 	jae 5f
-	sti                             /* the interrupt shadow covers hlt: no lost wake-up */
+	/* Doorbell mode (P_ADDR != 0): ring once per interrupt awaited, i.e. ask a
+	 * device for work and sleep until it interrupts. */
+	test %rdi, %rdi
+	jz 7f
+	mov taken, %rax
+	cmp %rax, rung
+	ja 7f
+	mov PARAMS_BASE + P_VALUE, %eax
+	mov %eax, (%rdi)
+	incq rung
+7:	sti                             /* the interrupt shadow covers hlt: no lost wake-up */
 	hlt
 	jmp 4b
 5:	ret
@@ -123,4 +137,6 @@ idtr:
 	.data
 	.balign 8
 taken:
+	.quad 0
+rung:
 	.quad 0

@@ -4,7 +4,7 @@
  */
 
 import { readdirSync, readlinkSync } from 'node:fs';
-import { EventFd } from '@rxvmm/eventfd';
+import { EventFd, perSignal, signalEach } from '@rxvmm/eventfd';
 import { IOEVENTFD_FLAG_DATAMATCH, IOEVENTFD_FLAG_PIO, IRQFD_FLAG_RESAMPLE } from '@rxvmm/kvm';
 import { filter, firstValueFrom, type Observable, toArray } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -213,6 +213,31 @@ describe.skipIf(!kvmAvailable)('real guests on /dev/kvm (vCPU on a worker, exits
     expect(reportsOf(await r.posted)).toEqual([LAYOUT.readyReport, 0x50, 0x50, 0x50, 0x50]);
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(resamples).toBe(pending);
+  });
+
+  it('a VMM in RxJS: doorbell (ioeventfd, no exit) -> back-end on signals$ -> irqfd -> guest handler, N times', async () => {
+    const { vm } = machine({ irqchip: true });
+    const doorbell = eventFd();
+    const irq = eventFd();
+    vm.ioeventfd({ addr: MMIO + 0x100n, len: 4, fd: doorbell });
+    vm.irqfd({ fd: irq, gsi: 5 });
+    const requests = 5;
+    const r = await run(vm, 'interrupt-waiter', {
+      count: requests,
+      ioapicPin: 5,
+      vector: 0x44,
+      addr: MMIO + 0x100n,
+      value: 1n,
+    });
+    // The device back-end: one completion interrupt per doorbell.
+    let served = 0;
+    const backend = doorbell.signals$.pipe(perSignal(), signalEach(irq)).subscribe(() => served++);
+    await r.runner.done;
+    backend.unsubscribe();
+    expect(reportsOf(await r.posted)).toEqual(Array(requests).fill(0x44));
+    expect(served).toBe(requests);
+    // Neither the doorbells nor the sleeps between them left the kernel.
+    expect(r.runner.counters.snapshot()).toMatchObject({ mmio: 0, hlt: 0, ioOut: requests + 1 });
   });
 
   /** Every open fd of the process (processResources() only lists the KVM and guest-RAM ones). */
