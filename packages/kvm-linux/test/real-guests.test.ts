@@ -199,8 +199,11 @@ describe.skipIf(!kvmAvailable)('real guests on /dev/kvm (vCPU on a worker, exits
       level: true,
       ready: true,
     });
-    // The device: its line is up while it has work; the kernel lowers it when the
-    // guest takes the interrupt and tells us through the resamplefd.
+    // The device: its line is up while it has work; the kernel lowers it and tells
+    // us through the resamplefd, and we raise it again while work remains. (On this
+    // machine's /dev/kvm, kvm_pvm, the resamplefd fires when the guest takes the
+    // interrupt, before its EOI; upstream VMX/SVM documents the EOI. Counting
+    // resamples holds either way: one per interrupt taken.)
     let resamples = 0;
     resample.signals$.subscribe((n) => {
       resamples += Number(n);
