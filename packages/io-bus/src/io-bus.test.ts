@@ -160,3 +160,25 @@ describe('IoBus (SEMANTICS §2)', () => {
     expect(completed).toBe(true);
   });
 });
+
+describe('IoBus lookup is the kernel bsearch + step-back (property)', () => {
+  it('firstIndex equals bsearch(kvm_io_bus_cmp) stepped back, for random overlapping registrations', async () => {
+    const { bsearch, ioRangeCmp } = await import('./range.js');
+    let seed = 7;
+    const rnd = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    for (let round = 0; round < 50; round++) {
+      const bus = new IoBus('mmio');
+      for (let i = 0; i < 40; i++) bus.register(BigInt(rnd(64)), [0, 1, 2, 4, 8, 16][rnd(6)] as number, {});
+      const ranges = bus.registrations().map((r) => ({ addr: r.addr, len: r.len }));
+      for (let q = 0; q < 50; q++) {
+        const key = { addr: BigInt(rnd(72)), len: [1, 2, 4, 8][rnd(4)] as number };
+        let off = bsearch(key, ranges);
+        if (off >= 0) while (off > 0 && ioRangeCmp(key, ranges[off - 1] as (typeof ranges)[0]) === 0) off--;
+        expect(bus.firstIndex(key.addr, key.len)).toBe(off);
+      }
+    }
+  });
+});

@@ -1,13 +1,20 @@
 import { errnoError } from '@rxvmm/errno';
 import { type Observable, Subject } from 'rxjs';
-import { bsearch, ioRangeCmp } from './range.js';
+import { ioRangeCmp } from './range.js';
 import type { BusKind, IoDevice, Registration, UnhandledAccess } from './types.js';
 
 /** NR_IOBUS_DEVS: ordinary (non-ioeventfd) devices per bus. */
 export const NR_IOBUS_DEVS = 1000;
 
-/** Access sizes a bus dispatches (a vCPU splits anything larger first). */
-const ACCESS_SIZES = new Set([1, 2, 4, 8]);
+/** Access sizes a bus dispatches (a vCPU splits anything larger first), as bigints. */
+const LEN_BIGINT: readonly bigint[] = [0n, 1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n];
+
+/** kvm_io_bus_cmp(access, entry) with the access's end precomputed. */
+function cmpEntry(addr: bigint, end: bigint, e: Entry): number {
+  if (addr < e.addr) return -1;
+  if (e.len !== 0) return end > e.end ? 1 : 0;
+  return addr > e.addr ? 1 : 0;
+}
 
 export interface RegisterOptions {
   /**
@@ -20,6 +27,8 @@ export interface RegisterOptions {
 interface Entry {
   addr: bigint;
   len: number;
+  /** addr + len, precomputed: dispatch compares ends without allocating bigints. */
+  end: bigint;
   device: IoDevice;
   ioeventfd: boolean;
   handle: BusRegistration;
@@ -86,7 +95,14 @@ export class IoBus {
       throw errnoError('ENOSPC', `${this.kind} bus already has ${this.maxDevices} devices`);
     }
     const handle = new BusRegistration(this, addr, len, device);
-    const entry: Entry = { addr, len, device, ioeventfd: options.ioeventfd === true, handle };
+    const entry: Entry = {
+      addr,
+      len,
+      end: addr + BigInt(len),
+      device,
+      ioeventfd: options.ioeventfd === true,
+      handle,
+    };
     // Insert after every entry that does not sort after it (kernel loop: first cmp > 0).
     let i = 0;
     while (i < this.#entries.length && ioRangeCmp(this.#entries[i] as Entry, entry) <= 0) i++;
@@ -119,10 +135,33 @@ export class IoBus {
 
   /** kvm_io_bus_get_first_dev: index of the first registration containing the access, or -1. */
   firstIndex(addr: bigint, len: number): number {
-    const key = { addr, len };
-    let off = bsearch(key, this.#entries);
+    return this.#firstIndex(addr, addr + BigInt(len));
+  }
+
+  /**
+   * The same search as `bsearch(key, entries)` with `ioRangeCmp` (lib/bsearch.c and
+   * kvm_io_bus_cmp, checked against them by the tests), on precomputed end addresses.
+   */
+  #firstIndex(addr: bigint, end: bigint): number {
+    const entries = this.#entries;
+    let base = 0;
+    let num = entries.length;
+    let off = -1;
+    while (num > 0) {
+      const pivot = base + (num >> 1);
+      const result = cmpEntry(addr, end, entries[pivot] as Entry);
+      if (result === 0) {
+        off = pivot;
+        break;
+      }
+      if (result > 0) {
+        base = pivot + 1;
+        num--;
+      }
+      num >>= 1;
+    }
     if (off < 0) return -1;
-    while (off > 0 && ioRangeCmp(key, this.#entries[off - 1] as Entry) === 0) off--;
+    while (off > 0 && cmpEntry(addr, end, entries[off - 1] as Entry) === 0) off--;
     return off;
   }
 
@@ -138,12 +177,14 @@ export class IoBus {
 
   #dispatch(isWrite: boolean, addr: bigint, data: Uint8Array): boolean {
     const len = data.length;
-    if (!ACCESS_SIZES.has(len)) throw errnoError('EINVAL', `access size ${len} is not 1, 2, 4 or 8`);
-    const key = { addr, len };
+    if (len !== 4 && len !== 1 && len !== 2 && len !== 8) {
+      throw errnoError('EINVAL', `access size ${len} is not 1, 2, 4 or 8`);
+    }
+    const end = addr + LEN_BIGINT[len]!;
     const entries = this.#entries;
-    let idx = this.firstIndex(addr, len);
+    let idx = this.#firstIndex(addr, end);
     if (idx >= 0) {
-      while (idx < entries.length && ioRangeCmp(key, entries[idx] as Entry) === 0) {
+      while (idx < entries.length && cmpEntry(addr, end, entries[idx] as Entry) === 0) {
         const device = (entries[idx] as Entry).device;
         const taken = isWrite ? device.write?.(addr, data) : device.read?.(addr, data);
         if (taken === true) return true;
