@@ -6,8 +6,8 @@ const result = await run(process.argv.slice(2));
 if (typeof result === 'number') {
   process.exitCode = result;
 } else {
-  const stop = (signal: string): void => {
-    result.shutdown(`received ${signal}`).then(
+  const stop = (why: string): void => {
+    result.shutdown(why.startsWith('SIG') ? `received ${why}` : why).then(
       () => process.exit(0),
       (error: Error) => {
         process.stderr.write(`rxvmm-vhost-blk: shutdown failed: ${error.message}\n`);
@@ -17,4 +17,6 @@ if (typeof result === 'number') {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  // An inherited connected socket serves one frontend: when it has gone there is nothing left to do.
+  void result.finished.then(() => stop('the frontend connection ended'));
 }

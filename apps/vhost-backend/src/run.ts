@@ -15,7 +15,8 @@ export const USAGE = `Usage: rxvmm-vhost-blk (--socket-path PATH | --fd N) --blk
 A vhost-user-blk back-end (QEMU: -device vhost-user-blk-pci,chardev=...).
 
   --socket-path PATH      listen on a new Unix socket at PATH (removed on exit)
-  --fd N                  serve the inherited listening socket N instead
+  --fd N                  serve the inherited socket N instead: a listening socket, or a
+                          socket already connected to the frontend (then exit when it leaves)
   --blk-file FILE         disk image (regular file or block device; never created)
   --read-only             refuse writes (offers VIRTIO_BLK_F_RO)
   --num-queues N          virtqueues offered (default 1)
@@ -43,6 +44,8 @@ export interface RunningBackend {
   device: VhostUserBlkDevice;
   /** Ends the session, flushes and closes the disk, removes the socket. */
   shutdown(reason: string): Promise<void>;
+  /** Resolves when there is nothing left to serve: `--fd` was a connected socket and its frontend left (or shutdown). */
+  finished: Promise<void>;
 }
 
 /** Parses argv; returns an exit code for immediate exits, or the running back-end. */
@@ -113,10 +116,12 @@ export async function run(argv: string[], io: CliIo = defaultIo): Promise<number
   log(
     `serving ${values['blk-file']}${values['read-only'] ? ' (read-only)' : ''} with ${numQueues} queue(s) on ${values['socket-path'] ?? `fd ${fd}`}`,
   );
+  if (server.connectedMode) log(`fd ${fd} is a connected socket: serving that frontend only`);
   let shuttingDown: Promise<void> | null = null;
   return {
     server,
     device,
+    finished: server.finished,
     shutdown(reason: string) {
       shuttingDown ??= (async () => {
         log(`shutting down: ${reason}`);

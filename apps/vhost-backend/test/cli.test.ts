@@ -86,7 +86,11 @@ class BlkDriver {
   }
 
   async connect(socket: string): Promise<void> {
-    this.fe = VhostUserFrontend.connect(socket);
+    await this.attach(VhostUserFrontend.connect(socket));
+  }
+
+  async attach(fe: VhostUserFrontend): Promise<void> {
+    this.fe = fe;
     await this.fe.start({
       wantFeatures: (1n << 32n) | (1n << 29n) | (1n << 9n),
       memory: [this.ram.region],
@@ -219,6 +223,26 @@ describe('serving a frontend', () => {
     await d.connect(socket);
     expect((await d.request(BlkRequestType.OUT, 1n, new Uint8Array(512).fill(3)))[0]).toBe(BlkStatus.OK);
     expect(io.stderr).toMatch(new RegExp(`on fd ${listener}`));
+  });
+
+  it('--fd with a connected socket (one end of a socketpair) serves that frontend, then is finished', async () => {
+    const { unixSocketPair } = await import('@rxvmm/sys');
+    const fds = countFds();
+    const [mine, theirs] = unixSocketPair();
+    const io = capture();
+    const r = await run(['--fd', String(mine), '--blk-file', disk()], io);
+    if (typeof r === 'number') throw new Error(io.stderr);
+    backend = r;
+    expect(r.server.connectedMode).toBe(true);
+    const d = new BlkDriver();
+    await d.attach(VhostUserFrontend.fromFd(theirs));
+    expect((await d.request(BlkRequestType.OUT, 2n, new Uint8Array(512).fill(4)))[0]).toBe(BlkStatus.OK);
+    d.close();
+    await r.finished;
+    await r.shutdown('frontend gone');
+    backend = undefined;
+    expect(io.stderr).toMatch(/connected socket: serving that frontend only/);
+    expect(countFds()).toBe(fds);
   });
 
   it('read-only: writes fail with IOERR and the file is unchanged', async () => {

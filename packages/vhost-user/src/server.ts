@@ -3,8 +3,13 @@
  * a listening fd), one frontend at a time. While a session runs the listener is
  * not polled, so a second frontend waits in the backlog until the first has
  * gone and its state (mappings, fds) is fully released.
+ *
+ * An inherited fd may also be an already *connected* socket (libvirt hands a
+ * back-end one end of a socketpair): then that one session is served and the
+ * server is `finished` when it ends.
  */
-import { unlinkSync } from 'node:fs';
+import { fstatSync, readFileSync, unlinkSync } from 'node:fs';
+import { errnoError } from '@rxvmm/errno';
 import {
   close,
   Poller,
@@ -22,19 +27,35 @@ import type { VhostUserDevice } from './device.js';
 export interface ServerOptions {
   /** Bind and listen on this path (an existing socket file is replaced). */
   socketPath?: string;
-  /** Or serve an inherited listening socket (`--fd N`). */
+  /** Or an inherited socket (`--fd N`): a listening one, or one connected to the frontend. */
   fd?: number;
   log?: Logger;
   /** Called when a session ends, with its final stats and reason. */
   onSessionEnd?(stats: SessionStats, reason: string | null): void;
 }
 
+/** True for a listening socket, false for a connected one (read from /proc/net/unix by inode). */
+function isListeningSocket(fd: number): boolean {
+  const st = fstatSync(fd);
+  if (!st.isSocket()) throw errnoError('EINVAL', `fd ${fd} is not a socket`);
+  const ACCEPTCON = 0x10000;
+  for (const line of readFileSync('/proc/net/unix', 'utf8').split('\n').slice(1)) {
+    const cols = line.trim().split(/\s+/);
+    if (cols[6] === String(st.ino)) return (Number.parseInt(cols[3] ?? '0', 16) & ACCEPTCON) !== 0;
+  }
+  return false;
+}
+
 export class VhostUserServer {
-  private readonly listenFd: number;
-  private readonly poller: PollerHandle;
+  /** The listening socket; null when serving one inherited connected socket. */
+  private readonly listenFd: number | null;
+  private readonly poller: PollerHandle | null;
   private readonly log: Logger;
   private session: BackendSession | null = null;
   private closing: Promise<void> | null = null;
+  private resolveFinished!: () => void;
+  /** Resolves once the server can serve no more: after close(), or when an inherited connected socket's session ended. */
+  readonly finished: Promise<void>;
   /** Completed sessions since start. */
   sessions = 0;
 
@@ -43,6 +64,16 @@ export class VhostUserServer {
     private readonly options: ServerOptions,
   ) {
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+    this.finished = new Promise((resolve) => {
+      this.resolveFinished = resolve;
+    });
+    if (options.fd !== undefined && !isListeningSocket(options.fd)) {
+      this.listenFd = null;
+      this.poller = null;
+      setNonBlocking(options.fd, true);
+      this.startSession(options.fd);
+      return;
+    }
     if (options.fd !== undefined) {
       this.listenFd = options.fd;
       setNonBlocking(this.listenFd, true);
@@ -74,7 +105,7 @@ export class VhostUserServer {
   }
 
   private acceptOne(): void {
-    if (this.session !== null || this.closing !== null) return;
+    if (this.session !== null || this.closing !== null || this.listenFd === null) return;
     let fd: number | null;
     try {
       fd = unixAccept(this.listenFd);
@@ -83,7 +114,11 @@ export class VhostUserServer {
       return;
     }
     if (fd === null) return;
-    this.poller.stop(); // one frontend at a time
+    this.poller?.stop(); // one frontend at a time
+    this.startSession(fd);
+  }
+
+  private startSession(fd: number): void {
     const session = new BackendSession(fd, this.device, {
       log: this.log,
       onEnd: (reason) => {
@@ -91,25 +126,31 @@ export class VhostUserServer {
         this.session = null;
         this.sessions++;
         this.options.onSessionEnd?.(stats, reason);
-        if (this.closing === null) {
-          this.poller.start(UV_READABLE);
-        }
+        if (this.listenFd === null)
+          this.resolveFinished(); // the one inherited connection is over
+        else if (this.closing === null) this.poller?.start(UV_READABLE);
       },
     });
     this.session = session;
   }
 
+  /** True when serving a single inherited connected socket (no listener). */
+  get connectedMode(): boolean {
+    return this.listenFd === null;
+  }
+
   /** Stops listening, ends the current session (releasing everything) and removes the socket file. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      this.poller.close();
+      this.poller?.close();
       if (this.session) await this.session.dispose('back-end shutting down');
-      close(this.listenFd);
+      if (this.listenFd !== null) close(this.listenFd);
       if (this.options.socketPath !== undefined) {
         try {
           unlinkSync(this.options.socketPath);
         } catch {}
       }
+      this.resolveFinished();
     })();
     return this.closing;
   }
