@@ -6,7 +6,8 @@
  * readable-before-writable), then writing used entries with release stores.
  * Only the device phase is timed; the driver refill between rounds is not.
  *
- * Usage: ring_ref <mode> <seconds>   mode: split-1 split-3 split-indirect packed-1 packed-3 packed-indirect
+ * Usage: ring_ref <mode> <seconds>   mode: split-1 split-3 split-indirect packed-1 packed-3 packed-indirect,
+ *        or split-<kind>-batch: the used idx published once per round (JS: addUsed + publishUsed)
  * Prints one JSON line: {"mode":..., "chains":..., "seconds":..., "checksum":...}
  */
 #include <stdint.h>
@@ -113,12 +114,14 @@ static int split_pop(struct chain *c) {
   return 1;
 }
 
+static int batch_used; /* publish the used idx once per round instead of per chain */
+
 static void split_push_used(uint32_t head, uint32_t len) {
   uint64_t e = USED_OFF + 4 + 8ull * (next_used & (QSIZE - 1));
   st32(e, head);
   st32(e + 4, len);
   next_used++;
-  __atomic_store_n((uint16_t *)(mem + USED_OFF + 2), next_used, __ATOMIC_RELEASE);
+  if (!batch_used) __atomic_store_n((uint16_t *)(mem + USED_OFF + 2), next_used, __ATOMIC_RELEASE);
 }
 
 /* ---- packed ---- */
@@ -187,8 +190,9 @@ static const uint16_t part_flags[3] = {0, 0, F_WRITE};
 static void setup(const char *mode) {
   int split = strncmp(mode, "split", 5) == 0;
   const char *kind = strchr(mode, '-') + 1;
-  indirect = strcmp(kind, "indirect") == 0;
-  chain_descs = strcmp(kind, "3") == 0 ? 3 : 1;
+  indirect = strncmp(kind, "indirect", 8) == 0;
+  chain_descs = strncmp(kind, "3", 1) == 0 ? 3 : 1;
+  batch_used = strstr(mode, "-batch") != NULL;
   chains_per_round = QSIZE / chain_descs;
   for (uint32_t t = 0; t < QSIZE; t++) {
     for (uint32_t k = 0; k < 3; k++) {
@@ -268,6 +272,7 @@ int main(int argc, char **argv) {
       if (split) split_push_used(c.head, (uint32_t)c.wbytes); else packed_push_used(c.head, (uint32_t)c.wbytes);
       chains++;
     }
+    if (batch_used) __atomic_store_n((uint16_t *)(mem + USED_OFF + 2), next_used, __ATOMIC_RELEASE);
     timed += now() - t0;
   }
   printf("{\"mode\":\"%s\",\"chains\":%llu,\"seconds\":%.6f,\"checksum\":%llu}\n", mode, (unsigned long long)chains, timed,

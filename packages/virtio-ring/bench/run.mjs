@@ -6,6 +6,7 @@
 //
 //   pnpm bench                     (builds dist first)
 //   BENCH_SECONDS=2 node bench/run.mjs
+//   BENCH_MODES=split-1,packed-1 node bench/run.mjs
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,6 +40,7 @@ const PART_FLAGS = [0, 0, F_WRITE];
 function setup(mode) {
   const split = mode.startsWith('split');
   const kind = mode.split('-')[1];
+  const batch = mode.endsWith('-batch');
   const indirect = kind === 'indirect';
   const chainDescs = kind === '3' ? 3 : 1;
   const perRound = Math.floor(QSIZE / chainDescs);
@@ -85,7 +87,7 @@ function setup(mode) {
       }
       Atomics.store(u16, (AVAIL_OFF + 2) >> 1, availIdx);
     };
-    return { mode, refill, queue: new SplitQueue(mem, cfg) };
+    return { mode, refill, batch, queue: new SplitQueue(mem, cfg) };
   }
   let pos = 0;
   let wrap = 1;
@@ -117,12 +119,12 @@ function setup(mode) {
       Atomics.store(u16, (DESC_OFF + 16 * headPos + 14) >> 1, headFlags);
     }
   };
-  return { mode, refill, queue: new PackedQueue(mem, cfg) };
+  return { mode, refill, batch, queue: new PackedQueue(mem, cfg) };
 }
 
-/** The device loop under test: allocation-free popInto + pushUsed. */
+/** The device loop under test: allocation-free popInto + pushUsed (or addUsed + one publishUsed per round). */
 function runJs(mode, seconds, variant = 'popInto') {
-  const { refill, queue } = setup(mode);
+  const { refill, queue, batch } = setup(mode);
   const chain = new ChainBuffer();
   let chains = 0;
   let checksum = 0;
@@ -131,7 +133,14 @@ function runJs(mode, seconds, variant = 'popInto') {
   while (timed < budget) {
     refill();
     const t0 = process.hrtime.bigint();
-    if (variant === 'popInto') {
+    if (batch) {
+      while (queue.popInto(chain)) {
+        checksum += chain.readableLength + chain.readableCount + chain.writableCount;
+        queue.addUsed(chain.head, chain.writableLength);
+        chains++;
+      }
+      queue.publishUsed();
+    } else if (variant === 'popInto') {
       while (queue.popInto(chain)) {
         checksum += chain.readableLength + chain.readableCount + chain.writableCount;
         queue.pushUsed(chain.head, chain.writableLength);
@@ -161,8 +170,11 @@ const fmt = (n) => `${(n / 1e6).toFixed(2)} M/s`;
 console.log(
   `virtio-ring device side, queue size ${QSIZE}, ${SECONDS}s timed per row (node ${process.version})`,
 );
-console.log('mode               JS (popInto)     C (-O2)          JS/C');
-const modes = ['split-1', 'split-3', 'split-indirect', 'packed-1', 'packed-3', 'packed-indirect'];
+console.log('mode               JS               C (-O2)          JS/C');
+const modes = (
+  process.env.BENCH_MODES ??
+  'split-1,split-3,split-indirect,packed-1,packed-3,packed-indirect,split-1-batch,split-3-batch'
+).split(',');
 for (const mode of modes) {
   runJs(mode, Math.min(0.3, SECONDS)); // warm up the JIT
   const js = runJs(mode, SECONDS);
@@ -176,6 +188,7 @@ for (const mode of modes) {
     `${mode.padEnd(18)} ${fmt(jsRate).padEnd(16)} ${fmt(cRate).padEnd(16)} ${(jsRate / cRate).toFixed(3)}`,
   );
 }
+console.log('(*-batch: used idx published once per round: JS addUsed + publishUsed, C one release store)');
 runJs('split-1', Math.min(0.3, SECONDS), 'pop');
 const alloc = runJs('split-1', SECONDS, 'pop');
 console.log(

@@ -278,6 +278,17 @@ export class PackedQueue implements Virtqueue {
     }
   }
 
+  /**
+   * Same as {@link pushUsed}: every packed used descriptor is published by its
+   * own flags store (release), so there is nothing to batch.
+   */
+  addUsed(id: number, len: number): void {
+    this.pushUsed(id, len);
+  }
+
+  /** Nothing to do for packed rings (see {@link addUsed}). */
+  publishUsed(): void {}
+
   pushUsed(id: number, len: number): void {
     if (!(id >>> 0 === id && id < 65536) || this.inflight[id] === 0) {
       throw new VirtqueueError('EINVAL', 'bad-used-id', `buffer id ${id} is not in flight`);

@@ -75,8 +75,9 @@ export function notifyDecisions(
       completions.subscribe({
         next: (batch) => {
           try {
-            if (isBatch(batch)) for (const c of batch) queue.pushUsed(c.head, c.len);
-            else queue.pushUsed(batch.head, batch.len);
+            // One used-index store per batch: needsNotification() publishes.
+            if (isBatch(batch)) for (const c of batch) queue.addUsed(c.head, c.len);
+            else queue.addUsed(batch.head, batch.len);
             subscriber.next(queue.needsNotification());
           } catch (error) {
             subscriber.error(error);

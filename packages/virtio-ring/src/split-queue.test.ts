@@ -156,4 +156,19 @@ describe('SplitQueue device side with the split driver', () => {
     q2.pushUsed(c.head, 0);
     expect(drv.drainUsed().map((u) => u.id)).toEqual([0, 1]);
   });
+
+  it('addUsed batches used elements behind one used-index store (publishUsed / needsNotification)', () => {
+    const drv = new MockSplitDriver({ size: 8 });
+    const q = drv.device();
+    for (let i = 0; i < 3; i++) drv.add({ writable: [1] });
+    const heads = [q.pop()!.head, q.pop()!.head, q.pop()!.head];
+    q.addUsed(heads[0]!, 1);
+    q.addUsed(heads[1]!, 1);
+    expect(drv.getUsed()).toBeNull(); // not published yet
+    q.publishUsed();
+    expect(drv.drainUsed().map((u) => u.id)).toEqual(heads.slice(0, 2));
+    q.addUsed(heads[2]!, 1);
+    expect(q.needsNotification()).toBe(true); // publishes, then decides
+    expect(drv.drainUsed().map((u) => u.id)).toEqual([heads[2]]);
+  });
 });

@@ -64,6 +64,8 @@ export class SplitQueue implements Virtqueue {
   private signalledValid = false;
   /** Used entries were added since the last needsNotification(). */
   private dirty = false;
+  /** Used elements added but the used index not stored yet. */
+  private unpublished = false;
   private brokenBy: VirtqueueError | null = null;
   /** Bounds of the region the last buffer was in: most buffers hit it without a lookup. */
   private fastLo = 0;
@@ -145,6 +147,7 @@ export class SplitQueue implements Virtqueue {
     this.signalled = 0;
     this.signalledValid = false;
     this.dirty = false;
+    this.unpublished = false;
     this.brokenBy = null;
   }
 
@@ -284,6 +287,16 @@ export class SplitQueue implements Virtqueue {
   }
 
   pushUsed(head: number, len: number): void {
+    this.addUsed(head, len);
+    this.publishUsed();
+  }
+
+  /**
+   * Writes a used element without moving the used index yet: a batch of
+   * addUsed() costs one release store in {@link publishUsed} (which
+   * needsNotification() also does) instead of one per element.
+   */
+  addUsed(head: number, len: number): void {
     if (!(head >>> 0 === head && head < this.size)) {
       throw new VirtqueueError('EINVAL', 'bad-used-id', `used head ${head} is not a descriptor index`);
     }
@@ -295,10 +308,18 @@ export class SplitQueue implements Virtqueue {
     this.usedU32[k + 1] = len;
     this.used = (used + 1) & 0xffff;
     this.dirty = true;
-    Atomics.store(this.usedU16, this.usedIdxI, this.used); // release: the element above is visible first
+    this.unpublished = true;
+  }
+
+  /** Makes every added used element visible to the driver (release store of used idx). */
+  publishUsed(): void {
+    if (!this.unpublished) return;
+    this.unpublished = false;
+    Atomics.store(this.usedU16, this.usedIdxI, this.used); // release: the elements are visible first
   }
 
   needsNotification(): boolean {
+    this.publishUsed();
     if (!this.dirty) return false; // nothing used since the last decision
     this.dirty = false;
     const old = this.signalled;

@@ -14,7 +14,11 @@ export interface Virtqueue {
   drain(onChain: (chain: ChainBuffer) => void, max?: number): number;
   /** Returns a chain to the driver: `head` is the chain's head (split) or buffer id (packed). */
   pushUsed(head: number, len: number): void;
-  /** After a batch of pushUsed: does the driver want an interrupt? */
+  /** Like pushUsed, but the used index moves only at publishUsed() / needsNotification() (split: one release store per batch). */
+  addUsed(head: number, len: number): void;
+  /** Publishes what addUsed() wrote. */
+  publishUsed(): void;
+  /** After a batch of pushUsed/addUsed: publishes, then answers whether the driver wants an interrupt. */
   needsNotification(): boolean;
   /** Ask for kicks again; true when buffers arrived meanwhile (pop again before sleeping). */
   enableNotifications(): boolean;
