@@ -16,11 +16,13 @@ const LOCK = 0;
 const ALIVE = 1;
 const TID = 2;
 const KICKS = 3;
+/** Int32Array index (bytes 32..35): the vCPU fd, for salvage after a crashed thread. */
+const VCPU_FD = 8;
 /** BigInt64Array indices (bytes 16.. of the buffer). */
 const RUN_ADDRESS = 2;
 const RUN_SIZE = 3;
 
-export const KICK_SLOT_BYTES = 32;
+export const KICK_SLOT_BYTES = 40;
 
 function lock(words: Int32Array): void {
   while (Atomics.compareExchange(words, LOCK, 0, 1) !== 0) {
@@ -40,16 +42,17 @@ export class KickTarget {
 
   constructor(buffer: SharedArrayBuffer = new SharedArrayBuffer(KICK_SLOT_BYTES)) {
     this.buffer = buffer;
-    this.#words = new Int32Array(buffer, 0, 4);
+    this.#words = new Int32Array(buffer, 0, 10);
     this.#wide = new BigInt64Array(buffer, 0, 4);
   }
 
   /** Called on the vCPU's thread once its kvm_run is mapped. */
-  publish(runAddress: bigint, runSize: number): void {
+  publish(runAddress: bigint, runSize: number, vcpuFd = -1): void {
     const tid = sys.prepareKickTarget();
     lock(this.#words);
     Atomics.store(this.#wide, RUN_ADDRESS, runAddress);
     Atomics.store(this.#wide, RUN_SIZE, BigInt(runSize));
+    Atomics.store(this.#words, VCPU_FD, vcpuFd);
     Atomics.store(this.#words, TID, tid);
     Atomics.store(this.#words, ALIVE, 1);
     unlock(this.#words);
@@ -70,7 +73,7 @@ export class Kicker {
   #run: { address: bigint; buffer: ArrayBuffer; bytes: Uint8Array } | undefined;
 
   constructor(buffer: SharedArrayBuffer) {
-    this.#words = new Int32Array(buffer, 0, 4);
+    this.#words = new Int32Array(buffer, 0, 10);
     this.#wide = new BigInt64Array(buffer, 0, 4);
   }
 
@@ -105,6 +108,25 @@ export class Kicker {
 
   get alive(): boolean {
     return Atomics.load(this.#words, ALIVE) === 1;
+  }
+
+  /**
+   * After the vCPU's thread died without retiring the slot (an uncaught
+   * exception ends a worker without running its cleanup): closes the vCPU fd
+   * and unmaps its kvm_run from here. Returns whether there was anything to do.
+   * Only call once that thread is gone.
+   */
+  salvage(): boolean {
+    lock(this.#words);
+    const alive = Atomics.load(this.#words, ALIVE) === 1;
+    Atomics.store(this.#words, ALIVE, 0);
+    this.#drop();
+    unlock(this.#words);
+    if (!alive) return false;
+    const fd = Atomics.load(this.#words, VCPU_FD);
+    sys.munmap(Atomics.load(this.#wide, RUN_ADDRESS), Number(Atomics.load(this.#wide, RUN_SIZE)));
+    if (fd >= 0) sys.close(fd);
+    return true;
   }
 
   /** Drops this thread's view of kvm_run. */

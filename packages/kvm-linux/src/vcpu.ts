@@ -191,7 +191,7 @@ export class LinuxVcpu implements Vcpu {
     this.#check();
     if (!this.#kickTarget) {
       this.#kickTarget = new KickTarget();
-      this.#kickTarget.publish(this.runAddress, this.runSize);
+      this.#kickTarget.publish(this.runAddress, this.runSize, this.fd);
     }
     return this.#kickTarget.buffer;
   }

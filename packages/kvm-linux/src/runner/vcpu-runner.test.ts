@@ -130,6 +130,28 @@ describe.skipIf(!kvmAvailable)('VcpuRunner on /dev/kvm', () => {
     expect(processResources().fds).toEqual(before.fds);
   });
 
+  it('a worker killed by an uncaught exception still leaves no vCPU fd or kvm_run mapping', async () => {
+    const before = processResources();
+    const { kvm, vm } = vmWithCode(SPIN_GUEST_64);
+    const runner = await VcpuRunner.start({
+      vm,
+      id: 0,
+      handler: new URL('./fixtures/crash-handler.mjs', import.meta.url),
+      data,
+    });
+    runner.kick();
+    const result = await runner.done;
+    expect(result.reason).toBe('error');
+    expect(result.error?.message).toMatch(/async crash/);
+    expect(runner.kick()).toBe(false);
+    vm.close();
+    await vm.whenReleased();
+    kvm.close();
+    const after = processResources();
+    expect(after.fds).toEqual(before.fds);
+    expect(after.mappings).toEqual(before.mappings);
+  });
+
   it('rejects start when the handler setup throws, with its code', async () => {
     const { kvm, vm } = vmWithCode(SPIN_GUEST_64);
     await expect(VcpuRunner.start({ vm, id: 0, handler: badSetupHandler })).rejects.toMatchObject({

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { type TransferListItem, Worker } from 'node:worker_threads';
 import { errnoError } from '@rxvmm/errno';
 import { type Observable, Subject } from 'rxjs';
-import { Kicker } from '../kick.js';
+import { KICK_SLOT_BYTES, Kicker } from '../kick.js';
 import type { LinuxVm } from '../vm.js';
 import { createCounterBuffer, ExitCounters } from './counters.js';
 import {
@@ -100,6 +100,10 @@ export class VcpuRunner {
         this.#result ??= { reason: 'error', error: { message: error.message, stack: error.stack } };
       });
       worker.once('exit', (code) => {
+        // A worker killed by an uncaught exception never ran its cleanup: close its vCPU from here.
+        if (this.#kicker.salvage()) {
+          this.#result ??= { reason: 'error', error: { message: `vCPU worker died (exit code ${code})` } };
+        }
         this.#kicker.dispose();
         release();
         const result = this.#result ?? {
@@ -136,7 +140,7 @@ export class VcpuRunner {
       );
     }
     const counters = createCounterBuffer();
-    const kickSlot = new SharedArrayBuffer(32);
+    const kickSlot = new SharedArrayBuffer(KICK_SLOT_BYTES);
     const control = new SharedArrayBuffer(CONTROL_WORDS * 4);
     const init: RunnerInit = {
       vmFd: vm.fd,

@@ -58,7 +58,7 @@ async function main(): Promise<VcpuRunResult> {
   let last: VcpuExit | undefined;
   try {
     vcpu = new LinuxVcpu(init.vmFd, init.vcpuId, init.mmapSize);
-    kickTarget.publish(vcpu.runAddress, vcpu.runSize);
+    kickTarget.publish(vcpu.runAddress, vcpu.runSize, vcpu.fd);
     const module = (await import(init.handlerUrl)) as { default?: VcpuHandler; handler?: VcpuHandler };
     handler = module.default ?? module.handler;
     if (typeof handler?.onExit !== 'function') {
