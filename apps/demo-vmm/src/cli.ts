@@ -34,9 +34,11 @@ async function main(argv: string[]): Promise<number> {
       },
       ...(live
         ? {
-            onProgress: (completed: number) => {
+            onProgress: (verified: number, completed: number) => {
               const pct = Math.floor((100 * completed) / total);
-              process.stderr.write(`\r  guest: ${completed}/${total} requests completed (${pct}%)`);
+              process.stderr.write(
+                `\r  guest: ${verified}/${options.requests} requests verified, ${completed}/${total} transfers (${pct}%)`,
+              );
             },
           }
         : {}),

@@ -60,7 +60,10 @@ const NEEDS_RESET = 0x40;
 
 export async function runDemo(
   options: DemoOptions,
-  hooks: { onBackend?: (choice: BackendChoice) => void; onProgress?: (completed: number) => void } = {},
+  hooks: {
+    onBackend?: (choice: BackendChoice) => void;
+    onProgress?: (verified: number, completed: number) => void;
+  } = {},
 ): Promise<DemoReport> {
   const choice = chooseBackend(options.backend);
   hooks.onBackend?.(choice);

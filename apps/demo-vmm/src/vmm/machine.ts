@@ -34,8 +34,8 @@ export interface MachineOptions {
   irqfd: boolean;
   vhostUser: string | undefined;
   guestMode: 'normal' | 'bad-queue-addr' | 'bad-head';
-  /** Called about every 100 ms with the guest's completed request count (each write and read counts). */
-  onProgress?: (completed: number) => void;
+  /** Called about every 100 ms with the guest's verified requests and completed transfers (writes + reads). */
+  onProgress?: (verified: number, completed: number) => void;
   /** Give up when the guest makes no progress for this long (default 20 s). */
   stallMs?: number;
 }

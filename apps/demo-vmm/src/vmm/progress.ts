@@ -3,7 +3,7 @@ import { type GuestResults, ResultStatus } from '../guest/abi.js';
 
 export function watchProgress(options: {
   read: () => GuestResults;
-  onProgress?: ((completed: number) => void) | undefined;
+  onProgress?: ((verified: number, completed: number) => void) | undefined;
   stallMs?: number | undefined;
   onStall: () => void;
   intervalMs?: number;
@@ -14,7 +14,7 @@ export function watchProgress(options: {
   const timer = setInterval(() => {
     const r = options.read();
     const completed = Number(r.completed);
-    options.onProgress?.(completed);
+    options.onProgress?.(Number(r.verified), completed);
     if (completed !== last) {
       last = completed;
       lastChange = Date.now();
