@@ -22,6 +22,8 @@ import {
 
 const RINGS = Number(process.env.RXVMM_FUZZ_RINGS ?? 1_000_000);
 const SEED = Number(process.env.RXVMM_FUZZ_SEED ?? 0x9e3779b9) >>> 0;
+/** Generous: ~3 s per million rings when idle, several times that on a loaded 2-core CI machine. */
+const TIMEOUT = Math.max(120_000, (RINGS / 1_000_000) * 120_000);
 
 const BASE = 0x10000;
 const RAM = 0x10000;
@@ -159,130 +161,138 @@ describe(`fuzz: ${RINGS} random rings per format`, () => {
     Error.stackTraceLimit = limit;
   });
 
-  it('split rings: only typed errors, never a segment outside memory', () => {
-    const h = harness();
-    const r = new Rng(SEED);
-    const chain = new ChainBuffer();
-    const stats = new Map<string, number>();
-    // One queue per (size, features): reset between rings, as a device reset does.
-    const queues = new Map<number, SplitQueue>();
-    const t0 = performance.now();
-    for (let i = 0; i < RINGS; i++) {
-      const sizeLog = r.below(5);
-      const size = 1 << sizeLog;
-      const feat = r.below(8);
-      const key = sizeLog * 8 + feat;
-      let q = queues.get(key);
-      if (!q) {
-        const cfg: QueueConfig = {
-          size,
-          descTable: BigInt(BASE + DESC),
-          driverArea: BigInt(BASE + AVAIL),
-          deviceArea: BigInt(BASE + USED),
-          indirect: (feat & 1) !== 0,
-          eventIdx: (feat & 2) !== 0,
-          strictOrder: (feat & 4) === 0,
-        };
-        q = new SplitQueue(h.mem, cfg);
-        queues.set(key, q);
+  it(
+    'split rings: only typed errors, never a segment outside memory',
+    () => {
+      const h = harness();
+      const r = new Rng(SEED);
+      const chain = new ChainBuffer();
+      const stats = new Map<string, number>();
+      // One queue per (size, features): reset between rings, as a device reset does.
+      const queues = new Map<number, SplitQueue>();
+      const t0 = performance.now();
+      for (let i = 0; i < RINGS; i++) {
+        const sizeLog = r.below(5);
+        const size = 1 << sizeLog;
+        const feat = r.below(8);
+        const key = sizeLog * 8 + feat;
+        let q = queues.get(key);
+        if (!q) {
+          const cfg: QueueConfig = {
+            size,
+            descTable: BigInt(BASE + DESC),
+            driverArea: BigInt(BASE + AVAIL),
+            deviceArea: BigInt(BASE + USED),
+            indirect: (feat & 1) !== 0,
+            eventIdx: (feat & 2) !== 0,
+            strictOrder: (feat & 4) === 0,
+          };
+          q = new SplitQueue(h.mem, cfg);
+          queues.set(key, q);
+        }
+        q.reset();
+        for (let d = 0; d < size; d++) {
+          const flags = splitFlags(r);
+          randomAddrLen(h, r, DESC + 16 * d, (flags & 4) !== 0);
+          h.u16[(DESC + 16 * d + 12) >> 1] = flags;
+          h.u16[(DESC + 16 * d + 14) >> 1] = r.below(16) === 0 ? r.next() & 0xffff : r.below(size + 1);
+        }
+        // Refresh one indirect table.
+        const t = TABLES + 256 * r.below(4);
+        for (let d = r.below(16); d < 16; d += 1 + r.below(4)) {
+          const flags = splitFlags(r) & (r.below(16) === 0 ? 7 : 3);
+          randomAddrLen(h, r, t + 16 * d, false);
+          h.u16[(t + 16 * d + 12) >> 1] = flags;
+          h.u16[(t + 16 * d + 14) >> 1] = r.below(17);
+        }
+        for (let a = 0; a < size; a++)
+          h.u16[(AVAIL + 4 + 2 * a) >> 1] = r.below(64) === 0 ? r.next() & 0xffff : r.below(size);
+        h.u16[(AVAIL + 2) >> 1] = r.below(64) === 0 ? r.next() & 0xffff : r.below(size + 1);
+        h.u16[AVAIL >> 1] = r.below(2);
+        h.u16[(AVAIL + 4 + 2 * size) >> 1] = r.below(size + 1);
+        drive(q, chain, size, stats);
       }
-      q.reset();
-      for (let d = 0; d < size; d++) {
-        const flags = splitFlags(r);
-        randomAddrLen(h, r, DESC + 16 * d, (flags & 4) !== 0);
-        h.u16[(DESC + 16 * d + 12) >> 1] = flags;
-        h.u16[(DESC + 16 * d + 14) >> 1] = r.below(16) === 0 ? r.next() & 0xffff : r.below(size + 1);
+      report('split', stats, performance.now() - t0);
+      expect(stats.get('chains')).toBeGreaterThan(RINGS / 20);
+      for (const reason of [
+        'head-out-of-range',
+        'next-out-of-range',
+        'chain-too-long',
+        'nested-indirect',
+        'indirect-with-next',
+        'indirect-not-negotiated',
+        'indirect-table-length',
+        'descriptor-out-of-memory',
+        'write-before-read',
+        'avail-idx-jump',
+      ]) {
+        expect(stats.get(reason), reason).toBeGreaterThan(0);
       }
-      // Refresh one indirect table.
-      const t = TABLES + 256 * r.below(4);
-      for (let d = r.below(16); d < 16; d += 1 + r.below(4)) {
-        const flags = splitFlags(r) & (r.below(16) === 0 ? 7 : 3);
-        randomAddrLen(h, r, t + 16 * d, false);
-        h.u16[(t + 16 * d + 12) >> 1] = flags;
-        h.u16[(t + 16 * d + 14) >> 1] = r.below(17);
-      }
-      for (let a = 0; a < size; a++)
-        h.u16[(AVAIL + 4 + 2 * a) >> 1] = r.below(64) === 0 ? r.next() & 0xffff : r.below(size);
-      h.u16[(AVAIL + 2) >> 1] = r.below(64) === 0 ? r.next() & 0xffff : r.below(size + 1);
-      h.u16[AVAIL >> 1] = r.below(2);
-      h.u16[(AVAIL + 4 + 2 * size) >> 1] = r.below(size + 1);
-      drive(q, chain, size, stats);
-    }
-    report('split', stats, performance.now() - t0);
-    expect(stats.get('chains')).toBeGreaterThan(RINGS / 20);
-    for (const reason of [
-      'head-out-of-range',
-      'next-out-of-range',
-      'chain-too-long',
-      'nested-indirect',
-      'indirect-with-next',
-      'indirect-not-negotiated',
-      'indirect-table-length',
-      'descriptor-out-of-memory',
-      'write-before-read',
-      'avail-idx-jump',
-    ]) {
-      expect(stats.get(reason), reason).toBeGreaterThan(0);
-    }
-  });
+    },
+    TIMEOUT,
+  );
 
-  it('packed rings: only typed errors, never a segment outside memory', () => {
-    const h = harness();
-    const r = new Rng(SEED ^ 0x5bd1e995);
-    const chain = new ChainBuffer();
-    const stats = new Map<string, number>();
-    const queues = new Map<number, PackedQueue>();
-    const t0 = performance.now();
-    for (let i = 0; i < RINGS; i++) {
-      const size = 1 + r.below(16);
-      const feat = r.below(8);
-      const key = size * 8 + feat;
-      let q = queues.get(key);
-      if (!q) {
-        const cfg: QueueConfig = {
-          size,
-          descTable: BigInt(BASE + DESC),
-          driverArea: BigInt(BASE + AVAIL),
-          deviceArea: BigInt(BASE + USED),
-          indirect: (feat & 1) !== 0,
-          eventIdx: (feat & 2) !== 0,
-          strictOrder: (feat & 4) === 0,
-        };
-        q = new PackedQueue(h.mem, cfg);
-        queues.set(key, q);
+  it(
+    'packed rings: only typed errors, never a segment outside memory',
+    () => {
+      const h = harness();
+      const r = new Rng(SEED ^ 0x5bd1e995);
+      const chain = new ChainBuffer();
+      const stats = new Map<string, number>();
+      const queues = new Map<number, PackedQueue>();
+      const t0 = performance.now();
+      for (let i = 0; i < RINGS; i++) {
+        const size = 1 + r.below(16);
+        const feat = r.below(8);
+        const key = size * 8 + feat;
+        let q = queues.get(key);
+        if (!q) {
+          const cfg: QueueConfig = {
+            size,
+            descTable: BigInt(BASE + DESC),
+            driverArea: BigInt(BASE + AVAIL),
+            deviceArea: BigInt(BASE + USED),
+            indirect: (feat & 1) !== 0,
+            eventIdx: (feat & 2) !== 0,
+            strictOrder: (feat & 4) === 0,
+          };
+          q = new PackedQueue(h.mem, cfg);
+          queues.set(key, q);
+        }
+        q.reset();
+        for (let d = 0; d < size; d++) {
+          const flags = splitFlags(r) & (r.below(4) === 0 ? 7 : 3);
+          randomAddrLen(h, r, DESC + 16 * d, (flags & 4) !== 0);
+          h.u16[(DESC + 16 * d + 12) >> 1] = r.below(4) === 0 ? r.below(4) : r.below(64);
+          const lap = r.below(10);
+          const bits = lap < 7 ? 0x80 : lap === 7 ? 0x8080 : lap === 8 ? 0 : 0x8000;
+          h.u16[(DESC + 16 * d + 14) >> 1] = flags | bits;
+        }
+        const t = TABLES + 256 * r.below(4);
+        for (let d = r.below(16); d < 16; d += 1 + r.below(4)) {
+          const flags = splitFlags(r) & (r.below(16) === 0 ? 7 : 3);
+          randomAddrLen(h, r, t + 16 * d, false);
+          h.u16[(t + 16 * d + 14) >> 1] = flags;
+        }
+        h.u32[AVAIL >> 2] = r.next(); // driver event suppression: random flags / off_wrap
+        drive(q, chain, size, stats);
       }
-      q.reset();
-      for (let d = 0; d < size; d++) {
-        const flags = splitFlags(r) & (r.below(4) === 0 ? 7 : 3);
-        randomAddrLen(h, r, DESC + 16 * d, (flags & 4) !== 0);
-        h.u16[(DESC + 16 * d + 12) >> 1] = r.below(4) === 0 ? r.below(4) : r.below(64);
-        const lap = r.below(10);
-        const bits = lap < 7 ? 0x80 : lap === 7 ? 0x8080 : lap === 8 ? 0 : 0x8000;
-        h.u16[(DESC + 16 * d + 14) >> 1] = flags | bits;
+      report('packed', stats, performance.now() - t0);
+      expect(stats.get('chains')).toBeGreaterThan(RINGS / 20);
+      for (const reason of [
+        'chain-too-long',
+        'nested-indirect',
+        'indirect-with-next',
+        'indirect-in-chain',
+        'indirect-not-negotiated',
+        'indirect-table-length',
+        'descriptor-out-of-memory',
+        'write-before-read',
+        'buffer-id-in-use',
+      ]) {
+        expect(stats.get(reason), reason).toBeGreaterThan(0);
       }
-      const t = TABLES + 256 * r.below(4);
-      for (let d = r.below(16); d < 16; d += 1 + r.below(4)) {
-        const flags = splitFlags(r) & (r.below(16) === 0 ? 7 : 3);
-        randomAddrLen(h, r, t + 16 * d, false);
-        h.u16[(t + 16 * d + 14) >> 1] = flags;
-      }
-      h.u32[AVAIL >> 2] = r.next(); // driver event suppression: random flags / off_wrap
-      drive(q, chain, size, stats);
-    }
-    report('packed', stats, performance.now() - t0);
-    expect(stats.get('chains')).toBeGreaterThan(RINGS / 20);
-    for (const reason of [
-      'chain-too-long',
-      'nested-indirect',
-      'indirect-with-next',
-      'indirect-in-chain',
-      'indirect-not-negotiated',
-      'indirect-table-length',
-      'descriptor-out-of-memory',
-      'write-before-read',
-      'buffer-id-in-use',
-    ]) {
-      expect(stats.get(reason), reason).toBeGreaterThan(0);
-    }
-  });
+    },
+    TIMEOUT,
+  );
 });

@@ -128,7 +128,7 @@ describe('random rings against the reference model', () => {
       ),
       { numRuns: 3000 },
     );
-  });
+  }, 120_000);
 
   it('packed: same lists or the same typed error, never another exception', () => {
     const AV = 1 << 7;
@@ -164,7 +164,7 @@ describe('random rings against the reference model', () => {
       ),
       { numRuns: 3000 },
     );
-  });
+  }, 120_000);
 });
 
 /** A random workload: buffers of random shapes, completed in a random order. */
@@ -242,7 +242,7 @@ describe('driver ↔ device round trips', () => {
         ),
         { numRuns: 300 },
       );
-    });
+    }, 120_000);
   }
 
   it('readSegments / writeSegments agree with ChainBuffer.read / write at any offset', () => {
@@ -264,7 +264,7 @@ describe('driver ↔ device round trips', () => {
       }),
       { numRuns: 500 },
     );
-  });
+  }, 60_000);
 });
 
 describe('vring_need_event', () => {
