@@ -10,16 +10,17 @@ export interface GuestMemoryRegionInit {
 /**
  * A resolved region. Guest-physical bounds are plain numbers: both x86-64 and
  * arm64 cap physical addresses at 52 bits, so every real guest address is an
- * exact double and the hot path never touches bigint. `u16`/`u32`/`view` span
- * the WHOLE backing buffer (index = absolute buffer offset / width) so an
- * access is aligned exactly when the host address is, which Atomics require.
+ * exact double and the hot path never touches bigint. `u16`/`u32`/`view` are
+ * views starting at an 8-byte-aligned buffer offset at or below the region
+ * (index = `hostOffset` + offset-in-region, divided by the width), so an access
+ * is aligned exactly when the host address is, which Atomics require.
  */
 export interface HostRegion {
   readonly index: number;
   readonly start: number;
   readonly end: number;
   readonly bytes: Uint8Array;
-  /** `bytes.byteOffset`: host offset of `start` inside the backing buffer. */
+  /** Byte offset of `start` inside the views below (0..7: the views begin 8-aligned). */
   readonly hostOffset: number;
   readonly u16: Uint16Array;
   readonly u32: Uint32Array;
@@ -48,34 +49,32 @@ export class GuestMemory {
 
   constructor(regions: readonly GuestMemoryRegionInit[]) {
     const sorted = [...regions].sort((a, b) => (a.guestPhysAddr < b.guestPhysAddr ? -1 : 1));
-    const views = new Map<ArrayBufferLike, { u16: Uint16Array; u32: Uint32Array; view: DataView }>();
     const out: HostRegion[] = [];
     let prevEnd = -1;
     for (const r of sorted) {
       if (r.guestPhysAddr < 0n) throw new GuestMemoryError('region address is negative');
       const end = r.guestPhysAddr + BigInt(r.bytes.byteLength);
-      if (end > BigInt(MAX_GUEST_PHYS))
+      if (end > BigInt(MAX_GUEST_PHYS)) {
         throw new GuestMemoryError('region ends above 2^53 (beyond any 52-bit physical address space)');
+      }
       const start = Number(r.guestPhysAddr);
       if (start < prevEnd) throw new GuestMemoryError(`regions overlap at 0x${start.toString(16)}`);
       if (r.bytes.byteLength === 0) continue;
+      // Views begin at the 8-aligned buffer offset below the region, so their
+      // element alignment is the host alignment, even in buffers beyond 4 GiB.
       const buffer = r.bytes.buffer;
-      let v = views.get(buffer);
-      if (!v) {
-        v = {
-          u16: new Uint16Array(buffer, 0, buffer.byteLength >>> 1),
-          u32: new Uint32Array(buffer, 0, buffer.byteLength >>> 2),
-          view: new DataView(buffer),
-        };
-        views.set(buffer, v);
-      }
+      const viewBase = r.bytes.byteOffset - (r.bytes.byteOffset % 8);
+      const hostOffset = r.bytes.byteOffset - viewBase;
+      const span = hostOffset + r.bytes.byteLength;
       out.push({
         index: out.length,
         start,
         end: Number(end),
         bytes: r.bytes,
-        hostOffset: r.bytes.byteOffset,
-        ...v,
+        hostOffset,
+        u16: new Uint16Array(buffer, viewBase, Math.floor(span / 2)),
+        u32: new Uint32Array(buffer, viewBase, Math.floor(span / 4)),
+        view: new DataView(buffer, viewBase, span),
       });
       prevEnd = Number(end);
     }

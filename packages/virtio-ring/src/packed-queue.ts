@@ -79,12 +79,12 @@ export class PackedQueue implements Virtqueue {
     this.strictOrder = config.strictOrder ?? true;
     this.descU32 = desc.region.u32;
     this.descU16 = desc.region.u16;
-    this.desc32 = desc.host >>> 2;
-    this.desc16 = desc.host >>> 1;
+    this.desc32 = desc.host / 4;
+    this.desc16 = desc.host / 2;
     this.drvU16 = drv.region.u16;
-    this.drvI = drv.host >>> 1;
+    this.drvI = drv.host / 2;
     this.devU16 = dev.region.u16;
-    this.devI = dev.host >>> 1;
+    this.devI = dev.host / 2;
   }
 
   get broken(): VirtqueueError | null {

@@ -27,7 +27,7 @@ export interface QueueConfig {
 /** A ring area resolved to its region and host byte offset in the backing buffer. */
 export interface RingArea {
   region: HostRegion;
-  /** Absolute byte offset in the backing buffer. */
+  /** Byte offset in the region's views (`region.u16` index = host / 2). */
   host: number;
 }
 

@@ -99,18 +99,18 @@ export class SplitQueue implements Virtqueue {
     this.strictOrder = config.strictOrder ?? true;
     this.descU32 = desc.region.u32;
     this.descU16 = desc.region.u16;
-    this.desc32 = desc.host >>> 2;
-    this.desc16 = desc.host >>> 1;
+    this.desc32 = desc.host / 4;
+    this.desc16 = desc.host / 2;
     this.availU16 = avail.region.u16;
-    this.availFlagsI = avail.host >>> 1;
+    this.availFlagsI = avail.host / 2;
     this.availIdxI = this.availFlagsI + 1;
     this.availRingI = this.availFlagsI + 2;
     this.usedEventI = this.availRingI + size;
     this.usedU16 = used.region.u16;
     this.usedU32 = used.region.u32;
-    this.usedFlagsI = used.host >>> 1;
+    this.usedFlagsI = used.host / 2;
     this.usedIdxI = this.usedFlagsI + 1;
-    this.usedRing32 = (used.host >>> 2) + 1;
+    this.usedRing32 = used.host / 4 + 1;
     this.availEventI = this.usedFlagsI + 2 + 4 * size;
   }
 
