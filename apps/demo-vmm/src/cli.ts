@@ -26,8 +26,14 @@ async function main(argv: string[]): Promise<number> {
   }
   const live = !options.json && process.stderr.isTTY === true;
   const total = options.requests * 2;
+  // Ctrl-C / SIGTERM: stop the vCPU and shut down cleanly (the temporary disk is removed).
+  const abort = new AbortController();
+  const stop = () => abort.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
   try {
     const report = await runDemo(options, {
+      signal: abort.signal,
       onBackend: (c) => {
         if (options.backend === 'auto')
           process.stderr.write(`rxvmm-demo: backend ${c.backend} (${c.reason})\n`);
@@ -49,7 +55,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`rxvmm-demo\n${formatSummary(report)}\n`);
     }
     if (!report.ok && options.json) process.stderr.write(`rxvmm-demo: ${report.error}\n`);
-    return report.ok ? 0 : 1;
+    return report.ok ? 0 : abort.signal.aborted ? 130 : 1;
   } catch (error) {
     if (live) process.stderr.write('\r\x1b[K');
     if (error instanceof DiskError) {

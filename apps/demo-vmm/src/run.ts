@@ -63,6 +63,7 @@ export async function runDemo(
   hooks: {
     onBackend?: (choice: BackendChoice) => void;
     onProgress?: (verified: number, completed: number) => void;
+    signal?: AbortSignal;
   } = {},
 ): Promise<DemoReport> {
   const choice = chooseBackend(options.backend);
@@ -79,6 +80,7 @@ export async function runDemo(
     vhostUser: options.vhostUser,
     guestMode: options.guestMode,
     ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
+    ...(hooks.signal ? { signal: hooks.signal } : {}),
   };
   const run =
     choice.backend === 'kvm'
@@ -99,7 +101,9 @@ function report(options: DemoOptions, run: MachineRun): DemoReport {
       const why = FAIL_REASONS[Number(r.failCode)] ?? `failure code ${r.failCode}`;
       error = `the guest gave up: ${why} (detail ${r.failDetail})`;
       if (run.deviceFailure) error += `; device: ${run.deviceFailure}`;
-    } else if (run.end !== 'done') error = `the vCPU stopped before the guest finished (${run.end})`;
+    } else if (run.end === 'aborted') error = 'interrupted before the guest finished';
+    else if (run.end === 'stalled') error = 'the guest made no progress for 20 s (stalled)';
+    else if (run.end !== 'done') error = `the vCPU stopped before the guest finished (${run.end})`;
     else error = `only ${verified} of ${options.requests} requests were verified`;
   }
   // Per verified request (a write and its read-back); 0 when none was verified.

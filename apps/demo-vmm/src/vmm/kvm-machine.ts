@@ -116,7 +116,15 @@ export async function runOnKvm(options: MachineOptions): Promise<MachineRun> {
         void r.stop();
       },
     });
+    let aborted = false;
+    const onAbort = () => {
+      aborted = true;
+      void r.stop();
+    };
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    if (options.signal?.aborted) onAbort();
     const result = await r.done;
+    options.signal?.removeEventListener('abort', onAbort);
     stopWatch();
     const counters = r.counters.snapshot();
     const results = readResults(ram.bytes);
@@ -124,6 +132,7 @@ export async function runOnKvm(options: MachineOptions): Promise<MachineRun> {
     const done = shared.times[SharedTime.done] ?? 0;
     let end: string = result.reason === 'handler-stop' ? 'done' : result.reason;
     if (stalled) end = 'stalled';
+    if (aborted) end = 'aborted';
     if (result.reason === 'exit' && result.exit) end = `exit:${result.exit.kind}`;
     if (result.reason === 'error') end = `error: ${result.error?.message ?? 'unknown'}`;
     return {

@@ -36,6 +36,8 @@ export interface MachineOptions {
   guestMode: 'normal' | 'bad-queue-addr' | 'bad-head';
   /** Called about every 100 ms with the guest's verified requests and completed transfers (writes + reads). */
   onProgress?: (verified: number, completed: number) => void;
+  /** Stops the run (e.g. Ctrl-C): the machine shuts down cleanly and reports `end: 'aborted'`. */
+  signal?: AbortSignal;
   /** Give up when the guest makes no progress for this long (default 20 s). */
   stallMs?: number;
 }

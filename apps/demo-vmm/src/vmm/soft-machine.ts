@@ -102,16 +102,19 @@ export async function runOnSoft(options: MachineOptions): Promise<MachineRun> {
     vcpu.setRegs({ ...vcpu.getRegs(), rdi: BOOT_INFO_ADDR });
     vcpu.load(blkGuestProgram);
     let sinceYield = 0;
+    const abortedPromise = new Promise<void>((resolve) => {
+      options.signal?.addEventListener('abort', () => resolve(), { once: true });
+    });
     for (;;) {
-      if (stalled) {
-        end = 'stalled';
+      if (stalled || options.signal?.aborted) {
+        end = stalled ? 'stalled' : 'aborted';
         break;
       }
       const exit = vcpu.run();
       exits.total++;
       if (exit.kind === 'intr') {
         exits.intr++;
-        await vcpu.whenRunnable();
+        await Promise.race([vcpu.whenRunnable(), abortedPromise]);
         sinceYield = 0;
         continue;
       }
