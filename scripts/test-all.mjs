@@ -12,12 +12,25 @@ const workspaces = ['packages', 'apps'].flatMap((dir) =>
 const reports = workspaces.map((dir) => join(dir, '.test-results.json'));
 for (const report of reports) rmSync(report, { force: true });
 
-const turbo = (args) =>
-  spawnSync(join(root, 'node_modules/.bin/turbo'), args, { cwd: root, stdio: 'inherit' }).status ?? 1;
+// A test that hangs (a guest that never gets its interrupt blocks KVM_RUN) must
+// fail the run with the summary line still printed, not eat CI's whole budget.
+const TEST_BUDGET_MS = Number(process.env.RXVMM_TEST_BUDGET_MS ?? 30 * 60 * 1000);
+
+const turbo = (args, budgetMs) => {
+  const bin = join(root, 'node_modules/.bin/turbo');
+  // GNU timeout signals its whole process group, so vitest workers go too.
+  const [cmd, argv] = budgetMs
+    ? ['timeout', ['--kill-after=20', String(Math.ceil(budgetMs / 1000)), bin, ...args]]
+    : [bin, args];
+  const status = spawnSync(cmd, argv, { cwd: root, stdio: 'inherit' }).status ?? 1;
+  if (budgetMs && status === 124) console.log(`turbo ${args.join(' ')}: stopped after ${budgetMs} ms`);
+  return status;
+};
 
 const buildStatus = turbo(['run', 'build', '--output-logs=errors-only']);
 // One package at a time: the KVM and QEMU tests measure real guests on 2 cores.
-const testStatus = buildStatus === 0 ? turbo(['run', 'test', '--continue', '--concurrency=1']) : 1;
+const testStatus =
+  buildStatus === 0 ? turbo(['run', 'test', '--continue', '--concurrency=1'], TEST_BUDGET_MS) : 1;
 
 let passed = 0;
 let failed = 0;
