@@ -1,7 +1,7 @@
 import { filter, lastValueFrom, map, Subject, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { VirtqueueError } from './errors.js';
-import { type Completion, chainsOnKick, drainOnKick, interrupts, notifyDecisions } from './rx.js';
+import { type Completion, chainsOnKick, drainOnKick, interrupts, notifyDecisions, serveQueue } from './rx.js';
 import { MockPackedDriver, MockSplitDriver } from './testing/index.js';
 
 describe('RxJS: kicks → chains, completions → notify decisions', () => {
@@ -103,5 +103,40 @@ describe('RxJS: kicks → chains, completions → notify decisions', () => {
     expect(seen).toHaveLength(1);
     expect(seen[0]).toBeInstanceOf(VirtqueueError);
     expect((seen[0] as VirtqueueError).reason).toBe('head-out-of-range');
+  });
+
+  it('serveQueue: async handlers, completions out of order, every buffer returned once', async () => {
+    const drv = new MockPackedDriver({ size: 16, eventIdx: true });
+    const q = drv.device();
+    const kicks = new Subject<void>();
+    let irq = 0;
+    // Each request waits until the test releases it, in an order of the test's choosing.
+    const release = new Map<number, () => void>();
+    const sub = kicks
+      .pipe(
+        serveQueue(q, async (chain) => {
+          const n = new Uint8Array(1);
+          drv.memory.read(chain.readable[0]!.addr, n);
+          await new Promise<void>((r) => release.set(n[0]!, r));
+          drv.memory.write(chain.writable[0]!.addr, Uint8Array.of(n[0]! * 10));
+          return 1;
+        }),
+      )
+      .subscribe(() => irq++);
+    drv.driver.enableInterrupts();
+    for (let i = 0; i < 5; i++) drv.add({ readable: [Uint8Array.of(i)], writable: [1] });
+    kicks.next();
+    expect(release.size).toBe(5); // all five in flight at once
+    const got: number[] = [];
+    for (const i of [3, 1, 4, 2, 0]) {
+      release.get(i)!();
+      await new Promise((r) => setImmediate(r));
+      for (const u of drv.drainUsed()) got.push(u.written[0]!);
+      drv.driver.enableInterrupts();
+    }
+    expect(got).toEqual([30, 10, 40, 20, 0]);
+    expect(irq).toBe(5); // the driver re-armed used_event after each one
+    expect(drv.driver.numFree).toBe(16);
+    sub.unsubscribe();
   });
 });

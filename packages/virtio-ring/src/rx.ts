@@ -1,4 +1,4 @@
-import { Observable, type OperatorFunction } from 'rxjs';
+import { from, map, mergeMap, Observable, type ObservableInput, type OperatorFunction } from 'rxjs';
 import type { ChainBuffer, DescriptorChain } from './chain.js';
 import type { Virtqueue } from './virtqueue.js';
 
@@ -100,6 +100,28 @@ export function interrupts(queue: Virtqueue): OperatorFunction<Completion | read
         error: (error) => subscriber.error(error),
         complete: () => subscriber.complete(),
       }),
+    );
+}
+
+/**
+ * The whole device loop as one operator: kicks → chains → `handle(chain)`
+ * (sync value, Promise or Observable of the bytes written) → used entries →
+ * interrupts. Up to `concurrency` chains are in flight at once; completions
+ * may come back in any order. Emits once per needed interrupt.
+ */
+export function serveQueue(
+  queue: Virtqueue,
+  handle: (chain: DescriptorChain) => ObservableInput<number>,
+  concurrency = Number.POSITIVE_INFINITY,
+): OperatorFunction<unknown, void> {
+  return (kicks) =>
+    kicks.pipe(
+      chainsOnKick(queue),
+      mergeMap(
+        (chain) => from(handle(chain)).pipe(map((len): Completion => ({ head: chain.head, len }))),
+        concurrency,
+      ),
+      interrupts(queue),
     );
 }
 
