@@ -1,11 +1,14 @@
 // End-to-end: the built rxvmm-demo CLI on SoftKvm and on /dev/kvm.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { builtMissing, kvmMissing, parseJson, patternByte, runCli } from './helpers.js';
+import { builtMissing, CLI, kvmMissing, parseJson, patternByte, runCli } from './helpers.js';
 
 const REQUESTS = 24;
+/** The CLI's temporary disk directories (mkdtemp of `rxvmm-demo-`), not other tests' scratch dirs. */
+const CLI_TEMP = /^rxvmm-demo-[A-Za-z0-9]{6}$/;
 const BLOCK = 512;
 const built = builtMissing();
 const kvm = built ?? kvmMissing();
@@ -115,7 +118,7 @@ for (const backend of ['soft', 'kvm'] as const) {
         const original = Buffer.alloc(REQUESTS * BLOCK, 0xa5);
         writeFileSync(disk, original);
         const before = readdirSync(tmpdir())
-          .filter((n) => n.startsWith('rxvmm-demo-'))
+          .filter((n) => CLI_TEMP.test(n))
           .sort();
         const { run, report } = demo(backend, '--disk', disk, '--guest-mode', mode);
         expect(run.status).toBe(1);
@@ -127,7 +130,7 @@ for (const backend of ['soft', 'kvm'] as const) {
         expect(readFileSync(disk).equals(original)).toBe(true);
         expect(readdirSync(d)).toEqual(['disk.img']);
         const after = readdirSync(tmpdir())
-          .filter((n) => n.startsWith('rxvmm-demo-'))
+          .filter((n) => CLI_TEMP.test(n))
           .sort();
         expect(after).toEqual(before);
       });
@@ -166,6 +169,40 @@ describe.skipIf(built !== undefined)('rxvmm-demo: bad input', () => {
     expect(run.stdout).toBe('');
     expect(run.stderr).toMatch(/holds 1000 bytes, but 4 requests of 4096 bytes need 16384/);
     expect(readFileSync(disk).equals(Buffer.alloc(1000, 7))).toBe(true);
+  });
+
+  it('SIGINT stops the run cleanly: exit 130, a report on stdout, the temporary disk removed', async () => {
+    const before = readdirSync(tmpdir())
+      .filter((n) => CLI_TEMP.test(n))
+      .sort();
+    const child = spawn(process.execPath, [CLI, '--backend', 'soft', '--requests', '1000000', '--json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    // Wait until the guest is running (its temporary disk exists), then interrupt.
+    for (let i = 0; i < 1000; i++) {
+      const now = readdirSync(tmpdir()).filter((n) => CLI_TEMP.test(n) && !before.includes(n));
+      if (now.length > 0) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill('SIGINT');
+    const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(status, stderr).toBe(130);
+    expect(stderr).toMatch(/interrupted before the guest finished/);
+    const report = parseJson({ status, stdout, stderr });
+    expect(report.ok).toBe(false);
+    const after = readdirSync(tmpdir())
+      .filter((n) => CLI_TEMP.test(n))
+      .sort();
+    expect(after).toEqual(before);
   });
 
   it('--help prints the usage and exits 0', () => {
