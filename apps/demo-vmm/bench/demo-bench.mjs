@@ -16,7 +16,7 @@ const { values } = parseArgs({
   options: {
     requests: { type: 'string', default: '512' },
     'block-size': { type: 'string', default: '512' },
-    runs: { type: 'string', default: '3' },
+    runs: { type: 'string', default: '5' },
   },
 });
 const requests = Number(values.requests);
