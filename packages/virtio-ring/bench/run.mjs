@@ -162,6 +162,23 @@ function runC(bin, mode, seconds) {
   return JSON.parse(execFileSync(bin, [mode, String(seconds)], { encoding: 'utf8' }));
 }
 
+// Each JS row runs in its own process (like each C row), so one mode's JIT
+// feedback (e.g. a polymorphic call site) does not slow another down.
+const childMode = process.argv.indexOf('--js');
+if (childMode >= 0) {
+  const [mode, variant] = process.argv.slice(childMode + 1);
+  runJs(mode, Math.min(0.3, SECONDS), variant); // warm up the JIT
+  console.log(JSON.stringify(runJs(mode, SECONDS, variant)));
+  process.exit(0);
+}
+
+function runJsChild(mode, variant = 'popInto') {
+  const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--js', mode, variant], {
+    encoding: 'utf8',
+  });
+  return JSON.parse(out);
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'rxvmm-ring-bench-'));
 const bin = join(dir, 'ring_ref');
 execFileSync('cc', ['-O2', '-o', bin, join(here, 'ring_ref.c')], { stdio: 'inherit' });
@@ -176,8 +193,7 @@ const modes = (
   'split-1,split-3,split-indirect,packed-1,packed-3,packed-indirect,split-1-batch,split-3-batch'
 ).split(',');
 for (const mode of modes) {
-  runJs(mode, Math.min(0.3, SECONDS)); // warm up the JIT
-  const js = runJs(mode, SECONDS);
+  const js = runJsChild(mode);
   const c = runC(bin, mode, SECONDS);
   if (c.chains > 0 && js.chains > 0 && c.checksum / c.chains !== js.checksum / js.chains) {
     throw new Error(`${mode}: JS and C walked different chains`);
@@ -189,8 +205,7 @@ for (const mode of modes) {
   );
 }
 console.log('(*-batch: used idx published once per round: JS addUsed + publishUsed, C one release store)');
-runJs('split-1', Math.min(0.3, SECONDS), 'pop');
-const alloc = runJs('split-1', SECONDS, 'pop');
+const alloc = runJsChild('split-1', 'pop');
 console.log(
   `split-1 via pop() (allocates a DescriptorChain per chain): ${fmt(alloc.chains / alloc.seconds)}`,
 );

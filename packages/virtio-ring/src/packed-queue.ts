@@ -185,6 +185,33 @@ export class PackedQueue implements Virtqueue {
     let flags = Atomics.load(u16, b16 + 8 * p + 7);
     if (!isAvail(flags, w)) return false;
     chain.reset();
+    if ((flags & (VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_INDIRECT)) === 0) {
+      // Single-descriptor buffer: the common case, without the list walk.
+      const k = b32 + 4 * p;
+      const lo = u32[k]!;
+      const hi = u32[k + 1]!;
+      const len = u32[k + 2]!;
+      const addr = hi * TWO_32 + lo;
+      if (!(addr >= this.fastLo && len <= this.fastHi - addr) && !this.inMemory(addr, len)) {
+        this.fail('EFAULT', 'descriptor-out-of-memory', describeBadBuffer(lo, hi, len));
+      }
+      const bid = u16[b16 + 8 * p + 6]!;
+      if (this.inflight[bid] !== 0)
+        this.fail('EINVAL', 'buffer-id-in-use', `buffer id ${bid} is already in flight`);
+      if ((flags & VIRTQ_DESC_F_WRITE) !== 0) chain.pushWritable(addr, len);
+      else chain.pushReadable(addr, len);
+      this.inflight[bid] = 1;
+      this.inflightCount++;
+      chain.head = bid;
+      chain.descriptorCount = 1;
+      if (++p === size) {
+        this.availPos = 0;
+        this.availWrap = w ^ 1;
+      } else {
+        this.availPos = p;
+      }
+      return true;
+    }
     let count = 0;
     let id: number;
     for (;;) {

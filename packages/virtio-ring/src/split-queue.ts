@@ -187,7 +187,23 @@ export class SplitQueue implements Virtqueue {
       this.fail('EINVAL', 'head-out-of-range', `head ${head} >= queue size ${this.size}`);
     chain.reset();
     chain.head = head;
-    this.walk(head, chain);
+    const flags = this.descU16[this.desc16 + 8 * head + 6]!;
+    if ((flags & (VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_INDIRECT)) === 0) {
+      // Single-descriptor chain: the common case, handled here without the walk.
+      const k = this.desc32 + 4 * head;
+      const lo = this.descU32[k]!;
+      const hi = this.descU32[k + 1]!;
+      const len = this.descU32[k + 2]!;
+      const addr = hi * TWO_32 + lo;
+      if (!(addr >= this.fastLo && len <= this.fastHi - addr) && !this.inMemory(addr, len)) {
+        this.fail('EFAULT', 'descriptor-out-of-memory', describeBadBuffer(lo, hi, len));
+      }
+      if ((flags & VIRTQ_DESC_F_WRITE) !== 0) chain.pushWritable(addr, len);
+      else chain.pushReadable(addr, len);
+      chain.descriptorCount = 1;
+    } else {
+      this.walk(head, chain);
+    }
     this.next = (next + 1) & 0xffff;
     return true;
   }
