@@ -8,17 +8,16 @@
 import { defineVcpuHandler, setupLongMode } from '@rxvmm/kvm-linux';
 import { write8 } from '@rxvmm/sys';
 import { DONE_PORT, HELLO_PORT } from '../guest/abi.js';
+import { awaitDescription } from './description.js';
 import { DeviceHost } from './device-host.js';
-import { nowMs, SharedState, SharedTime } from './layout.js';
+import { MMIO_BASE, MMIO_SIZE, nowMs, SharedState, SharedTime } from './layout.js';
 
 export interface ExitHandlerData {
   entry: bigint;
   stack: bigint;
   bootInfo: bigint;
-  deviceType: number;
-  features: bigint;
-  queueMaxSizes: number[];
-  config: Uint8Array;
+  /** The device description, published by the main thread once the device is open (description.ts). */
+  description: SharedArrayBuffer;
   ramSize: number;
   shared: SharedArrayBuffer;
   /** The kick eventfd (a process-wide fd number, valid in every thread). */
@@ -27,26 +26,39 @@ export interface ExitHandlerData {
 
 let host: DeviceHost | undefined;
 let shared: SharedState | undefined;
+let makeHost: (() => DeviceHost | undefined) | undefined;
+
+/** The register file, made at the guest's first access to the window (waiting for the description). */
+function deviceHost(): DeviceHost | undefined {
+  if (!host && makeHost) {
+    host = makeHost();
+    makeHost = undefined;
+  }
+  return host;
+}
 
 export default defineVcpuHandler<ExitHandlerData>({
   setup(ctx) {
     const d = ctx.data;
     setupLongMode(ctx, ctx.vcpu, { entry: d.entry, stack: d.stack, regs: { rdi: d.bootInfo } });
     shared = new SharedState(d.shared);
-    host = new DeviceHost({
-      deviceType: d.deviceType,
-      features: d.features,
-      queueMaxSizes: d.queueMaxSizes,
-      config: d.config,
-      ramSize: d.ramSize,
-      shared: d.shared,
-      emit: (event) => ctx.post(event),
-      kick: () => write8(d.kickFd, 1n),
-    });
+    makeHost = () => {
+      const description = awaitDescription(d.description);
+      if (!description) return undefined; // the VMM could not open the device; it is stopping this vCPU
+      return new DeviceHost({
+        ...description,
+        ramSize: d.ramSize,
+        shared: d.shared,
+        emit: (event) => ctx.post(event),
+        kick: () => write8(d.kickFd, 1n),
+      });
+    };
   },
   onExit(exit) {
     if (exit.kind === 'mmio') {
-      if (!host?.handleMmio(exit.addr, exit.isWrite, exit.data) && !exit.isWrite) exit.data.fill(0xff);
+      const inWindow = exit.addr >= MMIO_BASE && exit.addr < MMIO_BASE + BigInt(MMIO_SIZE);
+      const served = inWindow && (deviceHost()?.handleMmio(exit.addr, exit.isWrite, exit.data) ?? false);
+      if (!served && !exit.isWrite) exit.data.fill(0xff);
       return;
     }
     if (exit.kind === 'io') {

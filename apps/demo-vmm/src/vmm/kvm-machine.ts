@@ -10,11 +10,12 @@
 import { EventFd } from '@rxvmm/eventfd';
 import { IOEVENTFD_FLAG_DATAMATCH } from '@rxvmm/kvm';
 import { openKvm, VcpuRunner } from '@rxvmm/kvm-linux';
+import type { Subscription } from 'rxjs';
 import { BOOT_INFO_ADDR, GUEST_LOAD_ADDR, readResults, writeBootInfo } from '../guest/abi.js';
 import { bootInfoFor } from '../guest/boot.js';
 import { loadGuestImage } from '../guest/image.js';
 import type { DeviceService } from './backends.js';
-import { openDevice } from './device.js';
+import { createDescriptionBuffer, failDescription, publishDescription } from './description.js';
 import type { HostEvent } from './device-host.js';
 import type { ExitHandlerData } from './exit-handler.js';
 import {
@@ -71,42 +72,71 @@ export async function runOnKvm(options: MachineOptions): Promise<MachineRun> {
     });
   if (options.irqfd) vm.irqfd({ fd: call, gsi: DEVICE_GSI });
 
-  const { service, description } = await openDevice({
-    diskPath: options.diskPath,
-    regions: vm.memoryRegions(),
+  // The vCPU worker starts first (its start-up is the longest step); the device opens meanwhile and its
+  // description reaches the worker through shared memory before the guest's first register access.
+  const subscriptions: Subscription[] = [];
+  const descriptionBuffer = createDescriptionBuffer();
+  const data: ExitHandlerData = {
+    entry: GUEST_LOAD_ADDR,
+    stack: BOOT_STACK,
+    bootInfo: BOOT_INFO_ADDR,
+    description: descriptionBuffer,
+    ramSize: RAM_SIZE,
     shared: shared.buffer,
-    inject,
-    vhostUser: options.vhostUser,
     kickFd: kick.fd,
-    callFd: options.irqfd ? call.fd : undefined,
-  });
+  };
+  const starting = VcpuRunner.start({ vm, id: 0, handler: EXIT_HANDLER_URL, data, name: 'rxvmm-demo-vcpu0' });
+  // Events the worker sends before the device is open are replayed to it.
+  const early: HostEvent[] = [];
+  let deliver: (event: HostEvent) => void = (event) => early.push(event);
+  const runnerOrError = starting.then(
+    (r) => {
+      subscriptions.push(r.messages$.subscribe((m) => deliver(m as HostEvent)));
+      return r;
+    },
+    (error: unknown) => error as Error,
+  );
+  let service: DeviceService;
+  try {
+    const { openDevice } = await import('./device.js');
+    const opened = await openDevice({
+      diskPath: options.diskPath,
+      regions: vm.memoryRegions(),
+      shared: shared.buffer,
+      inject,
+      vhostUser: options.vhostUser,
+      kickFd: kick.fd,
+      callFd: options.irqfd ? call.fd : undefined,
+    });
+    service = opened.service;
+    publishDescription(descriptionBuffer, opened.description);
+  } catch (error) {
+    failDescription(descriptionBuffer);
+    const r = await runnerOrError;
+    if (!(r instanceof Error)) await r.stop();
+    throw error;
+  }
+  const svc = service;
+  deliver = (event) => svc.onHostEvent(event);
+  for (const event of early.splice(0)) svc.onHostEvent(event);
 
   let kicks = 0;
-  const subscriptions = [];
   // With vhost-user the back-end reads the kick eventfd itself: the VMM stays off it.
   if (options.vhostUser === undefined)
     subscriptions.push(
       kick.signals$.subscribe((count) => {
         kicks += Number(count);
-        service.onKick?.(count);
+        svc.onKick?.(count);
       }),
     );
 
   let runner: VcpuRunner | undefined;
   let stalled = false;
   try {
-    const data: ExitHandlerData = {
-      entry: GUEST_LOAD_ADDR,
-      stack: BOOT_STACK,
-      bootInfo: BOOT_INFO_ADDR,
-      ...description,
-      ramSize: RAM_SIZE,
-      shared: shared.buffer,
-      kickFd: kick.fd,
-    };
-    runner = await VcpuRunner.start({ vm, id: 0, handler: EXIT_HANDLER_URL, data, name: 'rxvmm-demo-vcpu0' });
+    const started = await runnerOrError;
+    if (started instanceof Error) throw started;
+    runner = started;
     const r = runner;
-    subscriptions.push(r.messages$.subscribe((m) => service.onHostEvent(m as HostEvent)));
     const stopWatch = watchProgress({
       read: () => readResults(ram.bytes),
       onProgress: options.onProgress,
@@ -153,14 +183,14 @@ export async function runOnKvm(options: MachineOptions): Promise<MachineRun> {
       startupMs: hello > 0 ? hello - performance.timeOrigin : undefined,
       seconds: hello > 0 && done > 0 ? (done - hello) / 1000 : 0,
       deviceStatus: shared.get(SharedWord.status),
-      deviceFailure: service.failure,
+      deviceFailure: svc.failure,
       end,
       guestRamBytes: RAM_SIZE,
     };
   } finally {
     if (runner && !runner.result) await runner.stop();
     for (const s of subscriptions) s.unsubscribe();
-    await closeService(service);
+    await closeService(svc);
   }
 }
 
