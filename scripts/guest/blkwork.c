@@ -5,7 +5,9 @@
  * byte crosses the virtio-blk queue (no guest page cache). busybox dd cannot do random reads
  * or pattern checks, hence this small static program.
  *
- *   blkwork DEVICE STEP...
+ *   blkwork DEVICE STEP[@OTHER-DEVICE]...
+ *     (a step runs on DEVICE, or on OTHER-DEVICE when it ends in @/dev/vdX: the benchmark alternates
+ *      two disks served by two back-ends within one boot, so their figures are taken moments apart)
  *     write:OFF:LEN:SEED    write the pattern SEED over [OFF, OFF+LEN) in 1 MiB requests, then fdatasync
  *     verify:OFF:LEN:SEED   read [OFF, OFF+LEN) back and compare it with the pattern SEED
  *     seqwrite:LEN          sequential 1 MiB writes from offset 0 (wrapping at the device end)
@@ -92,49 +94,81 @@ static int io_full(int fd, uint8_t *buf, size_t len, uint64_t off, int write) {
   return 0;
 }
 
+/* The device of the step being run, named in every line about it. */
+static const char *cur_dev = "";
+
 static void begin(const char *op, const char *step) {
-  printf("RXVMM-BEGIN {\"op\":\"%s\",\"step\":\"%s\"}\n", op, step);
+  printf("RXVMM-BEGIN {\"op\":\"%s\",\"step\":\"%s\",\"dev\":\"%s\"}\n", op, step, cur_dev);
   fflush(stdout);
 }
 
 static void fail(const char *op, const char *step, const char *what) {
-  printf("RXVMM-RESULT {\"op\":\"%s\",\"step\":\"%s\",\"ok\":false,\"error\":\"%s: %s\"}\n", op, step, what,
-         strerror(errno));
+  printf("RXVMM-RESULT {\"op\":\"%s\",\"step\":\"%s\",\"dev\":\"%s\",\"ok\":false,\"error\":\"%s: %s\"}\n", op,
+         step, cur_dev, what, strerror(errno));
   fflush(stdout);
 }
 
 static void result(const char *op, const char *step, uint64_t bytes, uint64_t ops, uint64_t ns) {
-  printf("RXVMM-RESULT {\"op\":\"%s\",\"step\":\"%s\",\"ok\":true,\"bytes\":%llu,\"ops\":%llu,\"ns\":%llu}\n", op,
-         step, (unsigned long long)bytes, (unsigned long long)ops, (unsigned long long)ns);
+  printf("RXVMM-RESULT {\"op\":\"%s\",\"step\":\"%s\",\"dev\":\"%s\",\"ok\":true,\"bytes\":%llu,\"ops\":%llu,"
+         "\"ns\":%llu}\n",
+         op, step, cur_dev, (unsigned long long)bytes, (unsigned long long)ops, (unsigned long long)ns);
   fflush(stdout);
 }
 
-int main(int argc, char **argv) {
-  if (argc < 3) {
-    fprintf(stderr, "usage: blkwork DEVICE STEP...\n");
-    return 2;
+struct dev {
+  char path[64];
+  int fd;
+  uint64_t size;
+};
+static struct dev devs[8];
+static int ndevs;
+
+/* Opens a device once (O_DIRECT) and prints its RXVMM-DEVICE line; NULL (and a failed RESULT) on error. */
+static struct dev *get_dev(const char *path) {
+  for (int i = 0; i < ndevs; i++)
+    if (!strcmp(devs[i].path, path)) return &devs[i];
+  cur_dev = path;
+  if (ndevs == 8 || strlen(path) >= sizeof devs[0].path) {
+    errno = EINVAL;
+    fail("open", path, "too many devices or name too long");
+    return NULL;
   }
-  /* A read-only disk (VIRTIO_BLK_F_RO) refuses O_RDWR: fall back so reads still run and writes fail. */
+  /* A read-only disk (VIRTIO_BLK_F_RO) may refuse O_RDWR: fall back so reads still run and writes fail. */
   int readonly = 0;
-  int fd = open(argv[1], O_RDWR | O_DIRECT);
+  int fd = open(path, O_RDWR | O_DIRECT);
   if (fd < 0 && (errno == EROFS || errno == EACCES || errno == EPERM)) {
     readonly = 1;
-    fd = open(argv[1], O_RDONLY | O_DIRECT);
+    fd = open(path, O_RDONLY | O_DIRECT);
   }
   if (fd < 0) {
-    fail("open", argv[1], "open");
-    return 1;
+    fail("open", path, "open");
+    return NULL;
   }
-  uint64_t devsize = 0;
-  if (ioctl(fd, BLKGETSIZE64, &devsize) < 0 || devsize < CHUNK) {
-    fail("open", argv[1], "BLKGETSIZE64 (device smaller than 1 MiB?)");
-    return 1;
+  uint64_t size = 0;
+  if (ioctl(fd, BLKGETSIZE64, &size) < 0 || size < CHUNK) {
+    fail("open", path, "BLKGETSIZE64 (device smaller than 1 MiB?)");
+    close(fd);
+    return NULL;
   }
   /* Linux opens a read-only disk O_RDWR and fails the writes (EPERM): ask the block layer. */
   int ro = 0;
   if (ioctl(fd, BLKROGET, &ro) == 0 && ro) readonly = 1;
-  printf("RXVMM-DEVICE {\"path\":\"%s\",\"bytes\":%llu,\"readOnly\":%s}\n", argv[1], (unsigned long long)devsize,
+  printf("RXVMM-DEVICE {\"path\":\"%s\",\"bytes\":%llu,\"readOnly\":%s}\n", path, (unsigned long long)size,
          readonly ? "true" : "false");
+  fflush(stdout);
+  struct dev *d = &devs[ndevs++];
+  snprintf(d->path, sizeof d->path, "%s", path);
+  d->fd = fd;
+  d->size = size;
+  return d;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: blkwork DEVICE STEP[@DEVICE]...\n");
+    return 2;
+  }
+  if (!get_dev(argv[1])) return 1;
   uint8_t *buf;
   if (posix_memalign((void **)&buf, ALIGN, CHUNK)) return 1;
   int status = 0;
@@ -142,6 +176,16 @@ int main(int argc, char **argv) {
   for (int a = 2; a < argc; a++) {
     char step[256];
     snprintf(step, sizeof step, "%s", argv[a]);
+    char *at = strchr(step, '@');
+    if (at) *at++ = 0;
+    struct dev *d = get_dev(at ? at : argv[1]);
+    if (!d) {
+      status = 1;
+      continue;
+    }
+    cur_dev = d->path;
+    int fd = d->fd;
+    uint64_t devsize = d->size;
     char *fields[5] = {0};
     int nf = 0;
     for (char *save, *tok = strtok_r(step, ":", &save); tok && nf < 5; tok = strtok_r(NULL, ":", &save))
@@ -261,6 +305,6 @@ int main(int argc, char **argv) {
       status = 1;
     }
   }
-  close(fd);
+  for (int i = 0; i < ndevs; i++) close(devs[i].fd);
   return status;
 }

@@ -15,17 +15,27 @@ describe('console parsing', () => {
       bytes: 67108864,
       readOnly: false,
     });
-    expect(parseConsoleLine('RXVMM-BEGIN {"op":"seqread","step":"seqread:1G"}')).toEqual({
+    expect(
+      parseConsoleLine('RXVMM-BEGIN {"op":"seqread","step":"seqread:1G@/dev/vdb","dev":"/dev/vdb"}'),
+    ).toEqual({
       kind: 'begin',
-      begin: { op: 'seqread', step: 'seqread:1G' },
+      begin: { op: 'seqread', step: 'seqread:1G@/dev/vdb', dev: '/dev/vdb' },
     });
     expect(
       parseConsoleLine(
-        'RXVMM-RESULT {"op":"randread","step":"randread:10","ok":true,"bytes":40960,"ops":10,"ns":5}',
+        'RXVMM-RESULT {"op":"randread","step":"randread:10","dev":"/dev/vda","ok":true,"bytes":40960,"ops":10,"ns":5}',
       ),
     ).toEqual({
       kind: 'result',
-      result: { op: 'randread', step: 'randread:10', ok: true, bytes: 40960, ops: 10, ns: 5 },
+      result: {
+        op: 'randread',
+        step: 'randread:10',
+        dev: '/dev/vda',
+        ok: true,
+        bytes: 40960,
+        ops: 10,
+        ns: 5,
+      },
     });
     expect(parseConsoleLine('RXVMM-QUEUES {"count":2}')).toEqual({ kind: 'queues', count: 2 });
     expect(parseConsoleLine('RXVMM-DONE {"status":1}')).toEqual({ kind: 'done', status: 1 });

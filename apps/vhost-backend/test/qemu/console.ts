@@ -4,11 +4,14 @@
 export interface StepBegin {
   op: string;
   step: string;
+  /** The guest device the step runs on (e.g. /dev/vda). */
+  dev: string;
 }
 
 export interface StepResult {
   op: string;
   step: string;
+  dev: string;
   ok: boolean;
   bytes?: number;
   ops?: number;
@@ -48,7 +51,10 @@ export function parseConsoleLine(line: string): ConsoleEvent | null {
     case 'QUEUES':
       return { kind: 'queues', count: Number(body.count) };
     case 'BEGIN':
-      return { kind: 'begin', begin: { op: String(body.op), step: String(body.step) } };
+      return {
+        kind: 'begin',
+        begin: { op: String(body.op), step: String(body.step), dev: String(body.dev) },
+      };
     case 'RESULT':
       return { kind: 'result', result: body as unknown as StepResult };
     case 'ERROR':

@@ -7,8 +7,10 @@ import type { GuestImage } from './guest-image.js';
 
 export interface BootOptions {
   image: GuestImage;
-  /** The back-end's listening socket. */
+  /** The back-end's listening socket: the guest's /dev/vda. */
   socket: string;
+  /** More vhost-user-blk disks, /dev/vdb, /dev/vdc, ... in this order (steps name them as STEP@/dev/vdb). */
+  moreSockets?: string[];
   /** blkwork steps, e.g. ['write:0:8M:7', 'verify:0:8M:7']. */
   steps: string[];
   memoryMiB?: number;
@@ -25,6 +27,8 @@ export interface BootResult {
   console: string;
   /** What the guest saw: /dev/vda's size and whether it opened read-only. */
   device: { bytes: number; readOnly: boolean } | undefined;
+  /** The same for every device the guest opened, by path. */
+  devices: Map<string, { bytes: number; readOnly: boolean }>;
   /** blk-mq hardware queues of the guest's disk. */
   queues: number | undefined;
   results: StepResult[];
@@ -39,6 +43,16 @@ export interface BootResult {
 
 export function qemuArgs(o: BootOptions): string[] {
   const mem = o.memoryMiB ?? 512;
+  const sockets = [o.socket, ...(o.moreSockets ?? [])];
+  const names = sockets.map((_, i) => `/dev/vd${String.fromCharCode(97 + i)}`);
+  // Fixed PCI slots in socket order: Linux probes by slot, so the n-th socket is the n-th vdX.
+  const disks = sockets.flatMap((path, i) => [
+    '-chardev',
+    `socket,id=c${i},path=${path}`,
+    '-device',
+    `vhost-user-blk-pci,chardev=c${i},num-queues=${o.numQueues ?? 1},addr=${(0x10 + i).toString(16)}`,
+  ]);
+  const wait = names.length > 1 ? ` rxvmm.wait=${names.slice(1).join(',')}` : '';
   return [
     '-machine',
     'q35,accel=tcg',
@@ -54,16 +68,13 @@ export function qemuArgs(o: BootOptions): string[] {
     `memory-backend-memfd,id=mem,size=${mem}M,share=on`,
     '-numa',
     'node,memdev=mem',
-    '-chardev',
-    `socket,id=c0,path=${o.socket}`,
-    '-device',
-    `vhost-user-blk-pci,chardev=c0,num-queues=${o.numQueues ?? 1}`,
+    ...disks,
     '-kernel',
     o.image.kernel,
     '-initrd',
     o.image.initrd,
     '-append',
-    `console=ttyS0 panic=-1 quiet loglevel=3 rxvmm.steps=${o.steps.join(',')}`,
+    `console=ttyS0 panic=-1 quiet loglevel=3${wait} rxvmm.steps=${o.steps.join(',')}`,
     '-display',
     'none',
     '-serial',
@@ -82,6 +93,7 @@ export function bootGuest(o: BootOptions): Promise<BootResult> {
   const errors: string[] = [];
   let guestStatus: number | undefined;
   let device: BootResult['device'];
+  const devices: BootResult['devices'] = new Map();
   let queues: number | undefined;
   let text = '';
   let timedOut = false;
@@ -92,7 +104,10 @@ export function bootGuest(o: BootOptions): Promise<BootResult> {
     else if (event.kind === 'error') errors.push(event.error);
     else if (event.kind === 'done') guestStatus = event.status;
     else if (event.kind === 'queues') queues = event.count;
-    else if (event.kind === 'device') device = { bytes: event.bytes, readOnly: event.readOnly };
+    else if (event.kind === 'device') {
+      devices.set(event.path, { bytes: event.bytes, readOnly: event.readOnly });
+      if (event.path === '/dev/vda') device = devices.get(event.path);
+    }
     o.onEvent?.(event);
   };
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
@@ -111,6 +126,7 @@ export function bootGuest(o: BootOptions): Promise<BootResult> {
       resolve({
         console: text,
         device,
+        devices,
         queues,
         results,
         errors,
