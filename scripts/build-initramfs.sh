@@ -7,7 +7,7 @@
 # Prints `kernel=PATH` and `initrd=PATH` on stdout (the test helpers parse them).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-cache=${RXVMM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/rxvmm}
+cache=${RXVMM_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}/.cache}/rxvmm}
 busybox=${RXVMM_BUSYBOX:-/bin/busybox}
 # virtio_blk over virtio_pci; their dependencies are added from the modules' own depends= fields.
 roots=(virtio_pci virtio_blk)

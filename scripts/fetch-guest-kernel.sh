@@ -6,7 +6,7 @@
 # is already unpacked it only prints the folder. Prints that folder as its last stdout line.
 # Offline, or where apt cannot name a version, it falls back to the newest kernel already cached.
 set -euo pipefail
-cache=${RXVMM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/rxvmm}
+cache=${RXVMM_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}/.cache}/rxvmm}
 mkdir -p "$cache/kernel"
 # One fetch at a time: tests and provisioning may run this concurrently.
 exec 9>"$cache/kernel/.lock"
