@@ -44,6 +44,12 @@ echo "fetch-guest-kernel: downloading $pkg" >&2
 (cd "$work" && apt-get download -q "$pkg" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2 || true)
 deb=$(ls "$work"/*.deb 2>/dev/null | head -1 || true)
 if [ -z "$deb" ]; then
+  newest=$(ls -1d "$cache"/kernel/linux-image-*/.complete 2>/dev/null | sort -V | tail -1 || true)
+  if [ -n "$newest" ]; then
+    echo "fetch-guest-kernel: apt-get download $pkg failed; using the cached $(basename "$(dirname "$newest")")" >&2
+    dirname "$newest"
+    exit 0
+  fi
   echo "fetch-guest-kernel: apt-get download $pkg failed" >&2
   exit 1
 fi
