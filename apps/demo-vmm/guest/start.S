@@ -9,12 +9,15 @@ _start:
   out %al, %dx
   cli
   mov %rdi, %r12
+  /* Zero .bss eight bytes at a time (the linker script aligns it to 8): guest instructions are slow
+     on a nested KVM, and rep stosb costs per byte. */
   lea __bss_start(%rip), %rdi
   lea __bss_end(%rip), %rcx
   sub %rdi, %rcx
+  shr $3, %rcx
   xor %eax, %eax
   cld
-  rep stosb
+  rep stosq
   lea stack_top(%rip), %rsp
   mov %r12, %rdi
   call guest_main
@@ -57,7 +60,8 @@ irq_entry:
 spurious_entry:
   iretq
 
-  .bss
+  /* The stack is not in .bss: nothing needs it zeroed. */
+  .section .stack, "aw", @nobits
   .balign 16
 stack_bottom:
   .skip 16384
