@@ -144,6 +144,51 @@ describe.skipIf(!avail.ok)('QEMU + Linux guest over vhost-user-blk', () => {
     );
 
     it.skipIf(missing !== undefined)(
+      `${kind}: QEMU killed in the middle of a write stream; the back-end serves the next QEMU`,
+      async () => {
+        dir = mkdtempSync(join(tmpdir(), 'rxvmm-qemu-'));
+        const disk = makeDisk(dir);
+        const socket = join(dir, 'vhost.sock');
+        backend = await startBackend(kind, { disk, socket });
+        const abort = new AbortController();
+        let resultsAfterBegin = 0;
+        const killed = await bootGuest({
+          image,
+          socket,
+          timeoutMs: 120_000,
+          signal: abort.signal,
+          // Far more than the run lasts: requests are in flight when QEMU dies.
+          steps: ['seqwrite:64G'],
+          onEvent: (e) => {
+            if (e.kind === 'begin') setTimeout(() => abort.abort(), 300);
+            if (e.kind === 'result') resultsAfterBegin++;
+          },
+        });
+        const why1 = `${describeRun(killed)}\n--- ${kind} ---\n${backend.output()}`;
+        expect(killed.signal, why1).toBe('SIGKILL');
+        expect(killed.timedOut, why1).toBe(false);
+        expect(resultsAfterBegin, why1).toBe(0);
+
+        const next = await bootGuest({
+          image,
+          socket,
+          timeoutMs: 120_000,
+          steps: [`write:32M:4M:${GUEST_SEED}`, `verify:32M:4M:${GUEST_SEED}`],
+        });
+        const why2 = `${describeRun(next)}\n--- ${kind} ---\n${backend.output()}`;
+        expect(next.guestStatus, why2).toBe(0);
+        expect(
+          next.results.map((r) => r.ok),
+          why2,
+        ).toEqual([true, true]);
+        const exit = await backend.stop();
+        expect(exit, backend.output()).toEqual({ code: 0, signal: null });
+        expect(findMismatch(readRange(disk, 32 * MiB, 4 * MiB), 32 * MiB, GUEST_SEED)).toBe(-1);
+      },
+      240_000,
+    );
+
+    it.skipIf(missing !== undefined)(
       `${kind} with 2 queues and 2 vCPUs: the guest sets up both rings and its data arrives`,
       async () => {
         dir = mkdtempSync(join(tmpdir(), 'rxvmm-qemu-'));

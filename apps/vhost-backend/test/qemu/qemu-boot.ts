@@ -19,6 +19,8 @@ export interface BootOptions {
   cpus?: number;
   /** The whole run (boot, steps, power-off); QEMU is killed after it. */
   timeoutMs?: number;
+  /** Kills QEMU (SIGKILL) when aborted: a frontend that vanishes mid-request. */
+  signal?: AbortSignal;
   /** Called synchronously as each tagged console line arrives (the benchmark samples the back-end here). */
   onEvent?: (event: ConsoleEvent) => void;
 }
@@ -119,9 +121,13 @@ export function bootGuest(o: BootOptions): Promise<BootResult> {
     timedOut = true;
     child.kill('SIGKILL');
   }, o.timeoutMs ?? 90_000);
+  const kill = () => child.kill('SIGKILL');
+  if (o.signal?.aborted) kill();
+  o.signal?.addEventListener('abort', kill, { once: true });
   return new Promise((resolve) => {
     const finish = (exitCode: number | null, signal: NodeJS.Signals | null) => {
       clearTimeout(timer);
+      o.signal?.removeEventListener('abort', kill);
       for (const line of lines.flush()) handle(line);
       resolve({
         console: text,
