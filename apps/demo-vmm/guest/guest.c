@@ -253,10 +253,13 @@ static void fill_pattern(volatile uint64_t *out, const volatile uint64_t *base, 
   }
 }
 
+/* repe cmpsq: one instruction for the whole compare (a loop costs several per word here). */
 static int same(const volatile uint64_t *a, const volatile uint64_t *b, uint64_t words) {
-  for (uint64_t w = 0; w < words; w++)
-    if (a[w] != b[w]) return 0;
-  return 1;
+  const volatile uint64_t *x = a, *y = b;
+  uint64_t n = words;
+  uint8_t equal;
+  __asm__ volatile("cld; repe cmpsq; sete %3" : "+S"(x), "+D"(y), "+c"(n), "=r"(equal) : : "memory", "cc");
+  return words == 0 || equal;
 }
 
 void guest_main(struct boot_info *bi) {
