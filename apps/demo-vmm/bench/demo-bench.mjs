@@ -38,7 +38,17 @@ const c = JSON.parse(execFileSync(cBin, ['20000'], { encoding: 'utf8' }));
 function demo(flags) {
   const r = spawnSync(
     process.execPath,
-    [cli, '--backend', 'kvm', '--requests', String(requests), '--block-size', String(blockSize), '--json', ...flags],
+    [
+      cli,
+      '--backend',
+      'kvm',
+      '--requests',
+      String(requests),
+      '--block-size',
+      String(blockSize),
+      '--json',
+      ...flags,
+    ],
     { encoding: 'utf8' },
   );
   if (r.status !== 0) throw new Error(`rxvmm-demo ${flags.join(' ')} failed (${r.status}):\n${r.stderr}`);
@@ -75,12 +85,16 @@ const fast = rows[0];
 const slow = rows[1];
 const f = (v, d = 1) => v.toFixed(d);
 
-console.log(`rxvmm-demo on /dev/kvm: ${requests} requests (write + read back + verify) of ${blockSize} B, median of ${runs} runs`);
+console.log(
+  `rxvmm-demo on /dev/kvm: ${requests} requests (write + read back + verify) of ${blockSize} B, median of ${runs} runs`,
+);
 console.log('');
 console.log('| device path | µs/request | exits/request | MMIO exits/request | start-up ms | peak RSS MiB |');
 console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
 for (const r of rows)
-  console.log(`| ${r.name} | ${f(r.us)} | ${f(r.exits, 2)} | ${f(r.mmio, 2)} | ${f(r.startup)} | ${f(r.rss)} |`);
+  console.log(
+    `| ${r.name} | ${f(r.us)} | ${f(r.exits, 2)} | ${f(r.mmio, 2)} | ${f(r.startup)} | ${f(r.rss)} |`,
+  );
 console.log('');
 console.log(
   `ratio (exits + KVM_IRQ_LINE) / (ioeventfd + irqfd): ${f(slow.us / fast.us, 2)}x µs/request, ${f(slow.exits / fast.exits, 2)}x exits/request ` +
