@@ -101,9 +101,14 @@ int main(int argc, char **argv) {
   int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
   if (kvm < 0) die("/dev/kvm");
   long e0, e1, e2;
-  double loop = run(kvm, n, 0, 0, &e0);
-  double exit_ = run(kvm, n, 1, 0, &e1);
-  double absorbed = run(kvm, n, 1, 1, &e2);
+  /* Best of five, interleaved: the machine is shared and noisy; the minimum is the cleanest figure. */
+  double loop = 1e300, exit_ = 1e300, absorbed = 1e300;
+  for (int rep = 0; rep < 5; rep++) {
+    double t;
+    if ((t = run(kvm, n, 0, 0, &e0)) < loop) loop = t;
+    if ((t = run(kvm, n, 1, 0, &e1)) < exit_) exit_ = t;
+    if ((t = run(kvm, n, 1, 1, &e2)) < absorbed) absorbed = t;
+  }
   printf("{\"writes\":%u,\"loopUs\":%.4f,\"exitWriteUs\":%.4f,\"ioeventfdWriteUs\":%.4f,\"exits\":%ld,\"exitsWithIoeventfd\":%ld}\n",
          n, loop / n, (exit_ - loop) / n, (absorbed - loop) / n, e1, e2);
   return 0;
