@@ -135,44 +135,61 @@ export class GuestMemory {
 
   /** Resolves a range inside one region: [region, offset-in-region]. Throws GuestMemoryError. */
   resolve(addr: bigint, len: number): [HostRegion, number] {
+    const r = this.at(addr, len);
+    return [r, this.atOffset];
+  }
+
+  /** Offset in the region found by the last {@link at} call (saves a tuple per access). */
+  private atOffset = 0;
+
+  private at(addr: bigint, len: number): HostRegion {
     const a = checkedNumber(addr, len);
-    const r = this.regionOf(a, len);
-    if (r < 0)
+    const ri = this.regionOf(a, len);
+    if (ri < 0)
       throw new GuestMemoryError(`[0x${addr.toString(16)}, +${len}) is not inside one memory region`);
-    const region = this.regions[r]!;
-    return [region, a - region.start];
+    const region = this.regions[ri]!;
+    this.atOffset = a - region.start;
+    return region;
   }
 
   readU8(addr: bigint): number {
-    const [r, off] = this.resolve(addr, 1);
+    const r = this.at(addr, 1);
+    const off = this.atOffset;
     return r.bytes[off]!;
   }
   readU16(addr: bigint): number {
-    const [r, off] = this.resolve(addr, 2);
+    const r = this.at(addr, 2);
+    const off = this.atOffset;
     return r.view.getUint16(r.hostOffset + off, true);
   }
   readU32(addr: bigint): number {
-    const [r, off] = this.resolve(addr, 4);
+    const r = this.at(addr, 4);
+    const off = this.atOffset;
     return r.view.getUint32(r.hostOffset + off, true);
   }
   readU64(addr: bigint): bigint {
-    const [r, off] = this.resolve(addr, 8);
+    const r = this.at(addr, 8);
+    const off = this.atOffset;
     return r.view.getBigUint64(r.hostOffset + off, true);
   }
   writeU8(addr: bigint, value: number): void {
-    const [r, off] = this.resolve(addr, 1);
+    const r = this.at(addr, 1);
+    const off = this.atOffset;
     r.bytes[off] = value;
   }
   writeU16(addr: bigint, value: number): void {
-    const [r, off] = this.resolve(addr, 2);
+    const r = this.at(addr, 2);
+    const off = this.atOffset;
     r.view.setUint16(r.hostOffset + off, value, true);
   }
   writeU32(addr: bigint, value: number): void {
-    const [r, off] = this.resolve(addr, 4);
+    const r = this.at(addr, 4);
+    const off = this.atOffset;
     r.view.setUint32(r.hostOffset + off, value >>> 0, true);
   }
   writeU64(addr: bigint, value: bigint): void {
-    const [r, off] = this.resolve(addr, 8);
+    const r = this.at(addr, 8);
+    const off = this.atOffset;
     r.view.setBigUint64(r.hostOffset + off, BigInt.asUintN(64, value), true);
   }
 
@@ -187,26 +204,31 @@ export class GuestMemory {
 
   /** Zero-copy view of [addr, addr+len); throws unless it lies in one region. */
   slice(addr: bigint, len: number): Uint8Array {
-    const [r, off] = this.resolve(addr, len);
+    const r = this.at(addr, len);
+    const off = this.atOffset;
     return r.bytes.subarray(off, off + len);
   }
 
   /** Acquire load of a 16-bit ring index (Atomics; the other side is another thread or process). */
   loadAcquireU16(addr: bigint): number {
-    const [r, off] = this.resolve(addr, 2);
+    const r = this.at(addr, 2);
+    const off = this.atOffset;
     return Atomics.load(r.u16, alignedIndex(r, off, 2));
   }
   /** Release store of a 16-bit ring index. */
   storeReleaseU16(addr: bigint, value: number): void {
-    const [r, off] = this.resolve(addr, 2);
+    const r = this.at(addr, 2);
+    const off = this.atOffset;
     Atomics.store(r.u16, alignedIndex(r, off, 2), value);
   }
   loadAcquireU32(addr: bigint): number {
-    const [r, off] = this.resolve(addr, 4);
+    const r = this.at(addr, 4);
+    const off = this.atOffset;
     return Atomics.load(r.u32, alignedIndex(r, off, 4));
   }
   storeReleaseU32(addr: bigint, value: number): void {
-    const [r, off] = this.resolve(addr, 4);
+    const r = this.at(addr, 4);
+    const off = this.atOffset;
     Atomics.store(r.u32, alignedIndex(r, off, 4), value >>> 0);
   }
 
@@ -230,19 +252,23 @@ export class GuestMemory {
   }
 }
 
+const MAX_GUEST_PHYS_BIG = BigInt(MAX_GUEST_PHYS);
+
 /** Validates a bigint address + length (no negative, no wrap of 2^64) and converts it. */
 function checkedNumber(addr: bigint, len: number): number {
+  if (!(len >= 0) || !Number.isSafeInteger(len)) throw new GuestMemoryError(`bad length ${len}`);
+  // Fast path: below 2^53 the number is exact and the sum cannot wrap 2^64.
+  if (typeof addr === 'bigint' && addr >= 0n && addr <= MAX_GUEST_PHYS_BIG) {
+    const a = Number(addr);
+    if (len <= MAX_GUEST_PHYS - a) return a;
+  }
   if (typeof addr !== 'bigint' || addr < 0n || addr >= TWO_64) {
     throw new GuestMemoryError(`address ${String(addr)} is not a 64-bit guest-physical address`);
   }
-  if (!(len >= 0) || !Number.isSafeInteger(len)) throw new GuestMemoryError(`bad length ${len}`);
   if (addr + BigInt(len) > TWO_64) {
     throw new GuestMemoryError(`[0x${addr.toString(16)}, +${len}) wraps past 2^64`);
   }
-  if (addr + BigInt(len) > BigInt(MAX_GUEST_PHYS)) {
-    throw new GuestMemoryError(`[0x${addr.toString(16)}, +${len}) is outside guest memory`);
-  }
-  return Number(addr);
+  throw new GuestMemoryError(`[0x${addr.toString(16)}, +${len}) is outside guest memory`);
 }
 
 function alignedIndex(r: HostRegion, off: number, width: number): number {
