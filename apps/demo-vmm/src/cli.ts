@@ -63,7 +63,8 @@ async function main(argv: string[]): Promise<number> {
       return 1;
     }
     const e = error as Error & { code?: string };
-    process.stderr.write(`rxvmm-demo: ${e.code ? `${e.code}: ` : ''}${e.message}\n`);
+    const prefix = e.code && !e.message.startsWith(e.code) ? `${e.code}: ` : '';
+    process.stderr.write(`rxvmm-demo: ${prefix}${e.message}\n`);
     if (process.env.RXVMM_DEBUG) process.stderr.write(`${e.stack}\n`);
     return 1;
   }

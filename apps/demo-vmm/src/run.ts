@@ -2,6 +2,7 @@
  * `runDemo`: the library entry point behind the CLI. Picks the backend,
  * prepares the disk, runs the machine and turns what it saw into a report.
  */
+import { errnoError } from '@rxvmm/errno';
 import { kvmAvailability } from '@rxvmm/kvm-linux';
 import { prepareDisk } from './disk.js';
 import { FAIL_REASONS, ResultStatus } from './guest/abi.js';
@@ -69,7 +70,10 @@ export async function runDemo(
   const choice = chooseBackend(options.backend);
   hooks.onBackend?.(choice);
   if (options.vhostUser !== undefined && choice.backend !== 'kvm')
-    throw new Error('--vhost-user needs the kvm backend (the back-end maps guest RAM from a memfd)');
+    throw errnoError(
+      'EINVAL',
+      '--vhost-user needs the kvm backend (the back-end maps guest RAM from a memfd)',
+    );
   using disk = prepareDisk(options.disk, options.requests, options.blockSize);
   const machineOptions: MachineOptions = {
     diskPath: disk.path,

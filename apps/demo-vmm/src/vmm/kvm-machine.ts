@@ -7,6 +7,7 @@
  * `--no-ioeventfd` the doorbell exits to the worker, which writes the same
  * kick eventfd; with `--no-irqfd` this thread injects with KVM_IRQ_LINE.
  */
+import { errnoError } from '@rxvmm/errno';
 import { EventFd } from '@rxvmm/eventfd';
 import { IOEVENTFD_FLAG_DATAMATCH } from '@rxvmm/kvm';
 import { openKvm, VcpuRunner } from '@rxvmm/kvm-linux';
@@ -41,7 +42,7 @@ export async function runOnKvm(options: MachineOptions): Promise<MachineRun> {
   using vm = kvm.createVm();
   vm.createIrqChip();
   const ram = vm.setMemoryRegion({ slot: 0, guestPhysAddr: 0n, size: RAM_SIZE });
-  if (!ram) throw new Error('guest RAM slot was not created');
+  if (!ram) throw errnoError('ENOMEM', 'guest RAM slot was not created');
   ram.bytes.set(image, Number(GUEST_LOAD_ADDR));
   writeBootInfo(ram.bytes, bootInfoFor({ ...options, ioapicPin: NO_IOAPIC_PIN }));
 

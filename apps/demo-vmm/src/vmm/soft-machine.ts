@@ -7,6 +7,7 @@
  * the vCPU loop yields to the event loop whenever the guest sleeps.
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { errnoError } from '@rxvmm/errno';
 import { InMemoryEventFd } from '@rxvmm/eventfd';
 import { IOEVENTFD_FLAG_DATAMATCH, SoftKvm } from '@rxvmm/kvm';
 import { BOOT_INFO_ADDR, DONE_PORT, HELLO_PORT, readResults, writeBootInfo } from '../guest/abi.js';
@@ -31,7 +32,7 @@ export async function runOnSoft(options: MachineOptions): Promise<MachineRun> {
   using kvm = new SoftKvm();
   using vm = kvm.createVm();
   const ram = vm.setMemoryRegion({ slot: 0, guestPhysAddr: 0n, size: RAM_SIZE });
-  if (!ram) throw new Error('guest RAM slot was not created');
+  if (!ram) throw errnoError('ENOMEM', 'guest RAM slot was not created');
   vm.createIrqChip();
   vm.setGsiRouting([{ gsi: DEVICE_GSI, type: 'msi', ...DEVICE_MSI }]);
   writeBootInfo(ram.bytes, bootInfoFor({ ...options, ioapicPin: NO_IOAPIC_PIN }));
