@@ -195,8 +195,7 @@ function gather(
     const ri = mem.regionOf(a, n);
     if (ri >= 0) {
       const r = mem.regions[ri]!;
-      const off = a - r.start;
-      dst.set(r.bytes.subarray(off, off + n), done);
+      copyBytes(r.bytes, a - r.start, dst, done, n);
     } else {
       mem.read(BigInt(a), dst.subarray(done, done + n));
     }
@@ -227,7 +226,7 @@ function scatter(
     const ri = mem.regionOf(a, n);
     if (ri >= 0) {
       const r = mem.regions[ri]!;
-      r.bytes.set(src.subarray(done, done + n), a - r.start);
+      copyBytes(src, done, r.bytes, a - r.start, n);
     } else {
       mem.write(BigInt(a), src.subarray(done, done + n));
     }
@@ -235,4 +234,16 @@ function scatter(
     s = 0;
   }
   return done;
+}
+
+/**
+ * Copies n bytes. Small copies use a plain loop: creating the subarray view
+ * that `set` needs costs more than copying a request header byte by byte.
+ */
+function copyBytes(from: Uint8Array, fromOff: number, to: Uint8Array, toOff: number, n: number): void {
+  if (n <= 64) {
+    for (let i = 0; i < n; i++) to[toOff + i] = from[fromOff + i]!;
+  } else {
+    to.set(from.subarray(fromOff, fromOff + n), toOff);
+  }
 }
