@@ -4,6 +4,7 @@
  * configuration bytes).
  */
 
+import { type ErrnoCode, errnoError } from '@rxvmm/errno';
 import { VIRTIO_BLK_CONFIG_SIZE, VIRTIO_ID_BLOCK, VirtioBlk } from '@rxvmm/virtio-blk';
 import { GuestMemory } from '@rxvmm/virtio-ring';
 import { BlockService, type DeviceService, VhostService } from './backends.js';
@@ -41,7 +42,8 @@ export async function openDevice(
   if (options.vhostUser !== undefined) {
     // Loaded only when asked for: one module graph less on the way to the guest's first instruction.
     const { identityMappedRegions, VhostUserDeviceProxy } = await import('@rxvmm/vhost-user');
-    const proxy = await VhostUserDeviceProxy.connect(options.vhostUser, {
+    const socket = options.vhostUser;
+    const proxy = await VhostUserDeviceProxy.connect(socket, {
       deviceType: VIRTIO_ID_BLOCK,
       memory: identityMappedRegions(options.regions),
       queueMaxSizes: [DEVICE_QUEUE_MAX],
@@ -50,6 +52,11 @@ export async function openDevice(
           ? { kickFd: options.kickFd }
           : { kickFd: options.kickFd, callFd: options.callFd },
       ],
+    }).catch((error: Error & { code?: string }) => {
+      throw errnoError(
+        (error.code ?? 'EIO') as ErrnoCode,
+        `vhost-user back-end at ${socket}: ${error.message.replace(/^E[A-Z]+: /, '')}`,
+      );
     });
     const config = new Uint8Array(60);
     proxy.readConfig(0, config);
