@@ -1,0 +1,203 @@
+#!/usr/bin/env node
+// Checks every publishable workspace package the way a consumer gets it:
+//   1. builds (turbo; `--no-build` skips it),
+//   2. packs each package with pnpm, which is what `changeset publish` does: it
+//      applies `publishConfig` (drops the `development` condition), rewrites
+//      `workspace:` ranges and runs `prepack` (the sys prebuilds),
+//   3. lints the tarball with `publint --strict` and `attw --profile esm-only`
+//      (the packages are ESM-only: the CJS `require` rows do not apply). attw runs
+//      on the pnpm tarball rather than with `--pack`, which would use `npm pack`
+//      and so check the source-first exports instead of the published ones,
+//   4. checks the packed manifest: every bare import in dist/ is a declared
+//      dependency or peer, no dev tool leaks into dependencies, every bin is a
+//      shipped file with a shebang,
+//   5. unpacks the tarballs into a scratch node_modules and runs
+//      scripts/smoke-import.mjs there (imports through the published exports).
+// Closing line: `N passed, N failed` (one per check).
+import { execFileSync, spawnSync } from 'node:child_process';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+} from 'node:fs';
+import { builtinModules } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const bin = (name) => join(root, 'node_modules/.bin', name);
+// node-gyp (the sys prebuild) builds against the local headers, never downloads them.
+// biome-ignore lint/suspicious/noUndeclaredEnvVars: read by this script, not by a turbo task
+const env = { ...process.env, npm_config_nodedir: process.env.npm_config_nodedir ?? '/usr' };
+const PNPM = ['-y', 'pnpm@10.34.9'];
+// Tools that must never be runtime dependencies of a published package.
+const DEV_ONLY = new Set([
+  'vitest',
+  'typescript',
+  'fast-check',
+  'turbo',
+  'prebuildify',
+  'node-gyp',
+  '@types/node',
+  '@biomejs/biome',
+  'publint',
+  '@arethetypeswrong/cli',
+]);
+
+let passed = 0;
+let failed = 0;
+const check = (name, ok, detail = '') => {
+  if (ok) passed += 1;
+  else failed += 1;
+  console.log(
+    `${ok ? 'ok  ' : 'FAIL'} ${name}${detail ? `\n${detail.trimEnd().replace(/^/gm, '     ')}` : ''}`,
+  );
+};
+const run = (cmd, args, cwd) => {
+  const r = spawnSync(cmd, args, { cwd, env, encoding: 'utf8', maxBuffer: 64 << 20 });
+  return { ok: r.status === 0, out: `${r.stdout ?? ''}${r.stderr ?? ''}` };
+};
+
+if (!process.argv.includes('--no-build')) {
+  // Through pnpm, so turbo finds the package manager also when this runs as plain `node`.
+  const r = spawnSync('npx', [...PNPM, 'exec', 'turbo', 'run', 'build', '--output-logs=errors-only'], {
+    cwd: root,
+    env,
+    stdio: 'inherit',
+  });
+  if (r.status !== 0) {
+    console.log('build failed');
+    process.exit(1);
+  }
+}
+
+const workspaces = ['packages', 'apps'].flatMap((d) =>
+  readdirSync(join(root, d))
+    .map((n) => join(root, d, n))
+    .filter((p) => existsSync(join(p, 'package.json'))),
+);
+const scratch = mkdtempSync(join(tmpdir(), 'rxvmm-check-packages-'));
+const tarballs = join(scratch, 'tarballs');
+const consumer = join(scratch, 'consumer');
+mkdirSync(tarballs);
+mkdirSync(join(consumer, 'node_modules/@rxvmm'), { recursive: true });
+/** Third-party runtime deps to provide to the consumer: name -> directory. */
+const thirdParty = new Map();
+
+const walk = (dir) =>
+  readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? walk(p) : [p];
+  });
+const packageName = (spec) =>
+  spec
+    .split('/')
+    .slice(0, spec.startsWith('@') ? 2 : 1)
+    .join('/');
+const builtins = new Set(builtinModules);
+
+for (const dir of workspaces) {
+  const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+  if (manifest.private) continue;
+  const name = manifest.name;
+
+  const packed = run('npx', [...PNPM, 'pack', '--pack-destination', tarballs], dir);
+  const tgz = join(tarballs, `${name.replace('@', '').replace('/', '-')}-${manifest.version}.tgz`);
+  check(`${name}: pnpm pack`, packed.ok && existsSync(tgz), packed.ok ? '' : packed.out);
+  if (!existsSync(tgz)) continue;
+
+  const lint = run(bin('publint'), ['run', tgz, '--strict'], root);
+  check(`${name}: publint --strict`, lint.ok, lint.out);
+  const types = run(bin('attw'), [tgz, '--profile', 'esm-only', '--format', 'table-flipped'], root);
+  check(`${name}: attw --profile esm-only`, types.ok, types.ok ? '' : types.out);
+
+  // Unpack as the consumer's node_modules/@rxvmm/<name>.
+  const target = join(consumer, 'node_modules', name);
+  mkdirSync(target, { recursive: true });
+  execFileSync('tar', ['-xzf', tgz, '-C', target, '--strip-components=1']);
+  const pub = JSON.parse(readFileSync(join(target, 'package.json'), 'utf8'));
+
+  const published = JSON.stringify(pub);
+  check(
+    `${name}: manifest has no workspace: ranges and no development condition`,
+    !published.includes('workspace:') && !published.includes('"development"'),
+  );
+  const deps = Object.keys(pub.dependencies ?? {});
+  const peers = Object.keys(pub.peerDependencies ?? {});
+  const leaked = deps.filter((d) => DEV_ONLY.has(d));
+  check(`${name}: no dev tool in dependencies`, leaked.length === 0, leaked.join(', '));
+  check(
+    `${name}: no test files in the tarball`,
+    !walk(target).some((f) => /\.test\.|\/test-support\//.test(f)),
+  );
+
+  // Every bare specifier the shipped JavaScript or declarations import must be
+  // declared (a type-only import still needs the package for the consumer's tsc).
+  const imported = new Map();
+  for (const file of walk(join(target, 'dist')).filter((f) => /\.(js|d\.ts)$/.test(f))) {
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(
+      /(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|^\s*import\s+)['"]([^'"]+)['"]/gm,
+    )) {
+      const spec = m[1];
+      if (spec.startsWith('.') || spec.startsWith('node:') || builtins.has(packageName(spec))) continue;
+      imported.set(packageName(spec), relative(target, file));
+    }
+  }
+  const undeclared = [...imported].filter(([d]) => d !== name && !deps.includes(d) && !peers.includes(d));
+  check(
+    `${name}: every import of dist/ is a declared dependency or peer`,
+    undeclared.length === 0,
+    undeclared.map(([d, f]) => `${d} (imported by ${f})`).join('\n'),
+  );
+  for (const p of peers.filter((d) => imported.has(d)))
+    check(`${name}: peer ${p} is optional`, pub.peerDependenciesMeta?.[p]?.optional === true);
+  const unused = deps.filter((d) => !imported.has(d) && d !== 'node-addon-api');
+  if (unused.length > 0)
+    console.log(`note ${name}: declared but not imported by dist/: ${unused.join(', ')}`);
+
+  for (const [cmd, file] of Object.entries(pub.bin ?? {})) {
+    const path = join(target, file);
+    const ok = existsSync(path) && readFileSync(path, 'utf8').startsWith('#!/usr/bin/env node\n');
+    check(`${name}: bin ${cmd} -> ${file} is shipped with a node shebang`, ok);
+  }
+
+  for (const d of [...deps, ...peers].filter((d) => !d.startsWith('@rxvmm/'))) {
+    const from = [join(dir, 'node_modules', d), join(root, 'node_modules', d)].find((p) => existsSync(p));
+    if (from) thirdParty.set(d, realpathSync(from));
+  }
+}
+
+// Third-party packages come from the workspace's store (no network); only the
+// @rxvmm packages are the tarballs under test.
+for (const [d, from] of thirdParty) {
+  const link = join(consumer, 'node_modules', d);
+  mkdirSync(dirname(link), { recursive: true });
+  if (!existsSync(link)) symlinkSync(from, link, 'dir');
+}
+copyFileSync(join(root, 'scripts/smoke-import.mjs'), join(consumer, 'smoke-import.mjs'));
+const smoke = run(process.execPath, [join(consumer, 'smoke-import.mjs')], consumer);
+check('smoke import of the packed packages (scripts/smoke-import.mjs)', smoke.ok, smoke.out);
+
+// The CLIs start from the unpacked tarballs (usage text, exit 0).
+for (const [name, cmd] of [
+  ['@rxvmm/demo-vmm', 'dist/cli.js'],
+  ['@rxvmm/vhost-backend', 'dist/cli.js'],
+]) {
+  const cli = join(consumer, 'node_modules', name, cmd);
+  if (!existsSync(cli)) continue;
+  const r = run(process.execPath, [cli, '--help'], consumer);
+  check(`${name}: ${cmd} --help`, r.ok && /usage/i.test(r.out), r.ok ? '' : r.out);
+}
+
+if (!process.argv.includes('--keep')) rmSync(scratch, { recursive: true, force: true });
+else console.log(`kept ${scratch}`);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed > 0 ? 1 : 0);
