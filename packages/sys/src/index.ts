@@ -3,7 +3,7 @@
  * syscall (or one libuv call) with errors reported as Error objects whose
  * `.code` is the errno name. No logic lives here that TypeScript can do.
  */
-import { type RecvMsgResult, native } from './binding.js';
+import { native, type RecvMsgResult } from './binding.js';
 
 export type { NativeBinding, PollerConstructor, PollerHandle, RecvMsgResult } from './binding.js';
 
@@ -48,13 +48,16 @@ export const setNonBlocking: (fd: number, on: boolean) => void = native.setNonBl
 /** shutdown(SHUT_RDWR). */
 export const shutdownSocket: (fd: number) => void = native.shutdownSocket;
 /** sendmsg(2) with optional SCM_RIGHTS fds and MSG_NOSIGNAL; bytes sent, or `null` on EAGAIN. */
-export const sendMsg: (fd: number, bytes: Uint8Array, fds?: readonly number[]) => number | null = native.sendMsg;
+export const sendMsg: (fd: number, bytes: Uint8Array, fds?: readonly number[]) => number | null =
+  native.sendMsg;
 /** recvmsg(2) with room for `maxFds` fds; `null` on EAGAIN. */
-export const recvMsg: (fd: number, buffer: Uint8Array, maxFds: number) => RecvMsgResult | null = native.recvMsg;
+export const recvMsg: (fd: number, buffer: Uint8Array, maxFds: number) => RecvMsgResult | null =
+  native.recvMsg;
 
 // --- memory mappings ---
 /** mmap(2) with a kernel-chosen address; returns the address. */
-export const mmap: (length: number, prot: number, flags: number, fd: number, offset: bigint) => bigint = native.mmap;
+export const mmap: (length: number, prot: number, flags: number, fd: number, offset: bigint) => bigint =
+  native.mmap;
 /** munmap(2). Every ArrayBuffer made over the range must be dropped first. */
 export const munmap: (address: bigint, length: number) => void = native.munmap;
 /** A zero-copy ArrayBuffer over a mapping it does not own. */
