@@ -15,12 +15,20 @@ const BLOCK = 4096;
 const missing = builtMissing() ?? kvmMissing() ?? (existsSync(BACKEND) ? undefined : `${BACKEND} not built`);
 if (missing) console.warn(`rxvmm-demo --vhost-user test skipped: ${missing}`);
 
-async function waitFor(path: string, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!existsSync(path)) {
-    if (Date.now() > end) throw new Error(`${path} did not appear`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/** Resolves once the back-end says it serves (it listens by then; the socket file alone appears at bind). */
+function waitForServing(child: ChildProcess, ms: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error(`back-end not serving after ${ms} ms:\n${seen}`)), ms);
+    child.stderr?.on('data', (d) => {
+      seen += d;
+      if (/serving /.test(seen)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`back-end exited (${code}):\n${seen}`)));
+  });
 }
 
 describe.skipIf(missing !== undefined)('rxvmm-demo --vhost-user', () => {
@@ -43,7 +51,7 @@ describe.skipIf(missing !== undefined)('rxvmm-demo --vhost-user', () => {
       backend = spawn(process.execPath, [BACKEND, '--socket-path', socket, '--blk-file', disk], {
         stdio: ['ignore', 'ignore', 'pipe'],
       });
-      await waitFor(socket, 10_000);
+      await waitForServing(backend, 10_000);
       const run = await runCliAsync([
         '--backend',
         'kvm',
