@@ -14,7 +14,10 @@ mkdir -p "$p/src"
   "description": "$desc",
   "type": "module",
   "license": "MIT",
-  "engines": { "node": ">=20" },
+  "keywords": ["rxvmm", "vmm", "virtualization"],
+  "repository": { "type": "git", "url": "git+https://github.com/rxvmm/rxvmm.git", "directory": "$dir/$name" },
+  "engines": { "node": ">=20.5.0" },
+  "sideEffects": false,
   "exports": {
     ".": {
       "development": "./src/index.ts",
@@ -28,7 +31,7 @@ mkdir -p "$p/src"
       ".": { "types": "./dist/index.d.ts", "default": "./dist/index.js" }
     }
   },
-  "files": ["dist", "!dist/**/*.test.*", "!dist/**/*.bench.*"],
+  "files": ["dist", "!dist/**/*.test.*", "!dist/**/*.bench.*", "README.md"],
   "scripts": {
     "build": "tsc -p tsconfig.build.json",
     "typecheck": "tsc --noEmit",
