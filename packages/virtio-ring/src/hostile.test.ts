@@ -131,6 +131,37 @@ describe('split ring: hostile driver input', () => {
     expectBroken(q, 'indirect-table-length');
   });
 
+  it('a buffer inside an indirect table pointing outside guest memory', () => {
+    const { drv, q } = setup({ indirect: true });
+    const table = drv.alloc(16);
+    drv.poke64(table, 0xdead_0000_0000n);
+    drv.poke32(table + 8n, 64);
+    drv.setDescriptor(0, { addr: table, len: 16, flags: INDIRECT });
+    drv.publishHead(0);
+    expectBroken(q, 'descriptor-out-of-memory', 'EFAULT');
+  });
+
+  it('an indirect table straddling two memory regions is refused (EFAULT), buffers may straddle', () => {
+    const buf = new ArrayBuffer(0x3000);
+    const mem = new GuestMemory([
+      { guestPhysAddr: 0x10000n, bytes: new Uint8Array(buf, 0, 0x1000) },
+      { guestPhysAddr: 0x11000n, bytes: new Uint8Array(buf, 0x2000, 0x1000) }, // adjacent in the guest only
+    ]);
+    const cfg = { size: 4, descTable: 0x10000n, driverArea: 0x10100n, deviceArea: 0x10200n, indirect: true };
+    const q = new SplitQueue(mem, cfg);
+    mem.writeU64(0x10000n, 0x10ff0n); // a buffer across the boundary: fine
+    mem.writeU32(0x10008n, 0x20);
+    mem.writeU64(0x10010n, 0x10ff0n); // an indirect table across it: refused
+    mem.writeU32(0x10018n, 0x20);
+    mem.writeU16(0x1001cn, INDIRECT);
+    mem.writeU16(0x10104n, 0);
+    mem.writeU16(0x10106n, 1);
+    mem.storeReleaseU16(0x10102n, 2);
+    const c = q.pop()!;
+    expect(c.readable).toEqual([{ addr: 0x10ff0n, len: 0x20 }]);
+    expectBroken(q, 'descriptor-out-of-memory', 'EFAULT');
+  });
+
   it('indirect descriptor without VIRTIO_F_INDIRECT_DESC', () => {
     const { drv, q, buf } = setup();
     drv.setDescriptor(0, { addr: buf, len: 16, flags: INDIRECT });
