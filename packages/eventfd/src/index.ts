@@ -10,6 +10,7 @@ export { EventFd } from './event-fd.js';
 export { InMemoryEventFd } from './in-memory-event-fd.js';
 export { nativeAvailable } from './native.js';
 export { eventFdWriter, perSignal, signalEach } from './operators.js';
+export { type EventFdResolver, type KernelEventFd, resolveInMemoryEventFd } from './resolve.js';
 export type { EventFdLike, EventFdOptions, EventFdWatcher } from './types.js';
 
 /** Either implementation. */

@@ -1,5 +1,5 @@
+import type { KernelEventFd } from '@rxvmm/eventfd';
 import type { BusKind, IoDevice } from '@rxvmm/io-bus';
-import type { KernelEventFd } from './resolve.js';
 
 /** Reads `data` as an unsigned little-endian integer (the guest's written value). */
 export function leValue(data: Uint8Array): bigint {

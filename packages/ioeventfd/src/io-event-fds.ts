@@ -1,4 +1,5 @@
 import { errnoError } from '@rxvmm/errno';
+import { type EventFdResolver, resolveInMemoryEventFd } from '@rxvmm/eventfd';
 import { type BusKind, IoBus, type Registration } from '@rxvmm/io-bus';
 import {
   IOEVENTFD_FLAG_DATAMATCH,
@@ -8,7 +9,6 @@ import {
   IOEVENTFD_VALID_FLAG_MASK,
 } from './constants.js';
 import { IoEventFd } from './io-event-fd.js';
-import { type EventFdResolver, resolveInMemoryEventFd } from './resolve.js';
 
 const U64_MAX = (1n << 64n) - 1n;
 

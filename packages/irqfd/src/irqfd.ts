@@ -1,6 +1,6 @@
+import type { KernelEventFd } from '@rxvmm/eventfd';
 import { IRQFD_RESAMPLE_IRQ_SOURCE_ID, USERSPACE_IRQ_SOURCE_ID } from './constants.js';
 import type { IrqRouter } from './irq-router.js';
-import type { KernelEventFd } from './resolve.js';
 
 /** Runs a deferred injection (the kernel's `schedule_work`). */
 export type Scheduler = (work: () => void) => void;

@@ -1,8 +1,8 @@
 import { errnoError } from '@rxvmm/errno';
+import { type EventFdResolver, type KernelEventFd, resolveInMemoryEventFd } from '@rxvmm/eventfd';
 import { IRQFD_FLAG_DEASSIGN, IRQFD_FLAG_RESAMPLE } from './constants.js';
 import type { IrqRouter } from './irq-router.js';
 import { IrqFd, Resampler, type Scheduler } from './irqfd.js';
-import { type EventFdResolver, type KernelEventFd, resolveInMemoryEventFd } from './resolve.js';
 
 /** The fields of `struct kvm_irqfd`. */
 export interface KvmIrqFd {

@@ -1,10 +1,12 @@
+// The kernel side of an eventfd lookup (`eventfd_ctx_fdget`), shared by the
+// software ioeventfd and irqfd so both apply the same EBADF/EINVAL rules.
 import { fstatSync } from 'node:fs';
 import { errnoError } from '@rxvmm/errno';
-import type { EventFdWatcher } from '@rxvmm/eventfd';
-import { InMemoryEventFd } from '@rxvmm/eventfd';
+import { InMemoryEventFd } from './in-memory-event-fd.js';
+import type { EventFdWatcher } from './types.js';
 
 /**
- * The kernel side of an eventfd, what KVM's ioeventfd holds (`struct eventfd_ctx`):
+ * The kernel side of an eventfd, what KVM's ioeventfd / irqfd hold (`struct eventfd_ctx`):
  * `InMemoryEventFd` provides it.
  */
 export interface KernelEventFd {
