@@ -3,27 +3,30 @@
  * backend verifies each against the machine's header at build time.
  */
 
+// The ioeventfd, irqfd and GSI-routing values are defined once, by the packages
+// that implement those objects (which this one depends on), and re-exported here.
+
 /** `struct kvm_ioeventfd.flags`. */
-export const IOEVENTFD_FLAG_DATAMATCH = 1 << 0;
-export const IOEVENTFD_FLAG_PIO = 1 << 1;
-export const IOEVENTFD_FLAG_DEASSIGN = 1 << 2;
-export const IOEVENTFD_FLAG_VIRTIO_CCW_NOTIFY = 1 << 3;
-
-/** `struct kvm_irqfd.flags`. */
-export const IRQFD_FLAG_DEASSIGN = 1 << 0;
-export const IRQFD_FLAG_RESAMPLE = 1 << 1;
-
-/** `struct kvm_irq_routing_entry.type`. */
-export const IRQ_ROUTING_IRQCHIP = 1;
-export const IRQ_ROUTING_MSI = 2;
-
-/** `kvm_irq_routing_irqchip.irqchip` on x86. */
-export const IRQCHIP_PIC_MASTER = 0;
-export const IRQCHIP_PIC_SLAVE = 1;
-export const IRQCHIP_IOAPIC = 2;
-
-/** Routing table limits (KVM_MAX_IRQ_ROUTES). */
-export const MAX_IRQ_ROUTES = 4096;
+export {
+  IOEVENTFD_FLAG_DATAMATCH,
+  IOEVENTFD_FLAG_DEASSIGN,
+  IOEVENTFD_FLAG_PIO,
+  IOEVENTFD_FLAG_VIRTIO_CCW_NOTIFY,
+} from '@rxvmm/ioeventfd';
+/**
+ * `struct kvm_irqfd.flags`, `struct kvm_irq_routing_entry.type`,
+ * `kvm_irq_routing_irqchip.irqchip` on x86 and the routing table limit (KVM_MAX_IRQ_ROUTES).
+ */
+export {
+  IRQ_ROUTING_IRQCHIP,
+  IRQ_ROUTING_MSI,
+  IRQCHIP_IOAPIC,
+  IRQCHIP_PIC_MASTER,
+  IRQCHIP_PIC_SLAVE,
+  IRQFD_FLAG_DEASSIGN,
+  IRQFD_FLAG_RESAMPLE,
+  MAX_IRQ_ROUTES,
+} from '@rxvmm/irqfd';
 
 /** `kvm_run.exit_reason` values the interface types. */
 export const EXIT_UNKNOWN = 0;

@@ -13,6 +13,7 @@
  *   releases everything the resource owns (vCPUs, ioeventfds, irqfds, memory).
  */
 import type { ErrnoCode } from '@rxvmm/errno';
+import type { MsiMessage, RoutingEntry } from '@rxvmm/irqfd';
 
 /**
  * What the VM ioctls need of an eventfd: its descriptor number. `EventFd` and
@@ -94,33 +95,16 @@ export interface IrqFdArgs {
   resamplefd?: EventFdRef;
 }
 
-export interface MsiMessage {
-  addressLo: number;
-  addressHi: number;
-  data: number;
-  /** `KVM_MSI_VALID_DEVID` flag is set when present. */
-  devid?: number;
-}
+/** An MSI (`struct kvm_msi`): defined by @rxvmm/irqfd, which routes them. */
+export type { MsiMessage };
 
 /**
  * One entry of KVM_SET_GSI_ROUTING. `flags` is the entry's flags field (0, or
  * KVM_MSI_VALID_DEVID on an MSI entry). The last form passes a raw `type` code
  * (1 irqchip, 2 MSI, others are unknown: `EINVAL`), to exercise validation.
+ * The same type as @rxvmm/irqfd's `RoutingEntry` (its routing table validates them).
  */
-export type IrqRoutingEntry =
-  | { gsi: number; type: 'irqchip'; irqchip: number; pin: number; flags?: number }
-  | ({ gsi: number; type: 'msi'; flags?: number } & MsiMessage)
-  | {
-      gsi: number;
-      type: number;
-      flags?: number;
-      irqchip?: number;
-      pin?: number;
-      addressLo?: number;
-      addressHi?: number;
-      data?: number;
-      devid?: number;
-    };
+export type IrqRoutingEntry = RoutingEntry;
 
 /** The general-purpose registers (struct kvm_regs), as bigints. */
 export interface Regs {
