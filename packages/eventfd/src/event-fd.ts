@@ -15,17 +15,7 @@ import { U64_MAX } from './constants.js';
 import { sys } from './native.js';
 import type { EventFdLike, EventFdOptions } from './types.js';
 import { checkBigint, checkU64, parseOptions } from './validate.js';
-
-interface ReadWaiter {
-  resolve(value: bigint): void;
-  reject(error: Error): void;
-}
-
-interface WriteWaiter {
-  value: bigint;
-  resolve(): void;
-  reject(error: Error): void;
-}
+import { closedError, type ReadWaiter, rejectWaiters, type WriteWaiter } from './waiters.js';
 
 /** Set only while EventFd.fromFd() runs the constructor on an existing fd. */
 
@@ -214,8 +204,7 @@ export class EventFd implements EventFdLike {
     this.#poller?.close();
     this.#poller = undefined;
     sys().close(this.fd);
-    for (const waiter of this.#readWaiters.splice(0)) waiter.reject(this.#badf('read'));
-    for (const waiter of this.#writeWaiters.splice(0)) waiter.reject(this.#badf('write'));
+    rejectWaiters(this.#readWaiters, this.#writeWaiters, (syscall) => closedError(this.fd, syscall));
     this.#signals.complete();
   }
 
@@ -223,12 +212,8 @@ export class EventFd implements EventFdLike {
     this.close();
   }
 
-  #badf(syscall: string): Error {
-    return errnoError('EBADF', `eventfd ${this.fd} is closed`, syscall);
-  }
-
   #checkOpen(syscall: string): void {
-    if (this.#closed) throw this.#badf(syscall);
+    if (this.#closed) throw closedError(this.fd, syscall);
   }
 
   /** Polls for exactly what someone waits for: readable for readers, writable for blocked writers. */
@@ -254,8 +239,7 @@ export class EventFd implements EventFdLike {
     const s = sys();
     if (error !== null) {
       // Only reachable through a failing read or poll: fail everyone waiting, keep the fd.
-      for (const waiter of this.#readWaiters.splice(0)) waiter.reject(error);
-      for (const waiter of this.#writeWaiters.splice(0)) waiter.reject(error);
+      rejectWaiters(this.#readWaiters, this.#writeWaiters, () => error);
       clearTimeout(this.#parkTimer);
       this.#parkTimer = undefined;
       const signals = this.#signals;

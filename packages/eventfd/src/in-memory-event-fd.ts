@@ -11,17 +11,7 @@ import { U64_MAX } from './constants.js';
 import { allocateFd, lookupFd, releaseFd } from './registry.js';
 import type { EventFdLike, EventFdOptions, EventFdWatcher } from './types.js';
 import { checkBigint, checkU64, parseOptions } from './validate.js';
-
-interface ReadWaiter {
-  resolve(value: bigint): void;
-  reject(error: Error): void;
-}
-
-interface WriteWaiter {
-  value: bigint;
-  resolve(): void;
-  reject(error: Error): void;
-}
+import { closedError, type ReadWaiter, rejectWaiters, type WriteWaiter } from './waiters.js';
 
 /** A blocking synchronous call that could only complete if another thread acted: none can. */
 function wouldDeadlock(syscall: string): Error {
@@ -174,8 +164,7 @@ export class InMemoryEventFd implements EventFdLike {
     const watchers = [...this.#watchers];
     this.#watchers.clear();
     for (const watcher of watchers) this.#notify(() => watcher.hangup?.());
-    for (const waiter of this.#readWaiters.splice(0)) waiter.reject(this.#badf('read'));
-    for (const waiter of this.#writeWaiters.splice(0)) waiter.reject(this.#badf('write'));
+    rejectWaiters(this.#readWaiters, this.#writeWaiters, (syscall) => closedError(this.fd, syscall));
     this.#signals.complete();
   }
 
@@ -185,12 +174,8 @@ export class InMemoryEventFd implements EventFdLike {
 
   // ---- internals ----
 
-  #badf(syscall: string): Error {
-    return errnoError('EBADF', `eventfd ${this.fd} is closed`, syscall);
-  }
-
   #checkOpen(syscall: string): void {
-    if (this.#closed) throw this.#badf(syscall);
+    if (this.#closed) throw closedError(this.fd, syscall);
   }
 
   /** The kernel's own argument checks on a write: not a u64 (ours) and 2^64-1 (its). */
