@@ -14,6 +14,7 @@ for (const report of reports) rmSync(report, { force: true });
 
 // A test that hangs (a guest that never gets its interrupt blocks KVM_RUN) must
 // fail the run with the summary line still printed, not eat CI's whole budget.
+// biome-ignore lint/suspicious/noUndeclaredEnvVars: read by this script, not by a turbo task
 const TEST_BUDGET_MS = Number(process.env.RXVMM_TEST_BUDGET_MS ?? 30 * 60 * 1000);
 
 const turbo = (args, budgetMs) => {
