@@ -3,10 +3,11 @@
 // pattern per request, reads it back and verifies it; the host then checks the disk file.
 // Against qemu-storage-daemon (proves the demo's frontend against the reference) and rxvmm-vhost-blk.
 import {
-  accessSync,
+  closeSync,
   constants,
   existsSync,
   mkdtempSync,
+  openSync,
   readFileSync,
   rmSync,
   truncateSync,
@@ -23,12 +24,36 @@ const REQUESTS = 64;
 const BLOCK = 4096;
 const demoCli = join(repoRoot, 'apps/demo-vmm/dist/cli.js');
 
-function kvmMissing(): string | undefined {
+const KVM_GET_API_VERSION = 0xae00;
+// Loaded here, not imported: a missing native build must skip these tests with its reason, not fail the file.
+const sys = await import('@rxvmm/sys').catch((error: Error) => error);
+
+/** Why /dev/kvm cannot run the demo: opened read-write and asked KVM_GET_API_VERSION, as the demo
+ * does (access(2) alone passes for root on any file, e.g. a /dev/null where /dev/kvm should be). */
+function kvmUnusable(): string | undefined {
+  if (sys instanceof Error) return `@rxvmm/sys did not load (build it: pnpm build): ${sys.message}`;
+  let fd: number;
   try {
-    accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
-  } catch {
-    return '/dev/kvm is missing or not read-writable by this user';
+    fd = openSync('/dev/kvm', constants.O_RDWR);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === 'ENOENT'
+      ? '/dev/kvm does not exist (enable KVM: modprobe kvm_intel or kvm_amd; nested virtualization in a VM)'
+      : `/dev/kvm cannot be opened read-write (${code}): add this user to the kvm group or run as root`;
   }
+  try {
+    if (sys.ioctl(fd, KVM_GET_API_VERSION) !== 12) return '/dev/kvm does not speak KVM API version 12';
+  } catch (error) {
+    return `/dev/kvm is not a KVM device (KVM_GET_API_VERSION: ${(error as Error).message})`;
+  } finally {
+    closeSync(fd);
+  }
+  return undefined;
+}
+
+function kvmMissing(): string | undefined {
+  const unusable = kvmUnusable();
+  if (unusable) return unusable;
   if (!which('qemu-storage-daemon'))
     return 'qemu-storage-daemon not installed (run scripts/provision.sh as root)';
   if (!existsSync(demoCli)) return `${demoCli} not built (build @rxvmm/demo-vmm first)`;
