@@ -27,13 +27,18 @@ describe('openKvm errors', () => {
 
   const dist = new URL('../dist/kvm.js', import.meta.url);
   // Needs root (to become `nobody`), a /dev/kvm that `nobody` may not open, and the built package.
-  const canDropPrivileges =
-    process.getuid?.() === 0 &&
-    existsSync('/dev/kvm') &&
-    (statSync('/dev/kvm').mode & 0o006) === 0 &&
-    existsSync(fileURLToPath(dist));
-  if (!canDropPrivileges)
-    console.warn('EACCES test skipped: needs root, a non-world-accessible /dev/kvm and a build');
+  const cannotDropPrivileges =
+    process.getuid?.() !== 0
+      ? 'needs root (to run a child as nobody)'
+      : !existsSync('/dev/kvm')
+        ? 'needs /dev/kvm (missing here)'
+        : (statSync('/dev/kvm').mode & 0o006) !== 0
+          ? '/dev/kvm is world-accessible, so nobody may open it'
+          : !existsSync(fileURLToPath(dist))
+            ? `needs the build (${fileURLToPath(dist)}; pnpm build)`
+            : undefined;
+  const canDropPrivileges = cannotDropPrivileges === undefined;
+  if (!canDropPrivileges) console.warn(`EACCES test skipped: ${cannotDropPrivileges}`);
   it.skipIf(!canDropPrivileges)(
     'a device this user may not open is EACCES and says how to get access',
     () => {

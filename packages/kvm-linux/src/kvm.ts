@@ -93,7 +93,8 @@ export class LinuxKvm implements Kvm {
       } catch (error) {
         throw errnoError(
           'EINVAL',
-          `${path} is not a KVM device (KVM_GET_API_VERSION: ${(error as Error).message})`,
+          `${path} is not a KVM device (KVM_GET_API_VERSION: ${(error as Error).message}): ` +
+            'open the KVM character device (10:232, /dev/kvm from the kvm module) or use SoftKvm from @rxvmm/kvm.',
         );
       }
       if (version !== KVM_API_VERSION) {
