@@ -22,6 +22,7 @@ export {
   type VcpuContext,
   type VcpuHandler,
 } from './runner/handler.js';
+export { PreparedVcpu, type PrepareVcpuOptions } from './runner/prepared.js';
 export type { RunEndReason, SerializedError, VcpuRunResult } from './runner/protocol.js';
 export { VCPU_WORKER_URL, VcpuRunner, type VcpuRunnerOptions } from './runner/vcpu-runner.js';
 export { LinuxVcpu } from './vcpu.js';

@@ -15,6 +15,15 @@ export interface RunnerInit {
   control: SharedArrayBuffer;
 }
 
+/**
+ * The worker's `workerData`: everything (`init`), or only the handler when the worker is started
+ * ahead of its VM (`VcpuRunner.prepare`); `init` then comes in an 'init' message.
+ */
+export interface WorkerBoot {
+  handlerUrl: string;
+  init?: RunnerInit;
+}
+
 export const CONTROL_STOP = 0;
 export const CONTROL_WORDS = 2;
 
@@ -47,7 +56,7 @@ export type WorkerMessage =
   | { type: 'post'; message: unknown }
   | { type: 'done'; result: VcpuRunResult };
 
-export type MainMessage = { type: 'message'; message: unknown };
+export type MainMessage = { type: 'message'; message: unknown } | { type: 'init'; init: RunnerInit };
 
 export function serializeError(error: unknown): SerializedError {
   if (error instanceof Error) {

@@ -32,8 +32,11 @@ describe.skipIf(!kvmAvailable)('VcpuRunner on /dev/kvm', () => {
     const { kvm, vm } = vmWithCode(ECHO_GUEST_64);
     const runner = await VcpuRunner.start({ vm, id: 0, handler: echoHandler, data });
     const messages = firstValueFrom(runner.messages$.pipe(toArray()));
+    const heard: unknown[] = [];
+    runner.onMessage((m) => heard.push(m)); // the plain-callback form sees the same messages
     const result = await runner.done;
     expect(result.reason).toBe('handler-stop');
+    expect(heard).toEqual(await messages);
     expect(result.exit).toMatchObject({ kind: 'io', port: 0x3f4, direction: 'out' });
     expect(await messages).toEqual([
       // The worker saw guest RAM through its own view of the mapping (threadRam).
@@ -53,6 +56,39 @@ describe.skipIf(!kvmAvailable)('VcpuRunner on /dev/kvm', () => {
     });
     vm.close();
     await vm.whenReleased();
+    kvm.close();
+  });
+
+  it('runs on a worker prepared before the VM existed (same exits, same messages)', async () => {
+    const prepared = VcpuRunner.prepare({ handler: echoHandler, name: 'prepared-vcpu0' });
+    const { kvm, vm } = vmWithCode(ECHO_GUEST_64);
+    const runner = await VcpuRunner.start({ vm, id: 0, prepared, data });
+    expect(prepared.pending).toBe(false);
+    const heard: unknown[] = [];
+    runner.onMessage((m) => heard.push(m));
+    const result = await runner.done;
+    expect(result.reason).toBe('handler-stop');
+    expect(heard.map((m) => (m as { kind: string }).kind)).toEqual(['out', 'out', 'mmio-write']);
+    expect(runner.counters.get('exits')).toBe(6);
+    // A prepared worker is used once.
+    await expect(VcpuRunner.start({ vm, id: 1, prepared, data })).rejects.toMatchObject({ code: 'EINVAL' });
+    vm.close();
+    await vm.whenReleased();
+    kvm.close();
+  });
+
+  it('refuses a handler other than the prepared one; an unused prepared worker is disposed', async () => {
+    const threads = (await import('node:fs')).readdirSync('/proc/self/task').length;
+    const prepared = VcpuRunner.prepare({ handler: echoHandler });
+    const { kvm, vm } = vmWithCode(ECHO_GUEST_64);
+    await expect(
+      VcpuRunner.start({ vm, id: 0, prepared, handler: badSetupHandler, data }),
+    ).rejects.toMatchObject({ code: 'EINVAL' });
+    expect(prepared.pending).toBe(true);
+    prepared[Symbol.dispose]();
+    expect(prepared.pending).toBe(false);
+    expect(await settledThreads(threads)).toBeLessThanOrEqual(threads);
+    vm.close();
     kvm.close();
   });
 

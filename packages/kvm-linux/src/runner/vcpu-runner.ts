@@ -10,14 +10,14 @@
  *   closed the vCPU and exited (no thread, fd or mapping left behind).
  * - Guest RAM stays mapped until the worker is gone, even if the VM is closed first.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { type TransferListItem, Worker } from 'node:worker_threads';
+import type { TransferListItem, Worker } from 'node:worker_threads';
 import { errnoError } from '@rxvmm/errno';
-import { type Observable, Subject } from 'rxjs';
+import type { Observable } from 'rxjs';
 import { KICK_SLOT_BYTES, Kicker } from '../kick.js';
 import type { LinuxVm } from '../vm.js';
 import { createCounterBuffer, ExitCounters } from './counters.js';
+import { MessageListeners } from './listeners.js';
+import { PreparedVcpu, type PrepareVcpuOptions, spawnVcpuWorker } from './prepared.js';
 import {
   CONTROL_STOP,
   CONTROL_WORDS,
@@ -27,30 +27,19 @@ import {
   type WorkerMessage,
 } from './protocol.js';
 
-/** The built worker entry (the same URL from src/ and from dist/). */
-export const VCPU_WORKER_URL = new URL('../../dist/runner/vcpu-worker.js', import.meta.url);
-
-/**
- * The worker runs built JavaScript: drop `--conditions` flags inherited from
- * the parent (e.g. `development` under vitest), which would point it at .ts sources.
- */
-function workerExecArgv(): string[] {
-  const out: string[] = [];
-  const args = process.execArgv;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i] ?? '';
-    if (arg === '--conditions' || arg === '-C') i++;
-    else if (!arg.startsWith('--conditions=')) out.push(arg);
-  }
-  return out;
-}
+export { VCPU_WORKER_URL } from './prepared.js';
 
 export interface VcpuRunnerOptions<Data = unknown> {
   vm: LinuxVm;
   /** vCPU id (KVM_CREATE_VCPU). */
   id: number;
-  /** URL (or file URL string) of an ES module exporting a `VcpuHandler` as default or `handler`. */
-  handler: URL | string;
+  /**
+   * URL (or file URL string) of an ES module exporting a `VcpuHandler` as default or `handler`.
+   * Optional with `prepared` (which already loads it; if both are given they must match).
+   */
+  handler?: URL | string;
+  /** A worker started earlier with `VcpuRunner.prepare()` (taken by this call). */
+  prepared?: PreparedVcpu;
   /** Given to the handler as `ctx.data` (structured clone; SharedArrayBuffers are shared). */
   data?: Data;
   /** Worker name shown in debuggers. */
@@ -66,7 +55,7 @@ export class VcpuRunner {
   readonly #worker: Worker;
   readonly #kicker: Kicker;
   readonly #control: Int32Array;
-  readonly #messages = new Subject<unknown>();
+  readonly #messages = new MessageListeners();
   #result: VcpuRunResult | undefined;
 
   private constructor(
@@ -77,19 +66,22 @@ export class VcpuRunner {
     control: SharedArrayBuffer,
     release: () => void,
     ready: { resolve(): void; reject(e: Error): void },
+    earlyError?: Error,
   ) {
     this.id = id;
     this.#worker = worker;
     this.counters = new ExitCounters(counters);
     this.#kicker = new Kicker(kickSlot);
     this.#control = new Int32Array(control);
+    if (earlyError)
+      this.#result = { reason: 'error', error: { message: earlyError.message, stack: earlyError.stack } };
     this.done = new Promise<VcpuRunResult>((resolve) => {
       let isReady = false;
       worker.on('message', (msg: WorkerMessage) => {
         if (msg.type === 'ready') {
           isReady = true;
           ready.resolve();
-        } else if (msg.type === 'post') this.#messages.next(msg.message);
+        } else if (msg.type === 'post') this.#messages.emit(msg.message);
         else if (msg.type === 'done') {
           this.#result = msg.result;
           // The vCPU is closed and the loop is over; handles the handler may have left open must not keep the thread.
@@ -130,15 +122,14 @@ export class VcpuRunner {
    * Rejects if any of that fails (the worker is gone by then).
    */
   static start<Data>(options: VcpuRunnerOptions<Data>): Promise<VcpuRunner> {
-    const { vm, id } = options;
-    if (!existsSync(fileURLToPath(VCPU_WORKER_URL))) {
+    const { vm, id, prepared } = options;
+    const handlerUrl = prepared?.handlerUrl ?? (options.handler === undefined ? '' : String(options.handler));
+    if (handlerUrl === '')
+      return Promise.reject(errnoError('EINVAL', 'VcpuRunner.start needs a handler (or a prepared worker)'));
+    if (prepared && options.handler !== undefined && String(options.handler) !== handlerUrl)
       return Promise.reject(
-        errnoError(
-          'ENOENT',
-          `${fileURLToPath(VCPU_WORKER_URL)} is missing: build @rxvmm/kvm-linux first (pnpm build)`,
-        ),
+        errnoError('EINVAL', `handler ${String(options.handler)} is not the prepared worker's ${handlerUrl}`),
       );
-    }
     const counters = createCounterBuffer();
     const kickSlot = new SharedArrayBuffer(KICK_SLOT_BYTES);
     const control = new SharedArrayBuffer(CONTROL_WORDS * 4);
@@ -147,7 +138,7 @@ export class VcpuRunner {
       vcpuId: id,
       mmapSize: vm.vcpuMmapSize,
       memory: vm.describeMemory(),
-      handlerUrl: String(options.handler),
+      handlerUrl,
       data: options.data,
       counters,
       kickSlot,
@@ -155,29 +146,57 @@ export class VcpuRunner {
     };
     let runner!: VcpuRunner;
     const release = vm.attachUser({ stop: () => runner.stop() });
-    return new Promise<VcpuRunner>((resolve, reject) => {
-      let worker: Worker;
-      try {
-        worker = new Worker(VCPU_WORKER_URL, {
-          workerData: init,
-          name: options.name ?? `vcpu-${id}`,
-          execArgv: workerExecArgv(),
-        });
-      } catch (error) {
-        release();
-        reject(error);
-        return;
+    let worker: Worker;
+    let earlyError: Error | undefined;
+    try {
+      if (prepared) {
+        ({ worker, error: earlyError } = prepared.take());
+        const msg: MainMessage = { type: 'init', init };
+        worker.postMessage(msg);
+      } else {
+        worker = spawnVcpuWorker({ handlerUrl, init }, options.name ?? `vcpu-${id}`);
       }
-      runner = new VcpuRunner(worker, id, counters, kickSlot, control, release, {
-        resolve: () => resolve(runner),
-        reject,
-      });
+    } catch (error) {
+      release();
+      return Promise.reject(error);
+    }
+    return new Promise<VcpuRunner>((resolve, reject) => {
+      runner = new VcpuRunner(
+        worker,
+        id,
+        counters,
+        kickSlot,
+        control,
+        release,
+        { resolve: () => resolve(runner), reject },
+        earlyError,
+      );
     });
   }
 
-  /** Messages the handler sent with `ctx.post()`; completes when the worker exits. */
+  /**
+   * Starts a worker for a vCPU before its VM exists: Node boots it and it loads the runner and
+   * `handler` while the caller sets the VM up; pass it to `start({ prepared })`. It does not keep
+   * the process alive while unused; dispose it if it will not be started.
+   */
+  static prepare(options: PrepareVcpuOptions): PreparedVcpu {
+    return new PreparedVcpu(options);
+  }
+
+  /**
+   * Calls `listener` with each message the handler sends with `ctx.post()` from now on; returns the
+   * unsubscribe function. Plain callbacks: no RxJS on the way to the guest's first instruction.
+   */
+  onMessage(listener: (message: unknown) => void): () => void {
+    return this.#messages.listen(listener);
+  }
+
+  /**
+   * The same messages as an Observable (hot: what is posted after subscribing); completes when the
+   * worker exits. RxJS is loaded at the first use of this getter, not when the runner loads.
+   */
   get messages$(): Observable<unknown> {
-    return this.#messages.asObservable();
+    return this.#messages.observable;
   }
 
   /** The result once done (undefined while running). */

@@ -19,17 +19,21 @@ import {
   type RunnerInit,
   serializeError,
   type VcpuRunResult,
+  type WorkerBoot,
   type WorkerMessage,
 } from './protocol.js';
 
-const init = workerData as RunnerInit;
+type HandlerModule = { default?: VcpuHandler; handler?: VcpuHandler };
+
+const boot = workerData as WorkerBoot;
 if (!parentPort) throw new Error('vcpu-worker must run as a worker thread');
 const port: MessagePort = parentPort;
+// The handler module loads now, while the VM may still be set up (a prepared worker waits for `init`).
+const handlerModule = import(boot.handlerUrl) as Promise<HandlerModule>;
+handlerModule.catch(() => undefined); // awaited (and reported) in main()
 
 const send = (message: WorkerMessage, transfer?: readonly TransferListItem[]) =>
   port.postMessage(message, transfer as TransferListItem[] | undefined);
-const control = new Int32Array(init.control);
-const stopRequested = () => Atomics.load(control, CONTROL_STOP) !== 0;
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 const isPromise = (value: unknown): value is Promise<unknown> =>
   typeof (value as { then?: unknown } | null)?.then === 'function';
@@ -48,7 +52,22 @@ function copyExit(exit: VcpuExit): VcpuExit {
   return 'data' in exit ? { ...exit, data: exit.data.slice() } : { ...exit };
 }
 
-async function main(): Promise<VcpuRunResult> {
+/** `init` from workerData, or the main thread's 'init' message for a prepared worker. */
+function receiveInit(): Promise<RunnerInit> {
+  if (boot.init) return Promise.resolve(boot.init);
+  return new Promise((resolve) => {
+    const onInit = (msg: MainMessage) => {
+      if (msg.type !== 'init') return;
+      port.off('message', onInit);
+      resolve(msg.init);
+    };
+    port.on('message', onInit);
+  });
+}
+
+async function main(init: RunnerInit): Promise<VcpuRunResult> {
+  const control = new Int32Array(init.control);
+  const stopRequested = () => Atomics.load(control, CONTROL_STOP) !== 0;
   const regions = mapGuestRam(init.memory);
   const kickTarget = new KickTarget(init.kickSlot);
   const counters = new ExitCounterWriter(init.counters);
@@ -59,7 +78,7 @@ async function main(): Promise<VcpuRunResult> {
   try {
     vcpu = new LinuxVcpu(init.vmFd, init.vcpuId, init.mmapSize);
     kickTarget.publish(vcpu.runAddress, vcpu.runSize, vcpu.fd);
-    const module = (await import(init.handlerUrl)) as { default?: VcpuHandler; handler?: VcpuHandler };
+    const module = await handlerModule;
     handler = module.default ?? module.handler;
     if (typeof handler?.onExit !== 'function') {
       throw new TypeError(`${init.handlerUrl} exports no VcpuHandler (default or "handler" with onExit)`);
@@ -118,7 +137,9 @@ async function main(): Promise<VcpuRunResult> {
   }
 }
 
-main().then(
-  (result) => send({ type: 'done', result }),
-  (error: unknown) => send({ type: 'done', result: { reason: 'error', error: serializeError(error) } }),
-);
+receiveInit()
+  .then(main)
+  .then(
+    (result) => send({ type: 'done', result }),
+    (error: unknown) => send({ type: 'done', result: { reason: 'error', error: serializeError(error) } }),
+  );

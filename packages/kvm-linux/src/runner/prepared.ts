@@ -1,0 +1,100 @@
+/**
+ * A vCPU worker started ahead of its VM. Booting a Node worker and loading the
+ * runner and the VMM's handler module into it is the longest step before a
+ * guest's first instruction; `VcpuRunner.prepare()` starts it at once, so it
+ * runs while the caller still opens /dev/kvm, creates the VM and fills guest
+ * RAM. `VcpuRunner.start({ prepared, ... })` then hands it the VM.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { errnoError } from '@rxvmm/errno';
+import type { WorkerBoot } from './protocol.js';
+
+/** The built worker entry (the same URL from src/ and from dist/). */
+export const VCPU_WORKER_URL = new URL('../../dist/runner/vcpu-worker.js', import.meta.url);
+
+/**
+ * The worker runs built JavaScript: drop `--conditions` flags inherited from
+ * the parent (e.g. `development` under vitest), which would point it at .ts sources.
+ */
+function workerExecArgv(): string[] {
+  const out: string[] = [];
+  const args = process.execArgv;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] ?? '';
+    if (arg === '--conditions' || arg === '-C') i++;
+    else if (!arg.startsWith('--conditions=')) out.push(arg);
+  }
+  return out;
+}
+
+/** Starts the worker entry (throws ENOENT when kvm-linux is not built). */
+export function spawnVcpuWorker(boot: WorkerBoot, name: string): Worker {
+  if (!existsSync(fileURLToPath(VCPU_WORKER_URL))) {
+    throw errnoError(
+      'ENOENT',
+      `${fileURLToPath(VCPU_WORKER_URL)} is missing: build @rxvmm/kvm-linux first (pnpm build)`,
+    );
+  }
+  return new Worker(VCPU_WORKER_URL, { workerData: boot, name, execArgv: workerExecArgv() });
+}
+
+export interface PrepareVcpuOptions {
+  /** URL (or file URL string) of the handler module (see `VcpuRunnerOptions.handler`). */
+  handler: URL | string;
+  /** Worker name shown in debuggers. */
+  name?: string;
+}
+
+export class PreparedVcpu implements Disposable {
+  readonly handlerUrl: string;
+  readonly name: string | undefined;
+  #worker: Worker | undefined;
+  #error: Error | undefined;
+  #exitCode: number | undefined;
+
+  constructor(options: PrepareVcpuOptions) {
+    this.handlerUrl = String(options.handler);
+    this.name = options.name;
+    const worker = spawnVcpuWorker({ handlerUrl: this.handlerUrl }, options.name ?? 'vcpu');
+    // Until it has a VM the worker only waits: it must not keep the process alive if never used.
+    worker.unref();
+    worker.on('error', (error) => {
+      this.#error ??= error;
+    });
+    worker.once('exit', (code) => {
+      this.#exitCode = code;
+    });
+    this.#worker = worker;
+  }
+
+  /** True until `start` took the worker or it was disposed. */
+  get pending(): boolean {
+    return this.#worker !== undefined;
+  }
+
+  /** For VcpuRunner.start: the worker (once), and what went wrong with it meanwhile. */
+  take(): { worker: Worker; error: Error | undefined } {
+    const worker = this.#worker;
+    if (!worker) throw errnoError('EINVAL', 'this prepared vCPU worker was already used or disposed');
+    this.#worker = undefined;
+    if (this.#exitCode !== undefined) {
+      throw errnoError(
+        'EIO',
+        `the prepared vCPU worker exited early (code ${this.#exitCode}${this.#error ? `: ${this.#error.message}` : ''})`,
+      );
+    }
+    worker.removeAllListeners('error');
+    worker.removeAllListeners('exit');
+    worker.ref();
+    return { worker, error: this.#error };
+  }
+
+  /** Ends the worker if `start` never took it. */
+  [Symbol.dispose](): void {
+    const worker = this.#worker;
+    this.#worker = undefined;
+    void worker?.terminate();
+  }
+}
