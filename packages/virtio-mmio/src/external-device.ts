@@ -6,8 +6,9 @@
  * eventfd when no ioeventfd absorbs them) and serves a configuration space the
  * caller supplies (for vhost-user: the bytes of GET_CONFIG).
  */
-import { type Observable, Subject } from 'rxjs';
+import type { Observable } from 'rxjs';
 import type { VirtioActivation, VirtioActivationInfo, VirtioDevice } from './device.js';
+import { Emitter } from './emitter.js';
 
 export interface ExternalDeviceOptions {
   deviceType: number;
@@ -21,6 +22,13 @@ export interface ExternalDeviceOptions {
   onConfigWrite?: (offset: number, data: Uint8Array) => void;
 }
 
+/** ExternalDevice's events by name, for `on(name, listener)` (the same events as the `x$` streams). */
+export interface ExternalDeviceEvents {
+  activated: VirtioActivationInfo;
+  kick: number;
+  reset: undefined;
+}
+
 export class ExternalDevice implements VirtioDevice {
   readonly deviceType: number;
   readonly features: bigint;
@@ -29,16 +37,32 @@ export class ExternalDevice implements VirtioDevice {
   #config: Uint8Array;
   #activation: VirtioActivation | undefined;
   readonly #onConfigWrite: ((offset: number, data: Uint8Array) => void) | undefined;
-  readonly #activated = new Subject<VirtioActivationInfo>();
-  readonly #kick = new Subject<number>();
-  readonly #reset = new Subject<void>();
+  readonly #events: { [K in keyof ExternalDeviceEvents]: Emitter<ExternalDeviceEvents[K]> } = {
+    activated: new Emitter(),
+    kick: new Emitter(),
+    reset: new Emitter(),
+  };
+
+  /** Plain-callback form of the streams below (no RxJS loaded); returns the unsubscribe function. */
+  on<K extends keyof ExternalDeviceEvents>(
+    event: K,
+    listener: (value: ExternalDeviceEvents[K]) => void,
+  ): () => void {
+    return this.#events[event].listen(listener);
+  }
 
   /** The driver set the device up: hand features and queue addresses to whoever serves the queues. */
-  readonly activated$: Observable<VirtioActivationInfo> = this.#activated.asObservable();
+  get activated$(): Observable<VirtioActivationInfo> {
+    return this.#events.activated.observable;
+  }
   /** A queue was kicked through the register file (or `transport.notifyQueue`). */
-  readonly kick$: Observable<number> = this.#kick.asObservable();
+  get kick$(): Observable<number> {
+    return this.#events.kick.observable;
+  }
   /** The driver reset the device: stop the remote queues. */
-  readonly reset$: Observable<void> = this.#reset.asObservable();
+  get reset$(): Observable<void> {
+    return this.#events.reset.observable;
+  }
 
   constructor(options: ExternalDeviceOptions) {
     this.deviceType = options.deviceType;
@@ -71,16 +95,16 @@ export class ExternalDevice implements VirtioDevice {
 
   activate(activation: VirtioActivation): void {
     this.#activation = activation;
-    this.#activated.next({ features: activation.features, queues: activation.queues });
+    this.#events.activated.emit({ features: activation.features, queues: activation.queues });
   }
 
   reset(): void {
     const was = this.#activation !== undefined;
     this.#activation = undefined;
-    if (was) this.#reset.next();
+    if (was) this.#events.reset.emit(undefined);
   }
 
   queueNotify(queueIndex: number): void {
-    this.#kick.next(queueIndex);
+    this.#events.kick.emit(queueIndex);
   }
 }

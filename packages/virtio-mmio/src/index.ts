@@ -6,7 +6,7 @@ export type {
   VirtioActivationInfo,
   VirtioDevice,
 } from './device.js';
-export { ExternalDevice, type ExternalDeviceOptions } from './external-device.js';
+export { ExternalDevice, type ExternalDeviceEvents, type ExternalDeviceOptions } from './external-device.js';
 export {
   type GuestRangeCheck,
   type QueueLayoutOptions,
@@ -17,5 +17,6 @@ export {
   type NeedsResetEvent,
   type VirtioInterrupt,
   VirtioMmioTransport,
+  type VirtioMmioTransportEvents,
   type VirtioMmioTransportOptions,
 } from './transport.js';

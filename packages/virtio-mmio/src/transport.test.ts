@@ -378,6 +378,24 @@ describe('notifications and interrupts', () => {
     expect(levels).toEqual([true, false]);
   });
 
+  it('gives the same events to on(name, listener) as to the x$ streams, until unsubscribed', () => {
+    const { t, device } = make();
+    const heard: boolean[] = [];
+    const off = t.on('irqLevel', (l) => heard.push(l));
+    const streamed: boolean[] = [];
+    t.irqLevel$.subscribe((l) => streamed.push(l));
+    negotiate(t, V1);
+    setupQueue(t, goodQueue);
+    driverOk(t);
+    const a = device.activations[0] as VirtioActivation;
+    a.signalUsedBuffer(0);
+    w(t, R.InterruptACK, InterruptBit.USED_BUFFER);
+    off();
+    a.signalUsedBuffer(0);
+    expect(heard).toEqual([true, false]);
+    expect(streamed).toEqual([true, false, true]);
+  });
+
   it('bumps ConfigGeneration without an interrupt before DRIVER_OK', () => {
     const { t, interrupts } = make();
     t.configChanged();

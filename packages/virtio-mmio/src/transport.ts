@@ -6,7 +6,7 @@
  * signals to `notifyQueue`.
  */
 import { debuglog } from 'node:util';
-import { type Observable, Subject } from 'rxjs';
+import type { Observable } from 'rxjs';
 import {
   DeviceStatus,
   featureBit,
@@ -19,6 +19,7 @@ import {
   VirtioFeature,
 } from './constants.js';
 import type { ActivatedQueue, VirtioActivation, VirtioActivationInfo, VirtioDevice } from './device.js';
+import { Emitter } from './emitter.js';
 import { type GuestRangeCheck, queueLayoutError } from './queue-layout.js';
 
 const log = debuglog('rxvmm:virtio-mmio');
@@ -58,6 +59,17 @@ export interface VirtioInterrupt {
 export interface NeedsResetEvent {
   reason: string;
   error: unknown;
+}
+
+/** The transport's events by name, for `on(name, listener)` (the same events as the `x$` streams). */
+export interface VirtioMmioTransportEvents {
+  interrupt: VirtioInterrupt;
+  irqLevel: boolean;
+  activated: VirtioActivationInfo;
+  reset: undefined;
+  notify: number;
+  needsReset: NeedsResetEvent;
+  warning: string;
 }
 
 interface QueueRegisters {
@@ -101,36 +113,63 @@ export class VirtioMmioTransport {
   #epoch = 0;
   #activation: VirtioActivationInfo | undefined;
 
-  readonly #interrupt = new Subject<VirtioInterrupt>();
-  readonly #irqLevel = new Subject<boolean>();
-  readonly #activated = new Subject<VirtioActivationInfo>();
-  readonly #reset = new Subject<void>();
-  readonly #notify = new Subject<number>();
-  readonly #needsReset = new Subject<NeedsResetEvent>();
-  readonly #warnings = new Subject<string>();
+  readonly #events: { [K in keyof VirtioMmioTransportEvents]: Emitter<VirtioMmioTransportEvents[K]> } = {
+    interrupt: new Emitter(),
+    irqLevel: new Emitter(),
+    activated: new Emitter(),
+    reset: new Emitter(),
+    notify: new Emitter(),
+    needsReset: new Emitter(),
+    warning: new Emitter(),
+  };
+
+  /**
+   * Plain-callback form of the streams below (no RxJS loaded): calls `listener` for every later
+   * event of that kind, synchronously; returns the unsubscribe function.
+   */
+  on<K extends keyof VirtioMmioTransportEvents>(
+    event: K,
+    listener: (value: VirtioMmioTransportEvents[K]) => void,
+  ): () => void {
+    return this.#events[event].listen(listener);
+  }
 
   /** Every interrupt raised: signal an irqfd (edge) per emission. */
-  readonly interrupt$: Observable<VirtioInterrupt> = this.#interrupt.asObservable();
+  get interrupt$(): Observable<VirtioInterrupt> {
+    return this.#events.interrupt.observable;
+  }
   /** Level of the interrupt line (InterruptStatus != 0): for KVM_IRQ_LINE. Emits on changes. */
-  readonly irqLevel$: Observable<boolean> = this.#irqLevel.asObservable();
+  get irqLevel$(): Observable<boolean> {
+    return this.#events.irqLevel.observable;
+  }
   /** Negotiated features and queue set-up at DRIVER_OK, for VMMs that process queues elsewhere. */
-  readonly activated$: Observable<VirtioActivationInfo> = this.#activated.asObservable();
+  get activated$(): Observable<VirtioActivationInfo> {
+    return this.#events.activated.observable;
+  }
   /** The driver reset the device (wrote 0 to Status). */
-  readonly reset$: Observable<void> = this.#reset.asObservable();
+  get reset$(): Observable<void> {
+    return this.#events.reset.observable;
+  }
   /** Queue notifications (QueueNotify writes and `notifyQueue` calls) while active. */
-  readonly notify$: Observable<number> = this.#notify.asObservable();
+  get notify$(): Observable<number> {
+    return this.#events.notify.observable;
+  }
   /** The device entered DEVICE_NEEDS_RESET. */
-  readonly needsReset$: Observable<NeedsResetEvent> = this.#needsReset.asObservable();
+  get needsReset$(): Observable<NeedsResetEvent> {
+    return this.#events.needsReset.observable;
+  }
   /** Ignored or invalid accesses, with the reason (also logged with NODE_DEBUG=rxvmm:virtio-mmio). */
-  readonly warnings$: Observable<string> = this.#warnings.asObservable();
+  get warnings$(): Observable<string> {
+    return this.#events.warning.observable;
+  }
 
   constructor(device: VirtioDevice, options: VirtioMmioTransportOptions = {}) {
     this.device = device;
     this.#options = options;
     this.#offered = device.features & ~TRANSPORT_UNSUPPORTED;
     this.#queues = device.queueMaxSizes.map(freshQueue);
-    if (options.onInterrupt) this.#interrupt.subscribe(options.onInterrupt);
-    if (options.onWarning) this.#warnings.subscribe(options.onWarning);
+    if (options.onInterrupt) this.#events.interrupt.listen(options.onInterrupt);
+    if (options.onWarning) this.#events.warning.listen(options.onWarning);
   }
 
   // ---- observable state -------------------------------------------------------------------
@@ -241,7 +280,7 @@ export class VirtioMmioTransport {
       this.#warn(`notify of queue ${index}: no such queue`);
       return;
     }
-    this.#notify.next(index);
+    this.#events.notify.emit(index);
     this.device.queueNotify(index);
   }
 
@@ -261,7 +300,7 @@ export class VirtioMmioTransport {
     if (this.#status & DeviceStatus.DEVICE_NEEDS_RESET) return;
     this.#warn(`device needs reset: ${reason}`);
     this.#status |= DeviceStatus.DEVICE_NEEDS_RESET;
-    this.#needsReset.next({ reason, error });
+    this.#events.needsReset.emit({ reason, error });
     if (this.#status & DeviceStatus.DRIVER_OK) this.#raise(InterruptBit.CONFIG_CHANGE);
   }
 
@@ -446,14 +485,14 @@ export class VirtioMmioTransport {
   #acknowledge(value: number): void {
     const before = this.#interruptStatus;
     this.#interruptStatus &= ~value;
-    if (before !== 0 && this.#interruptStatus === 0) this.#irqLevel.next(false);
+    if (before !== 0 && this.#interruptStatus === 0) this.#events.irqLevel.emit(false);
   }
 
   #raise(bits: number): void {
     const before = this.#interruptStatus;
     this.#interruptStatus |= bits;
-    this.#interrupt.next({ bits, status: this.#interruptStatus });
-    if (before === 0) this.#irqLevel.next(true);
+    this.#events.interrupt.emit({ bits, status: this.#interruptStatus });
+    if (before === 0) this.#events.irqLevel.emit(true);
   }
 
   // ---- status state machine ---------------------------------------------------------------
@@ -565,7 +604,7 @@ export class VirtioMmioTransport {
       this.setNeedsReset(`activation failed: ${describe(error)}`, error);
       return;
     }
-    this.#activated.next(info);
+    this.#events.activated.emit(info);
   }
 
   #doReset(): void {
@@ -580,7 +619,7 @@ export class VirtioMmioTransport {
     this.#interruptStatus = 0;
     this.#queues = this.device.queueMaxSizes.map(freshQueue);
     this.#activation = undefined;
-    if (wasLevel) this.#irqLevel.next(false);
+    if (wasLevel) this.#events.irqLevel.emit(false);
     try {
       const result = this.device.reset();
       if (result && typeof (result as Promise<void>).then === 'function') {
@@ -591,7 +630,7 @@ export class VirtioMmioTransport {
     } catch (error) {
       this.#warn(`device reset failed: ${describe(error)}`);
     }
-    this.#reset.next();
+    this.#events.reset.emit(undefined);
   }
 
   // ---- configuration space ----------------------------------------------------------------
@@ -628,6 +667,6 @@ export class VirtioMmioTransport {
 
   #warn(message: string): void {
     log(message);
-    this.#warnings.next(message);
+    this.#events.warning.emit(message);
   }
 }
