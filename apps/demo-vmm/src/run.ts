@@ -3,10 +3,11 @@
  * prepares the disk, runs the machine and turns what it saw into a report.
  */
 import { errnoError } from '@rxvmm/errno';
-import { kvmAvailability } from '@rxvmm/kvm-linux';
+import { kvmAvailability, VcpuRunner } from '@rxvmm/kvm-linux';
 import { prepareDisk } from './disk.js';
 import { FAIL_REASONS, ResultStatus } from './guest/abi.js';
 import type { DemoOptions } from './options.js';
+import { EXIT_HANDLER_URL } from './vmm/exit-handler-url.js';
 import type { MachineOptions, MachineRun } from './vmm/machine.js';
 
 export interface DemoReport {
@@ -74,6 +75,12 @@ export async function runDemo(
       'EINVAL',
       '--vhost-user needs the kvm backend (the back-end maps guest RAM from a memfd)',
     );
+  // Node boots the vCPU worker (and it loads the exit handler) while the disk and the VM are set up:
+  // the longest step before the guest's first instruction. Ended here if it is never started.
+  using prepared =
+    choice.backend === 'kvm'
+      ? VcpuRunner.prepare({ handler: EXIT_HANDLER_URL, name: 'rxvmm-demo-vcpu0' })
+      : undefined;
   using disk = prepareDisk(options.disk, options.requests, options.blockSize);
   const machineOptions: MachineOptions = {
     diskPath: disk.path,
@@ -88,7 +95,7 @@ export async function runDemo(
   };
   const run =
     choice.backend === 'kvm'
-      ? await (await import('./vmm/kvm-machine.js')).runOnKvm(machineOptions)
+      ? await (await import('./vmm/kvm-machine.js')).runOnKvm(machineOptions, prepared)
       : await (await import('./vmm/soft-machine.js')).runOnSoft(machineOptions);
   return report(options, run);
 }

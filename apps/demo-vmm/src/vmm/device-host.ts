@@ -50,19 +50,20 @@ export class DeviceHost {
       alwaysReportUsedBuffer: true,
       isValidRange: (addr, len) => addr >= 0n && addr + BigInt(len) <= ramSize,
     });
-    this.device.activated$.subscribe((info) => options.emit({ type: 'activated', info }));
-    this.device.kick$.subscribe((queue) => options.kick(queue));
-    this.transport.reset$.subscribe(() => {
+    // Plain listeners, not the x$ streams: this runs in the vCPU worker, which loads no RxJS.
+    this.device.on('activated', (info) => options.emit({ type: 'activated', info }));
+    this.device.on('kick', (queue) => options.kick(queue));
+    this.transport.on('reset', () => {
       this.#shared.set(SharedWord.needsReset, 0);
       this.#shared.set(SharedWord.needsResetApplied, 0);
       options.emit({ type: 'reset' });
     });
-    this.transport.needsReset$.subscribe(({ reason }) => {
+    this.transport.on('needsReset', ({ reason }) => {
       this.#shared.set(SharedWord.needsResetApplied, 1);
       if (!this.#applying) options.emit({ type: 'needs-reset', reason });
     });
     // The back-end side already injected the interrupt that goes with a NEEDS_RESET it reported.
-    this.transport.interrupt$.subscribe(() => {
+    this.transport.on('interrupt', () => {
       if (!this.#applying) options.emit({ type: 'interrupt' });
     });
   }

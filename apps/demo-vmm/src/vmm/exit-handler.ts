@@ -10,7 +10,7 @@ import { write8 } from '@rxvmm/sys';
 import { DONE_PORT, HELLO_PORT } from '../guest/abi.js';
 import { awaitDescription } from './description.js';
 import { DeviceHost } from './device-host.js';
-import { MMIO_BASE, MMIO_SIZE, nowMs, SharedState, SharedTime } from './layout.js';
+import { MMIO_BASE, MMIO_SIZE, nowMs, SharedState, SharedTime, SharedWord } from './layout.js';
 
 export interface ExitHandlerData {
   entry: bigint;
@@ -19,9 +19,8 @@ export interface ExitHandlerData {
   /** The device description, published by the main thread once the device is open (description.ts). */
   description: SharedArrayBuffer;
   ramSize: number;
+  /** SharedState; its kickFd word holds the kick eventfd once the description is published. */
   shared: SharedArrayBuffer;
-  /** The kick eventfd (a process-wide fd number, valid in every thread). */
-  kickFd: number;
 }
 
 let host: DeviceHost | undefined;
@@ -45,12 +44,13 @@ export default defineVcpuHandler<ExitHandlerData>({
     makeHost = () => {
       const description = awaitDescription(d.description);
       if (!description) return undefined; // the VMM could not open the device; it is stopping this vCPU
+      const kickFd = shared?.get(SharedWord.kickFd) ?? -1;
       return new DeviceHost({
         ...description,
         ramSize: d.ramSize,
         shared: d.shared,
         emit: (event) => ctx.post(event),
-        kick: () => write8(d.kickFd, 1n),
+        kick: () => write8(kickFd, 1n),
       });
     };
   },

@@ -8,10 +8,8 @@
  * kick eventfd; with `--no-irqfd` this thread injects with KVM_IRQ_LINE.
  */
 import { errnoError } from '@rxvmm/errno';
-import { EventFd } from '@rxvmm/eventfd';
-import { IOEVENTFD_FLAG_DATAMATCH } from '@rxvmm/kvm';
-import { openKvm, VcpuRunner } from '@rxvmm/kvm-linux';
-import type { Subscription } from 'rxjs';
+import type { EventFd } from '@rxvmm/eventfd';
+import { openKvm, type PreparedVcpu, VcpuRunner } from '@rxvmm/kvm-linux';
 import { BOOT_INFO_ADDR, GUEST_LOAD_ADDR, readResults, writeBootInfo } from '../guest/abi.js';
 import { bootInfoFor } from '../guest/boot.js';
 import { loadGuestImage } from '../guest/image.js';
@@ -19,10 +17,12 @@ import type { DeviceService } from './backends.js';
 import { createDescriptionBuffer, failDescription, publishDescription } from './description.js';
 import type { HostEvent } from './device-host.js';
 import type { ExitHandlerData } from './exit-handler.js';
+import { EXIT_HANDLER_URL } from './exit-handler-url.js';
 import {
   BOOT_STACK,
   DEVICE_GSI,
   DEVICE_MSI,
+  IOEVENTFD_DATAMATCH,
   NO_IOAPIC_PIN,
   QUEUE_NOTIFY_ADDR,
   RAM_SIZE,
@@ -33,10 +33,18 @@ import {
 import type { MachineOptions, MachineRun } from './machine.js';
 import { watchProgress } from './progress.js';
 
-/** The built handler (same URL from src/vmm/ and dist/vmm/): it runs inside the worker. */
-export const EXIT_HANDLER_URL = new URL('../../dist/vmm/exit-handler.js', import.meta.url);
+export { EXIT_HANDLER_URL } from './exit-handler-url.js';
+export const VCPU_WORKER_NAME = 'rxvmm-demo-vcpu0';
 
-export async function runOnKvm(options: MachineOptions): Promise<MachineRun> {
+/**
+ * Start-up order (the figure is process start → the guest's HELLO, its first instruction): the
+ * vCPU worker is best started before this (`prepared`, from `VcpuRunner.prepare`), so that Node
+ * boots it and it loads the exit handler while this thread sets up KVM. Only
+ * what the vCPU needs is loaded before its worker starts (KVM, guest RAM, the image); the device
+ * side (eventfds, ioeventfd/irqfd, virtio-blk, RxJS) is loaded and opened while the worker boots,
+ * and reaches the worker through shared memory before the guest's first register access.
+ */
+export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu): Promise<MachineRun> {
   const image = loadGuestImage();
   using kvm = openKvm();
   using vm = kvm.createVm();
@@ -45,37 +53,10 @@ export async function runOnKvm(options: MachineOptions): Promise<MachineRun> {
   if (!ram) throw errnoError('ENOMEM', 'guest RAM slot was not created');
   ram.bytes.set(image, Number(GUEST_LOAD_ADDR));
   writeBootInfo(ram.bytes, bootInfoFor({ ...options, ioapicPin: NO_IOAPIC_PIN }));
-
   vm.setGsiRouting([{ gsi: DEVICE_GSI, type: 'msi', ...DEVICE_MSI }]);
   const shared = new SharedState();
-  using kick = new EventFd({ nonblock: true });
-  using call = new EventFd({ nonblock: true });
-  let irqfdInjections = 0;
-  let irqLineInjections = 0;
-  const inject = options.irqfd
-    ? () => {
-        irqfdInjections++;
-        call.write(1n);
-      }
-    : () => {
-        // KVM_IRQ_LINE on the MSI-routed GSI: level 1 delivers the message, level 0 is a no-op for MSI.
-        irqLineInjections++;
-        vm.setIrqLine(DEVICE_GSI, true);
-        vm.setIrqLine(DEVICE_GSI, false);
-      };
-  if (options.ioeventfd)
-    vm.ioeventfd({
-      addr: QUEUE_NOTIFY_ADDR,
-      len: 4,
-      fd: kick,
-      datamatch: 0n,
-      flags: IOEVENTFD_FLAG_DATAMATCH,
-    });
-  if (options.irqfd) vm.irqfd({ fd: call, gsi: DEVICE_GSI });
 
-  // The vCPU worker starts first (its start-up is the longest step); the device opens meanwhile and its
-  // description reaches the worker through shared memory before the guest's first register access.
-  const subscriptions: Subscription[] = [];
+  const unsubscribes: (() => void)[] = [];
   const descriptionBuffer = createDescriptionBuffer();
   const data: ExitHandlerData = {
     entry: GUEST_LOAD_ADDR,
@@ -84,22 +65,59 @@ export async function runOnKvm(options: MachineOptions): Promise<MachineRun> {
     description: descriptionBuffer,
     ramSize: RAM_SIZE,
     shared: shared.buffer,
-    kickFd: kick.fd,
   };
-  const starting = VcpuRunner.start({ vm, id: 0, handler: EXIT_HANDLER_URL, data, name: 'rxvmm-demo-vcpu0' });
+  const starting = VcpuRunner.start({
+    vm,
+    id: 0,
+    data,
+    ...(prepared?.pending ? { prepared } : { handler: EXIT_HANDLER_URL, name: VCPU_WORKER_NAME }),
+  });
   // Events the worker sends before the device is open are replayed to it.
   const early: HostEvent[] = [];
   let deliver: (event: HostEvent) => void = (event) => early.push(event);
   const runnerOrError = starting.then(
     (r) => {
-      subscriptions.push(r.messages$.subscribe((m) => deliver(m as HostEvent)));
+      unsubscribes.push(r.onMessage((m) => deliver(m as HostEvent)));
       return r;
     },
     (error: unknown) => error as Error,
   );
+
+  let kick: EventFd | undefined;
+  let call: EventFd | undefined;
+  let irqfdInjections = 0;
+  let irqLineInjections = 0;
   let service: DeviceService;
   try {
-    const { openDevice } = await import('./device.js');
+    const [{ EventFd }, { openDevice }] = await Promise.all([
+      import('@rxvmm/eventfd'),
+      import('./device.js'),
+    ]);
+    kick = new EventFd({ nonblock: true });
+    const callFd = new EventFd({ nonblock: true });
+    call = callFd;
+    const inject = options.irqfd
+      ? () => {
+          irqfdInjections++;
+          callFd.write(1n);
+        }
+      : () => {
+          // KVM_IRQ_LINE on the MSI-routed GSI: level 1 delivers the message, level 0 is a no-op for MSI.
+          irqLineInjections++;
+          vm.setIrqLine(DEVICE_GSI, true);
+          vm.setIrqLine(DEVICE_GSI, false);
+        };
+    // Registered before the description is published: the guest cannot reach QueueNotify before then.
+    if (options.ioeventfd)
+      vm.ioeventfd({
+        addr: QUEUE_NOTIFY_ADDR,
+        len: 4,
+        fd: kick,
+        datamatch: 0n,
+        flags: IOEVENTFD_DATAMATCH,
+      });
+    if (options.irqfd) vm.irqfd({ fd: callFd, gsi: DEVICE_GSI });
+    shared.set(SharedWord.kickFd, kick.fd);
     const opened = await openDevice({
       diskPath: options.diskPath,
       regions: vm.memoryRegions(),
@@ -107,7 +125,7 @@ export async function runOnKvm(options: MachineOptions): Promise<MachineRun> {
       inject,
       vhostUser: options.vhostUser,
       kickFd: kick.fd,
-      callFd: options.irqfd ? call.fd : undefined,
+      callFd: options.irqfd ? callFd.fd : undefined,
     });
     service = opened.service;
     publishDescription(descriptionBuffer, opened.description);
@@ -115,21 +133,25 @@ export async function runOnKvm(options: MachineOptions): Promise<MachineRun> {
     failDescription(descriptionBuffer);
     const r = await runnerOrError;
     if (!(r instanceof Error)) await r.stop();
+    for (const off of unsubscribes) off();
+    kick?.close();
+    call?.close();
     throw error;
   }
   const svc = service;
+  const kickFd = kick;
   deliver = (event) => svc.onHostEvent(event);
   for (const event of early.splice(0)) svc.onHostEvent(event);
 
   let kicks = 0;
   // With vhost-user the back-end reads the kick eventfd itself: the VMM stays off it.
-  if (options.vhostUser === undefined)
-    subscriptions.push(
-      kick.signals$.subscribe((count) => {
-        kicks += Number(count);
-        svc.onKick?.(count);
-      }),
-    );
+  if (options.vhostUser === undefined) {
+    const subscription = kickFd.signals$.subscribe((count) => {
+      kicks += Number(count);
+      svc.onKick?.(count);
+    });
+    unsubscribes.push(() => subscription.unsubscribe());
+  }
 
   let runner: VcpuRunner | undefined;
   let stalled = false;
@@ -190,8 +212,10 @@ export async function runOnKvm(options: MachineOptions): Promise<MachineRun> {
     };
   } finally {
     if (runner && !runner.result) await runner.stop();
-    for (const s of subscriptions) s.unsubscribe();
+    for (const off of unsubscribes) off();
     await closeService(svc);
+    kickFd.close();
+    call.close();
   }
 }
 
