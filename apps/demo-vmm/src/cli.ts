@@ -4,6 +4,7 @@
  * JSON object on stdout and nothing else). Exit codes: 0 every request
  * verified; 1 the run failed (bad disk, device error, guest failure); 2 usage.
  */
+import { kvmAvailability } from '@rxvmm/kvm-linux';
 import { DiskError } from './disk.js';
 import { parseOptions, USAGE, UsageError } from './options.js';
 import { formatSummary } from './report.js';
@@ -65,6 +66,11 @@ async function main(argv: string[]): Promise<number> {
     const e = error as Error & { code?: string };
     const prefix = e.code && !e.message.startsWith(e.code) ? `${e.code}: ` : '';
     process.stderr.write(`rxvmm-demo: ${prefix}${e.message}\n`);
+    // An explicit --backend kvm on a machine without a usable /dev/kvm: name the way out in CLI terms.
+    if (options.backend === 'kvm' && !kvmAvailability().available)
+      process.stderr.write(
+        "rxvmm-demo: '--backend soft' runs the same guest on SoftKvm; '--backend auto' picks it when /dev/kvm is unusable\n",
+      );
     if (process.env.RXVMM_DEBUG) process.stderr.write(`${e.stack}\n`);
     return 1;
   }

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { builtMissing, CLI, kvmMissing, parseJson, patternByte, runCli } from './helpers.js';
 
 const REQUESTS = 24;
@@ -14,6 +14,7 @@ const built = builtMissing();
 const kvm = built ?? kvmMissing();
 if (built) console.warn(`rxvmm-demo e2e skipped: ${built}`);
 else if (kvm) console.warn(`rxvmm-demo e2e on /dev/kvm skipped: ${kvm}`);
+else console.warn('rxvmm-demo --backend kvm error-path test skipped: /dev/kvm is usable here');
 
 const JSON_KEYS = [
   'backend',
@@ -28,6 +29,13 @@ const JSON_KEYS = [
   'startupMs',
   'peakRssMiB',
 ];
+
+// The CLI's temporary disks go to a directory of this file's own (children inherit TMPDIR, and
+// os.tmpdir() reads it): other rxvmm-demo runs on a shared machine make theirs in /tmp, which made
+// the "temporary disk removed" checks below see their directories come and go.
+const privateTmp = mkdtempSync(join(tmpdir(), 'rxvmm-demo-e2e-'));
+process.env.TMPDIR = privateTmp;
+afterAll(() => rmSync(privateTmp, { recursive: true, force: true }));
 
 let dir: string | undefined;
 afterEach(() => {
@@ -211,11 +219,25 @@ describe.skipIf(built !== undefined)('rxvmm-demo: bad input', () => {
     expect(run.stdout).toMatch(/Usage: rxvmm-demo/);
   });
 
+  // The converse of the /dev/kvm e2e tests: runs where /dev/kvm is missing or unusable.
+  it.skipIf(kvm === undefined)(
+    '--backend kvm without a usable /dev/kvm: why, what to do, exit 1, nothing on stdout',
+    () => {
+      const run = runCli(['--backend', 'kvm', '--requests', '2', '--json']);
+      expect(run.status, run.stderr).toBe(1);
+      expect(run.stdout).toBe('');
+      expect(run.stderr).toMatch(/^rxvmm-demo: E[A-Z]+: \/dev\/kvm /);
+      expect(run.stderr).toMatch(/'--backend soft' runs the same guest on SoftKvm/);
+    },
+  );
+
   it('--backend auto says which backend it chose, on stderr only', () => {
     const run = runCli(['--requests', '2', '--block-size', '512', '--json']);
     expect(run.status, run.stderr).toBe(0);
     expect(run.stderr).toMatch(/rxvmm-demo: backend (kvm|soft) \(/);
     const report = parseJson(run);
     expect(run.stderr).toContain(`backend ${report.backend as string}`);
+    // Without a usable /dev/kvm, auto falls back to SoftKvm and says why.
+    if (kvm !== undefined) expect(run.stderr).toMatch(/backend soft \(\/dev\/kvm is not usable \(E[A-Z]+: /);
   });
 });
