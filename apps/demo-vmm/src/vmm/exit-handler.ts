@@ -5,11 +5,12 @@
  * guest's HELLO and DONE ports. Without an ioeventfd, a QueueNotify exit lands
  * here and is turned into a write of the same kick eventfd the back-end reads.
  */
+import type { VcpuExit } from '@rxvmm/kvm';
 import { defineVcpuHandler, setupLongMode } from '@rxvmm/kvm-linux';
 import { write8 } from '@rxvmm/sys';
 import { DONE_PORT, HELLO_PORT } from '../guest/abi.js';
 import { awaitDescription } from './description.js';
-import { DeviceHost } from './device-host.js';
+import type { DeviceHost } from './device-host.js';
 import { MMIO_BASE, MMIO_SIZE, nowMs, SharedState, SharedTime, SharedWord } from './layout.js';
 
 export interface ExitHandlerData {
@@ -25,26 +26,29 @@ export interface ExitHandlerData {
 
 let host: DeviceHost | undefined;
 let shared: SharedState | undefined;
-let makeHost: (() => DeviceHost | undefined) | undefined;
+/** Set up in `setup`; resolves to the register file at the guest's first access to the window. */
+let makeHost: (() => Promise<DeviceHost | undefined>) | undefined;
 
-/** The register file, made at the guest's first access to the window (waiting for the description). */
-function deviceHost(): DeviceHost | undefined {
-  if (!host && makeHost) {
-    host = makeHost();
-    makeHost = undefined;
-  }
-  return host;
+function serveMmio(exit: Extract<VcpuExit, { kind: 'mmio' }>): void {
+  const inWindow = exit.addr >= MMIO_BASE && exit.addr < MMIO_BASE + BigInt(MMIO_SIZE);
+  const served = inWindow && (host?.handleMmio(exit.addr, exit.isWrite, exit.data) ?? false);
+  if (!served && !exit.isWrite) exit.data.fill(0xff);
 }
 
 export default defineVcpuHandler<ExitHandlerData>({
   setup(ctx) {
     const d = ctx.data;
     setupLongMode(ctx, ctx.vcpu, { entry: d.entry, stack: d.stack, regs: { rdi: d.bootInfo } });
-    shared = new SharedState(d.shared);
-    makeHost = () => {
+    const state = new SharedState(d.shared);
+    shared = state;
+    // The register file (virtio-mmio) is needed at the guest's first access to the device, not at its
+    // first instruction: it loads then (the worker's event loop turns while onExit's promise is
+    // pending), when the guest waits for the main thread's device description anyway.
+    makeHost = async () => {
+      const { DeviceHost } = await import('./device-host.js');
       const description = awaitDescription(d.description);
       if (!description) return undefined; // the VMM could not open the device; it is stopping this vCPU
-      const kickFd = shared?.get(SharedWord.kickFd) ?? -1;
+      const kickFd = state.get(SharedWord.kickFd);
       return new DeviceHost({
         ...description,
         ramSize: d.ramSize,
@@ -57,8 +61,16 @@ export default defineVcpuHandler<ExitHandlerData>({
   onExit(exit) {
     if (exit.kind === 'mmio') {
       const inWindow = exit.addr >= MMIO_BASE && exit.addr < MMIO_BASE + BigInt(MMIO_SIZE);
-      const served = inWindow && (deviceHost()?.handleMmio(exit.addr, exit.isWrite, exit.data) ?? false);
-      if (!served && !exit.isWrite) exit.data.fill(0xff);
+      if (inWindow && !host && makeHost) {
+        // Once: the runner keeps kvm_run (and exit.data) as is until this promise settles.
+        const make = makeHost;
+        makeHost = undefined;
+        return make().then((made) => {
+          host = made;
+          serveMmio(exit);
+        });
+      }
+      serveMmio(exit);
       return;
     }
     if (exit.kind === 'io') {
