@@ -44,7 +44,7 @@ function kvmUnusable(): string | undefined {
   try {
     if (sys.ioctl(fd, KVM_GET_API_VERSION) !== 12) return '/dev/kvm does not speak KVM API version 12';
   } catch (error) {
-    return `/dev/kvm is not a KVM device (KVM_GET_API_VERSION: ${(error as Error).message})`;
+    return `/dev/kvm is not a KVM device (KVM_GET_API_VERSION: ${(error as Error).message}): the kvm module's character device (10:232) is needed`;
   } finally {
     closeSync(fd);
   }
