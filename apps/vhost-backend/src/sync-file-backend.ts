@@ -8,23 +8,10 @@
  * instead (better when the disk is slow and several queues are busy).
  */
 import { closeSync, fdatasyncSync, fstatSync, openSync, readFileSync, readvSync, writevSync } from 'node:fs';
-import type { BlockBackend } from '@rxvmm/virtio-blk';
+import { advanceBuffers, type BlockBackend, blockDeviceBytes, blockDeviceSizePath } from '@rxvmm/virtio-blk';
 
 function deviceSize(rdev: number): number {
-  const major = (rdev >>> 8) & 0xfff;
-  const minor = (rdev & 0xff) | ((rdev >>> 12) & 0xfff00);
-  return Number(readFileSync(`/sys/dev/block/${major}:${minor}/size`, 'utf8').trim()) * 512;
-}
-
-/** Drops the first `n` bytes of a buffer list (after a partial transfer). */
-function skip(buffers: Uint8Array[], n: number): Uint8Array[] {
-  let rest = n;
-  let i = 0;
-  while (i < buffers.length && rest >= (buffers[i] as Uint8Array).byteLength)
-    rest -= (buffers[i++] as Uint8Array).byteLength;
-  const out = buffers.slice(i);
-  if (rest > 0 && out.length > 0) out[0] = (out[0] as Uint8Array).subarray(rest);
-  return out;
+  return blockDeviceBytes(readFileSync(blockDeviceSizePath(rdev), 'utf8'));
 }
 
 export class SyncFileBackend implements BlockBackend {
@@ -64,7 +51,7 @@ export class SyncFileBackend implements BlockBackend {
       const n = readvSync(this.handle, rest, position + done);
       if (n === 0) break; // end of file
       done += n;
-      rest = skip(rest, n);
+      rest = advanceBuffers(rest, n);
     }
     return done;
   }
@@ -76,7 +63,7 @@ export class SyncFileBackend implements BlockBackend {
       const n = writevSync(this.handle, rest, position + done);
       if (n === 0) break;
       done += n;
-      rest = skip(rest, n);
+      rest = advanceBuffers(rest, n);
     }
     return done;
   }

@@ -12,6 +12,7 @@
 import { readv as fsReadv, writev as fsWritev, readvSync, writevSync } from 'node:fs';
 import { type FileHandle, open, readFile } from 'node:fs/promises';
 import { errnoError } from '@rxvmm/errno';
+import { advanceBuffers, blockDeviceBytes, blockDeviceSizePath } from './iovec.js';
 
 export interface BlockBackend {
   /** Size in bytes (fixed for the backend's lifetime). */
@@ -39,10 +40,7 @@ export interface FileBackendOptions {
 
 /** stat reports size 0 for a block device; sysfs has its size in 512-byte sectors. */
 async function blockDeviceSize(rdev: number): Promise<number> {
-  const major = (rdev >>> 8) & 0xfff;
-  const minor = (rdev & 0xff) | ((rdev >>> 12) & 0xfff00);
-  const sectors = Number((await readFile(`/sys/dev/block/${major}:${minor}/size`, 'utf8')).trim());
-  return sectors * 512;
+  return blockDeviceBytes(await readFile(blockDeviceSizePath(rdev), 'utf8'));
 }
 
 /** Total length of a buffer list. */
@@ -50,17 +48,6 @@ function total(buffers: readonly Uint8Array[]): number {
   let n = 0;
   for (const b of buffers) n += b.byteLength;
   return n;
-}
-
-/** Drops the first `n` bytes of a buffer list (after a partial transfer). */
-function advance(buffers: Uint8Array[], n: number): Uint8Array[] {
-  let i = 0;
-  let rest = n;
-  while (i < buffers.length && rest >= (buffers[i] as Uint8Array).byteLength)
-    rest -= (buffers[i++] as Uint8Array).byteLength;
-  const out = buffers.slice(i);
-  if (rest > 0 && out.length > 0) out[0] = (out[0] as Uint8Array).subarray(rest);
-  return out;
 }
 
 export class FileBackend implements BlockBackend {
@@ -131,7 +118,7 @@ export class FileBackend implements BlockBackend {
             );
       if (bytesRead === 0) break; // end of file
       done += bytesRead;
-      rest = advance(rest, bytesRead);
+      rest = advanceBuffers(rest, bytesRead);
     }
     return done;
   }
@@ -151,7 +138,7 @@ export class FileBackend implements BlockBackend {
             );
       if (bytesWritten === 0) throw errnoError('EIO', `${this.path}: write made no progress`);
       done += bytesWritten;
-      rest = advance(rest, bytesWritten);
+      rest = advanceBuffers(rest, bytesWritten);
     }
     return done;
   }

@@ -10,6 +10,7 @@ export {
   VIRTIO_BLK_CONFIG_SIZE,
 } from './config.js';
 export * from './constants.js';
+export { advanceBuffers, blockDeviceBytes, blockDeviceSizePath } from './iovec.js';
 export {
   BlockRequestHandler,
   type BlockRequestHandlerOptions,
