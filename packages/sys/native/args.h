@@ -4,6 +4,8 @@
 #include <napi.h>
 #include <stdint.h>
 
+#include <string>
+
 namespace rxvmm {
 
 inline bool ArgInt(const Napi::CallbackInfo& info, size_t i, int64_t* out) {
@@ -29,6 +31,16 @@ inline bool ArgU64(const Napi::CallbackInfo& info, size_t i, uint64_t* out) {
         .ThrowAsJavaScriptException();
     return false;
   }
+  return true;
+}
+
+inline bool ArgString(const Napi::CallbackInfo& info, size_t i, std::string* out) {
+  if (info.Length() <= i || !info[i].IsString()) {
+    Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be a string")
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  *out = info[i].As<Napi::String>().Utf8Value();
   return true;
 }
 

@@ -11,19 +11,23 @@ namespace rxvmm {
 
 namespace {
 
+// One read(2) of an 8-byte eventfd counter, retried on EINTR (read8 and tryRead8).
+ssize_t ReadCounter(int fd, uint64_t* value) {
+  ssize_t n;
+  do {
+    n = read(fd, value, sizeof *value);
+  } while (n < 0 && errno == EINTR);
+  return n;
+}
+
 // eventfd(initval: number (u32), flags: number) -> fd
 Napi::Value EventFd(const Napi::CallbackInfo& info) {
   int64_t initval, flags;
   if (!ArgInt(info, 0, &initval) || !ArgInt(info, 1, &flags)) return info.Env().Undefined();
-  if (initval < 0 || initval > 0xffffffffLL) {
-    ThrowCode(info.Env(), "EINVAL", "eventfd: initval must be a 32-bit unsigned integer");
-    return info.Env().Undefined();
-  }
+  if (initval < 0 || initval > 0xffffffffLL)
+    return FailCode(info.Env(), "EINVAL", "eventfd: initval must be a 32-bit unsigned integer");
   int fd = eventfd(static_cast<unsigned int>(initval), static_cast<int>(flags));
-  if (fd < 0) {
-    ThrowErrno(info.Env(), errno, "eventfd");
-    return info.Env().Undefined();
-  }
+  if (fd < 0) return FailErrno(info.Env(), errno, "eventfd");
   return Napi::Number::New(info.Env(), fd);
 }
 
@@ -32,18 +36,9 @@ Napi::Value Read8(const Napi::CallbackInfo& info) {
   int64_t fd;
   if (!ArgInt(info, 0, &fd)) return info.Env().Undefined();
   uint64_t value = 0;
-  ssize_t n;
-  do {
-    n = read(static_cast<int>(fd), &value, sizeof value);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    ThrowErrno(info.Env(), errno, "read");
-    return info.Env().Undefined();
-  }
-  if (n != sizeof value) {
-    ThrowCode(info.Env(), "EIO", "read: short read from an 8-byte counter");
-    return info.Env().Undefined();
-  }
+  ssize_t n = ReadCounter(static_cast<int>(fd), &value);
+  if (n < 0) return FailErrno(info.Env(), errno, "read");
+  if (n != sizeof value) return FailCode(info.Env(), "EIO", "read: short read from an 8-byte counter");
   return Napi::BigInt::New(info.Env(), value);
 }
 
@@ -52,14 +47,10 @@ Napi::Value TryRead8(const Napi::CallbackInfo& info) {
   int64_t fd;
   if (!ArgInt(info, 0, &fd)) return info.Env().Undefined();
   uint64_t value = 0;
-  ssize_t n;
-  do {
-    n = read(static_cast<int>(fd), &value, sizeof value);
-  } while (n < 0 && errno == EINTR);
+  ssize_t n = ReadCounter(static_cast<int>(fd), &value);
   if (n < 0) {
     if (errno == EAGAIN) return info.Env().Null();
-    ThrowErrno(info.Env(), errno, "read");
-    return info.Env().Undefined();
+    return FailErrno(info.Env(), errno, "read");
   }
   return Napi::BigInt::New(info.Env(), value);
 }
@@ -82,16 +73,10 @@ Napi::Value Write8(const Napi::CallbackInfo& info) {
 Napi::Value ReadRaw(const Napi::CallbackInfo& info) {
   int64_t fd, length;
   if (!ArgInt(info, 0, &fd) || !ArgInt(info, 1, &length)) return info.Env().Undefined();
-  if (length < 0 || length > 64) {
-    ThrowCode(info.Env(), "EINVAL", "readRaw: length must be 0..64");
-    return info.Env().Undefined();
-  }
+  if (length < 0 || length > 64) return FailCode(info.Env(), "EINVAL", "readRaw: length must be 0..64");
   unsigned char buf[64];
   ssize_t n = read(static_cast<int>(fd), buf, static_cast<size_t>(length));
-  if (n < 0) {
-    ThrowErrno(info.Env(), errno, "read");
-    return info.Env().Undefined();
-  }
+  if (n < 0) return FailErrno(info.Env(), errno, "read");
   return Napi::Number::New(info.Env(), static_cast<double>(n));
 }
 
@@ -105,10 +90,7 @@ Napi::Value WriteRaw(const Napi::CallbackInfo& info) {
   }
   Napi::Uint8Array bytes = info[1].As<Napi::Uint8Array>();
   ssize_t n = write(static_cast<int>(fd), bytes.Data(), bytes.ByteLength());
-  if (n < 0) {
-    ThrowErrno(info.Env(), errno, "write");
-    return info.Env().Undefined();
-  }
+  if (n < 0) return FailErrno(info.Env(), errno, "write");
   return Napi::Number::New(info.Env(), static_cast<double>(n));
 }
 
@@ -131,10 +113,7 @@ Napi::Value PollWait(const Napi::CallbackInfo& info) {
   do {
     n = poll(&p, 1, static_cast<int>(timeout));
   } while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    ThrowErrno(info.Env(), errno, "poll");
-    return info.Env().Undefined();
-  }
+  if (n < 0) return FailErrno(info.Env(), errno, "poll");
   return Napi::Number::New(info.Env(), n == 0 ? 0 : p.revents);
 }
 

@@ -46,10 +46,7 @@ Napi::Value Ioctl(const Napi::CallbackInfo& info) {
   unsigned long arg;
   if (!ArgInt(info, 0, &fd) || !ArgInt(info, 1, &request) || !IoctlArg(info, &arg)) return info.Env().Undefined();
   int r = ioctl(static_cast<int>(fd), static_cast<unsigned long>(request), arg);
-  if (r < 0) {
-    ThrowErrno(info.Env(), errno, "ioctl");
-    return info.Env().Undefined();
-  }
+  if (r < 0) return FailErrno(info.Env(), errno, "ioctl");
   return Napi::Number::New(info.Env(), r);
 }
 

@@ -55,10 +55,7 @@ Napi::Value PrepareKickTarget(const Napi::CallbackInfo& info) {
   sigemptyset(&set);
   sigaddset(&set, kKickSignal);
   int err = pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
-  if (err != 0) {
-    ThrowErrno(info.Env(), err, "pthread_sigmask");
-    return info.Env().Undefined();
-  }
+  if (err != 0) return FailErrno(info.Env(), err, "pthread_sigmask");
   return Napi::Number::New(info.Env(), static_cast<double>(syscall(SYS_gettid)));
 }
 

@@ -24,16 +24,10 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
   if (!ArgInt(info, 0, &length) || !ArgInt(info, 1, &prot) || !ArgInt(info, 2, &flags) || !ArgInt(info, 3, &fd) ||
       !ArgU64(info, 4, &offset))
     return info.Env().Undefined();
-  if (length <= 0) {
-    ThrowCode(info.Env(), "EINVAL", "mmap: length must be positive");
-    return info.Env().Undefined();
-  }
+  if (length <= 0) return FailCode(info.Env(), "EINVAL", "mmap: length must be positive");
   void* addr = mmap(nullptr, static_cast<size_t>(length), static_cast<int>(prot), static_cast<int>(flags),
                     static_cast<int>(fd), static_cast<off_t>(offset));
-  if (addr == MAP_FAILED) {
-    ThrowErrno(info.Env(), errno, "mmap");
-    return info.Env().Undefined();
-  }
+  if (addr == MAP_FAILED) return FailErrno(info.Env(), errno, "mmap");
   return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(reinterpret_cast<uintptr_t>(addr)));
 }
 
@@ -52,28 +46,19 @@ Napi::Value MappingBuffer(const Napi::CallbackInfo& info) {
   uint64_t addr;
   int64_t length;
   if (!ArgU64(info, 0, &addr) || !ArgInt(info, 1, &length)) return info.Env().Undefined();
-  if (addr == 0 || length <= 0) {
-    ThrowCode(info.Env(), "EINVAL", "mappingBuffer: null address or empty length");
-    return info.Env().Undefined();
-  }
+  if (addr == 0 || length <= 0)
+    return FailCode(info.Env(), "EINVAL", "mappingBuffer: null address or empty length");
   return Napi::ArrayBuffer::New(info.Env(), reinterpret_cast<void*>(static_cast<uintptr_t>(addr)),
                                 static_cast<size_t>(length));
 }
 
 // memfdCreate(name: string, flags: number) -> fd
 Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
+  std::string name;
   int64_t flags;
-  if (info.Length() < 1 || !info[0].IsString()) {
-    Napi::TypeError::New(info.Env(), "argument 0 must be a string").ThrowAsJavaScriptException();
-    return info.Env().Undefined();
-  }
-  if (!ArgInt(info, 1, &flags)) return info.Env().Undefined();
-  std::string name = info[0].As<Napi::String>().Utf8Value();
+  if (!ArgString(info, 0, &name) || !ArgInt(info, 1, &flags)) return info.Env().Undefined();
   int fd = memfd_create(name.c_str(), static_cast<unsigned int>(flags));
-  if (fd < 0) {
-    ThrowErrno(info.Env(), errno, "memfd_create");
-    return info.Env().Undefined();
-  }
+  if (fd < 0) return FailErrno(info.Env(), errno, "memfd_create");
   return Napi::Number::New(info.Env(), fd);
 }
 

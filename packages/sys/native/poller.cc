@@ -94,10 +94,7 @@ class Poller : public Napi::ObjectWrap<Poller> {
   Napi::Value Start(const Napi::CallbackInfo& info) {
     int64_t events;
     if (!ArgInt(info, 0, &events)) return info.Env().Undefined();
-    if (handle_ == nullptr) {
-      ThrowCode(info.Env(), "EBADF", "Poller is closed");
-      return info.Env().Undefined();
-    }
+    if (handle_ == nullptr) return FailCode(info.Env(), "EBADF", "Poller is closed");
     int rc = uv_poll_start(handle_, static_cast<int>(events), OnEvent);
     if (rc != 0) {
       ThrowErrno(info.Env(), -rc, "uv_poll_start");

@@ -24,12 +24,8 @@ namespace {
 constexpr int kMaxFds = 253;
 
 bool FillAddress(const Napi::CallbackInfo& info, size_t i, sockaddr_un* addr, socklen_t* len) {
-  if (info.Length() <= i || !info[i].IsString()) {
-    Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be a string")
-        .ThrowAsJavaScriptException();
-    return false;
-  }
-  std::string path = info[i].As<Napi::String>().Utf8Value();
+  std::string path;
+  if (!ArgString(info, i, &path)) return false;
   memset(addr, 0, sizeof *addr);
   addr->sun_family = AF_UNIX;
   if (path.empty() || path.size() >= sizeof addr->sun_path) {
@@ -56,20 +52,15 @@ bool ArgBytes(const Napi::CallbackInfo& info, size_t i, Napi::Uint8Array* out) {
 Napi::Value UnixSocket(const Napi::CallbackInfo& info) {
   bool nonblock = info.Length() > 0 && info[0].ToBoolean().Value();
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
-  if (fd < 0) {
-    ThrowErrno(info.Env(), errno, "socket");
-    return info.Env().Undefined();
-  }
+  if (fd < 0) return FailErrno(info.Env(), errno, "socket");
   return Napi::Number::New(info.Env(), fd);
 }
 
 // unixSocketPair() -> [fd, fd], both non-blocking (tests, in-process frontends).
 Napi::Value UnixSocketPair(const Napi::CallbackInfo& info) {
   int fds[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds) < 0) {
-    ThrowErrno(info.Env(), errno, "socketpair");
-    return info.Env().Undefined();
-  }
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds) < 0)
+    return FailErrno(info.Env(), errno, "socketpair");
   Napi::Array result = Napi::Array::New(info.Env(), 2);
   result.Set(0u, Napi::Number::New(info.Env(), fds[0]));
   result.Set(1u, Napi::Number::New(info.Env(), fds[1]));
@@ -156,10 +147,7 @@ Napi::Value SendMsg(const Napi::CallbackInfo& info) {
       return info.Env().Undefined();
     }
     Napi::Array array = info[2].As<Napi::Array>();
-    if (array.Length() > kMaxFds) {
-      ThrowCode(info.Env(), "EINVAL", "sendMsg: too many fds");
-      return info.Env().Undefined();
-    }
+    if (array.Length() > kMaxFds) return FailCode(info.Env(), "EINVAL", "sendMsg: too many fds");
     for (uint32_t i = 0; i < array.Length(); i++) {
       Napi::Value v = array.Get(i);
       if (!v.IsNumber()) {
@@ -206,10 +194,7 @@ Napi::Value RecvMsg(const Napi::CallbackInfo& info) {
   Napi::Uint8Array bytes;
   if (!ArgInt(info, 0, &fd) || !ArgBytes(info, 1, &bytes) || !ArgInt(info, 2, &maxFds))
     return info.Env().Undefined();
-  if (maxFds < 0 || maxFds > kMaxFds) {
-    ThrowCode(info.Env(), "EINVAL", "recvMsg: maxFds out of range");
-    return info.Env().Undefined();
-  }
+  if (maxFds < 0 || maxFds > kMaxFds) return FailCode(info.Env(), "EINVAL", "recvMsg: maxFds out of range");
   iovec iov = {bytes.Data(), bytes.ByteLength()};
   msghdr msg;
   memset(&msg, 0, sizeof msg);
