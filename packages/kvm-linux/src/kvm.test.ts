@@ -33,7 +33,7 @@ describe('openKvm errors', () => {
       : !existsSync('/dev/kvm')
         ? 'needs /dev/kvm (missing here)'
         : (statSync('/dev/kvm').mode & 0o006) !== 0
-          ? '/dev/kvm is world-accessible, so nobody may open it'
+          ? '/dev/kvm is world-accessible (the user nobody could open it: no EACCES to see)'
           : !existsSync(fileURLToPath(dist))
             ? `needs the build (${fileURLToPath(dist)}; pnpm build)`
             : undefined;
