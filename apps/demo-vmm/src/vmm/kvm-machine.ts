@@ -22,9 +22,7 @@ import {
   BOOT_STACK,
   DEVICE_GSI,
   DEVICE_MSI,
-  IOEVENTFD_DATAMATCH,
   NO_IOAPIC_PIN,
-  QUEUE_NOTIFY_ADDR,
   RAM_SIZE,
   SharedState,
   SharedTime,
@@ -32,6 +30,7 @@ import {
 } from './layout.js';
 import type { MachineOptions, MachineRun } from './machine.js';
 import { watchProgress } from './progress.js';
+import { type DeviceSignals, wireDeviceSignals } from './signals.js';
 
 export { EXIT_HANDLER_URL } from './exit-handler-url.js';
 export const VCPU_WORKER_NAME = 'rxvmm-demo-vcpu0';
@@ -85,8 +84,7 @@ export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu)
 
   let kick: EventFd | undefined;
   let call: EventFd | undefined;
-  let irqfdInjections = 0;
-  let irqLineInjections = 0;
+  let signals: DeviceSignals | undefined;
   let service: DeviceService;
   try {
     const [{ EventFd }, { openDevice }] = await Promise.all([
@@ -96,27 +94,9 @@ export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu)
     kick = new EventFd({ nonblock: true });
     const callFd = new EventFd({ nonblock: true });
     call = callFd;
-    const inject = options.irqfd
-      ? () => {
-          irqfdInjections++;
-          callFd.write(1n);
-        }
-      : () => {
-          // KVM_IRQ_LINE on the MSI-routed GSI: level 1 delivers the message, level 0 is a no-op for MSI.
-          irqLineInjections++;
-          vm.setIrqLine(DEVICE_GSI, true);
-          vm.setIrqLine(DEVICE_GSI, false);
-        };
     // Registered before the description is published: the guest cannot reach QueueNotify before then.
-    if (options.ioeventfd)
-      vm.ioeventfd({
-        addr: QUEUE_NOTIFY_ADDR,
-        len: 4,
-        fd: kick,
-        datamatch: 0n,
-        flags: IOEVENTFD_DATAMATCH,
-      });
-    if (options.irqfd) vm.irqfd({ fd: callFd, gsi: DEVICE_GSI });
+    signals = wireDeviceSignals(vm, options, kick, callFd);
+    const { inject } = signals;
     shared.set(SharedWord.kickFd, kick.fd);
     const opened = await openDevice({
       diskPath: options.diskPath,
@@ -201,8 +181,8 @@ export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu)
       },
       kicks,
       ioeventfdSignals: options.ioeventfd && options.vhostUser === undefined ? kicks : 0,
-      irqfdInjections,
-      irqLineInjections,
+      irqfdInjections: signals?.injections.irqfd ?? 0,
+      irqLineInjections: signals?.injections.irqLine ?? 0,
       startupMs: hello > 0 ? hello - performance.timeOrigin : undefined,
       seconds: hello > 0 && done > 0 ? (done - hello) / 1000 : 0,
       deviceStatus: shared.get(SharedWord.status),

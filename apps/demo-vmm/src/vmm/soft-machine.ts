@@ -9,24 +9,16 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { errnoError } from '@rxvmm/errno';
 import { InMemoryEventFd } from '@rxvmm/eventfd';
-import { IOEVENTFD_FLAG_DATAMATCH, SoftKvm } from '@rxvmm/kvm';
+import { SoftKvm } from '@rxvmm/kvm';
 import { BOOT_INFO_ADDR, DONE_PORT, HELLO_PORT, readResults, writeBootInfo } from '../guest/abi.js';
 import { bootInfoFor } from '../guest/boot.js';
 import { blkGuestProgram } from '../guest/soft-guest.js';
 import { openDevice } from './device.js';
 import { DeviceHost } from './device-host.js';
-import {
-  DEVICE_GSI,
-  DEVICE_MSI,
-  NO_IOAPIC_PIN,
-  nowMs,
-  QUEUE_NOTIFY_ADDR,
-  RAM_SIZE,
-  SharedState,
-  SharedWord,
-} from './layout.js';
+import { DEVICE_GSI, DEVICE_MSI, NO_IOAPIC_PIN, nowMs, RAM_SIZE, SharedState, SharedWord } from './layout.js';
 import type { MachineOptions, MachineRun } from './machine.js';
 import { watchProgress } from './progress.js';
+import { wireDeviceSignals } from './signals.js';
 
 export async function runOnSoft(options: MachineOptions): Promise<MachineRun> {
   using kvm = new SoftKvm();
@@ -40,27 +32,8 @@ export async function runOnSoft(options: MachineOptions): Promise<MachineRun> {
   const shared = new SharedState();
   using kick = new InMemoryEventFd();
   using call = new InMemoryEventFd();
-  let irqfdInjections = 0;
-  let irqLineInjections = 0;
-  const inject = options.irqfd
-    ? () => {
-        irqfdInjections++;
-        call.write(1n);
-      }
-    : () => {
-        irqLineInjections++;
-        vm.setIrqLine(DEVICE_GSI, true);
-        vm.setIrqLine(DEVICE_GSI, false);
-      };
-  if (options.ioeventfd)
-    vm.ioeventfd({
-      addr: QUEUE_NOTIFY_ADDR,
-      len: 4,
-      fd: kick,
-      datamatch: 0n,
-      flags: IOEVENTFD_FLAG_DATAMATCH,
-    });
-  if (options.irqfd) vm.irqfd({ fd: call, gsi: DEVICE_GSI });
+  const signals = wireDeviceSignals(vm, options, kick, call);
+  const { inject } = signals;
 
   const { service, description } = await openDevice({
     diskPath: options.diskPath,
@@ -150,8 +123,8 @@ export async function runOnSoft(options: MachineOptions): Promise<MachineRun> {
       exits,
       kicks,
       ioeventfdSignals: options.ioeventfd ? kicks : 0,
-      irqfdInjections,
-      irqLineInjections,
+      irqfdInjections: signals.injections.irqfd,
+      irqLineInjections: signals.injections.irqLine,
       startupMs: hello > 0 ? hello - performance.timeOrigin : undefined,
       seconds: hello > 0 && done > 0 ? (done - hello) / 1000 : 0,
       deviceStatus: shared.get(SharedWord.status),
