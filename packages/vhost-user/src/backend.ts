@@ -41,7 +41,7 @@ import {
   VIRTIO_RING_F_EVENT_IDX,
   VIRTIO_RING_F_INDIRECT_DESC,
 } from './protocol.js';
-import { checkRingSize, Vring, type VringHost, type VringStats } from './vring.js';
+import { checkRingSize, signal, Vring, type VringHost, type VringStats } from './vring.js';
 
 /** Kick/call/err fds must be eventfds: anything else (a pipe, a file) would be read as garbage. */
 function isEventFd(fd: number): boolean {
@@ -144,7 +144,7 @@ export class BackendSession implements VringHost {
   ringFailed(queueIndex: number, error: Error): void {
     this.log(`vhost-user: queue ${queueIndex} stopped: ${error.message}`);
     const err = this.rings[queueIndex]?.err;
-    if (err && !err.closed) err.write(1n);
+    if (err && !err.closed) signal(err);
   }
 
   /** Ends the session from our side (shutdown); resolves when everything is released. */

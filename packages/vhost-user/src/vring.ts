@@ -90,12 +90,13 @@ export class Vring {
 
   setCall(fd: number | null): void {
     this.call?.close();
-    this.call = fd === null ? null : EventFd.fromFd(fd);
+    // nonblock: the frontend controls the counter; a blocking write at its maximum would hang the loop.
+    this.call = fd === null ? null : EventFd.fromFd(fd, { nonblock: true });
   }
 
   setErr(fd: number | null): void {
     this.err?.close();
-    this.err = fd === null ? null : EventFd.fromFd(fd);
+    this.err = fd === null ? null : EventFd.fromFd(fd, { nonblock: true });
   }
 
   /** SET_VRING_ENABLE. Enabling serves a held kick. */
@@ -176,7 +177,7 @@ export class Vring {
       if (queue === null || this.call === null || this.call.closed) return;
       if (queue.needsNotification()) {
         this.stats.calls++;
-        this.call.write(1n);
+        signal(this.call);
       }
     });
   }
@@ -196,7 +197,7 @@ export class Vring {
     const queue = this.queue;
     if (queue !== null && this.call !== null && !this.call.closed && queue.needsNotification()) {
       this.stats.calls++;
-      this.call.write(1n);
+      signal(this.call);
     }
     this.invalidate();
     this.call?.close();
@@ -242,6 +243,19 @@ export class Vring {
     queue.nextUsed = memory.readU16(deviceArea + 2n);
     this.queue = queue;
     return queue;
+  }
+}
+
+/**
+ * Signals a call/err eventfd of the frontend. EAGAIN means its counter is at the maximum: a
+ * notification is already pending, so nothing is lost by dropping this one (and it must not throw
+ * from a microtask, which would take the whole process down).
+ */
+export function signal(efd: EventFd): void {
+  try {
+    efd.write(1n);
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== 'EAGAIN') throw error;
   }
 }
 

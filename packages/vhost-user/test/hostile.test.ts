@@ -399,6 +399,35 @@ describe('hostile ring contents', () => {
   });
 });
 
+describe('hostile notifiers', () => {
+  it('a call eventfd the frontend saturated neither blocks nor crashes the back-end', async () => {
+    const { VhostUserFrontend } = await import('../src/index.js');
+    const { TestQueue } = await import('../src/testing/index.js');
+    const ram = new MemfdRam(1 << 20);
+    const q = new TestQueue(ram, 8, 0x10000n);
+    cleanup.push(
+      () => q.close(),
+      () => ram.close(),
+    );
+    // The counter at its maximum: one more write(1) is EAGAIN (or blocks, on a blocking write).
+    q.call.write(0xffff_ffff_ffff_fffen);
+    const fe = VhostUserFrontend.connect(rig.path);
+    await fe.start({ wantFeatures: 1n << 32n, memory: [ram.region], queues: [q.frontendQueue()] });
+    ram.memory.write(0x41000n, new TextEncoder().encode('hi'));
+    q.driver.add([{ addr: 0x41000n, len: 2 }], [{ addr: 0x40000n, len: 8 }]);
+    q.kick.write(1n);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(rig.device.handled).toBe(1);
+    // The interrupt is already pending (the counter is non-zero): nothing was lost.
+    expect(q.call.read()).toBe(0xffff_ffff_ffff_fffen);
+    expect(await fe.getVringBase(0)).toBe(1);
+    const ended = rig.nextEnd();
+    fe.close();
+    await ended;
+    await expectServes(rig);
+  });
+});
+
 describe('vanishing frontends', () => {
   it('logs a frontend that disappears in the middle of a message', async () => {
     const fe = raw();
