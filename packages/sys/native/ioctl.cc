@@ -9,6 +9,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <string>
+
 #include "args.h"
 #include "errors.h"
 
@@ -18,19 +20,36 @@ namespace {
 
 // Resolves argument 2: a number (integer argument), a Uint8Array (pointer to
 // its bytes), or undefined/null (0). Returns false after throwing on bad input.
-bool IoctlArg(const Napi::CallbackInfo& info, unsigned long* out) {
+// The request encodes the size of the struct the kernel copies (_IOC_SIZE): a
+// smaller buffer would let the kernel write past it, and a non-zero number for
+// a request that takes a pointer would be dereferenced as an address in this
+// process; both are refused before the syscall. (Variable-length structs are
+// checked for their fixed header only; their encoders size the rest.)
+bool IoctlArg(const Napi::CallbackInfo& info, unsigned long request, unsigned long* out) {
   if (info.Length() <= 2 || info[2].IsUndefined() || info[2].IsNull()) {
     *out = 0;
     return true;
   }
   if (info[2].IsNumber()) {
     *out = static_cast<unsigned long>(info[2].As<Napi::Number>().Int64Value());
+    if (*out != 0 && _IOC_DIR(request) != _IOC_NONE) {
+      Napi::TypeError::New(info.Env(), "ioctl: this request takes a pointer: pass a Uint8Array, not a number")
+          .ThrowAsJavaScriptException();
+      return false;
+    }
     return true;
   }
   if (info[2].IsTypedArray()) {
     Napi::TypedArray array = info[2].As<Napi::TypedArray>();
     if (array.TypedArrayType() == napi_uint8_array) {
       Napi::Uint8Array bytes = array.As<Napi::Uint8Array>();
+      if (_IOC_DIR(request) != _IOC_NONE && bytes.ByteLength() < _IOC_SIZE(request)) {
+        Napi::TypeError::New(info.Env(), "ioctl: buffer of " + std::to_string(bytes.ByteLength()) +
+                                              " bytes is smaller than the request's " +
+                                              std::to_string(_IOC_SIZE(request)) + "-byte argument")
+            .ThrowAsJavaScriptException();
+        return false;
+      }
       *out = reinterpret_cast<unsigned long>(bytes.Data());
       return true;
     }
@@ -44,7 +63,8 @@ bool IoctlArg(const Napi::CallbackInfo& info, unsigned long* out) {
 Napi::Value Ioctl(const Napi::CallbackInfo& info) {
   int64_t fd, request;
   unsigned long arg;
-  if (!ArgInt(info, 0, &fd) || !ArgInt(info, 1, &request) || !IoctlArg(info, &arg)) return info.Env().Undefined();
+  if (!ArgInt(info, 0, &fd) || !ArgInt(info, 1, &request) ||
+      !IoctlArg(info, static_cast<unsigned long>(request), &arg)) return info.Env().Undefined();
   int r = ioctl(static_cast<int>(fd), static_cast<unsigned long>(request), arg);
   if (r < 0) return FailErrno(info.Env(), errno, "ioctl");
   return Napi::Number::New(info.Env(), r);
@@ -55,7 +75,8 @@ Napi::Value Ioctl(const Napi::CallbackInfo& info) {
 Napi::Value IoctlIntr(const Napi::CallbackInfo& info) {
   int64_t fd, request;
   unsigned long arg;
-  if (!ArgInt(info, 0, &fd) || !ArgInt(info, 1, &request) || !IoctlArg(info, &arg)) return info.Env().Undefined();
+  if (!ArgInt(info, 0, &fd) || !ArgInt(info, 1, &request) ||
+      !IoctlArg(info, static_cast<unsigned long>(request), &arg)) return info.Env().Undefined();
   int r = ioctl(static_cast<int>(fd), static_cast<unsigned long>(request), arg);
   if (r < 0) {
     if (errno == EINTR) return Napi::Number::New(info.Env(), -EINTR);

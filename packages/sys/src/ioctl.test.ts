@@ -34,6 +34,34 @@ describe('ioctl', () => {
   });
 });
 
+describe('ioctl argument checks against the request encoding', () => {
+  const KVM_GET_REGS = 0x8090ae81; // _IOR(KVMIO, 0x81, struct kvm_regs): the kernel writes 144 bytes
+
+  it('refuses a buffer smaller than the size the request encodes (the kernel would write past it)', () => {
+    const efd = sys.eventfd(0, sys.EFD_CLOEXEC);
+    try {
+      expect(() => sys.ioctl(efd, KVM_GET_REGS, new Uint8Array(4))).toThrow(TypeError);
+      expect(() => sys.ioctlIntr(efd, KVM_GET_REGS, new Uint8Array(143))).toThrow(TypeError);
+      // Large enough: reaches the kernel (an eventfd has no such ioctl).
+      expect(() => sys.ioctl(efd, KVM_GET_REGS, new Uint8Array(144))).toThrow(
+        expect.objectContaining({ code: 'ENOTTY' }),
+      );
+    } finally {
+      sys.close(efd);
+    }
+  });
+
+  it('refuses a non-zero number for a request that takes a pointer (it would be used as an address)', () => {
+    const efd = sys.eventfd(0, sys.EFD_CLOEXEC);
+    try {
+      expect(() => sys.ioctl(efd, KVM_GET_REGS, 0x1000)).toThrow(TypeError);
+      expect(() => sys.ioctl(efd, KVM_GET_REGS, 0)).toThrow(expect.objectContaining({ code: 'ENOTTY' }));
+    } finally {
+      sys.close(efd);
+    }
+  });
+});
+
 describe('memfd, ftruncate, mappings and detachBuffer', () => {
   it('sizes a memfd, maps it twice in one thread, and detaches a view before munmap', () => {
     const fd = sys.memfdCreate('rxvmm-sys-test', sys.MFD_CLOEXEC);
