@@ -206,6 +206,40 @@ describe('BlockRequestHandler', () => {
   });
 });
 
+describe('transfers of 4 GiB or more', () => {
+  it('checks the real sector count against the capacity (no 32-bit truncation of the length)', async () => {
+    // Descriptors may overlap, so a few in 2 GiB of sparse guest RAM add up to 4 GiB + 512 bytes.
+    const big = new Uint8Array(2 ** 31);
+    const mem = new GuestMemory([{ guestPhysAddr: 0n, bytes: big }]);
+    const calls: number[] = [];
+    const backend: BlockBackend = {
+      size: 8 * 512,
+      readOnly: false,
+      readv: async (buffers) => {
+        calls.push(buffers.reduce((n, b) => n + b.length, 0));
+        return calls.at(-1) as number;
+      },
+      writev: async (buffers) => {
+        calls.push(buffers.reduce((n, b) => n + b.length, 0));
+        return calls.at(-1) as number;
+      },
+      flush: async () => {},
+      close: async () => {},
+    };
+    const h = new BlockRequestHandler({ backend, sizeMax: 0xffff_ffff });
+    const hdr = header(mem, 0n, T.OUT, 0n);
+    const half = { addr: 0x1000n, len: 2 ** 31 - 0x1000 };
+    const rest = { addr: 0x1000n, len: 0x2000 + 512 };
+    const c = chain([hdr, half, half, rest], [{ addr: 0x800n, len: 1 }]);
+    expect(c.readableLength - 16).toBe(2 ** 32 + 512);
+    const r = await h.process(mem, c);
+    expect(r.status).toBe(BlkStatus.IOERR);
+    expect(r.error).toMatch(/beyond the capacity/);
+    expect(calls).toEqual([]);
+    expect(big[0x800]).toBe(BlkStatus.IOERR);
+  });
+});
+
 describe('property: hostile chains', () => {
   it('never throw, write guest memory only inside the writable segments and the disk only inside its capacity', async () => {
     const RAM = 1 << 16;

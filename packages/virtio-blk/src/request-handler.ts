@@ -23,7 +23,6 @@ import {
   BLK_REQUEST_HEADER_SIZE,
   BlkRequestType,
   BlkStatus,
-  SECTOR_SHIFT,
   SECTOR_SIZE,
   VIRTIO_BLK_ID_BYTES,
 } from './constants.js';
@@ -259,7 +258,8 @@ export class BlockRequestHandler {
           `segment of ${seg.len} bytes exceeds size_max ${this.sizeMax}`,
         );
     }
-    const sectors = BigInt(length >>> SECTOR_SHIFT);
+    // Division, not a `>>>` shift: a chain may carry 4 GiB or more and `>>>` keeps only 32 bits.
+    const sectors = BigInt(length / SECTOR_SIZE);
     if (sector > this.capacity || sectors > this.capacity - sector) {
       throw new RequestError(
         BlkStatus.IOERR,
