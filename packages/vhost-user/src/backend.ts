@@ -360,6 +360,11 @@ export class BackendSession implements VringHost {
   private async setMemTable(m: Extract<Message, { kind: 'memTable' }>): Promise<void> {
     // No request may touch the old mapping once it is gone: rings are held and drained first.
     await this.quiesce(this.rings, () => {
+      // The frontend left while we drained: teardown releases the table, do not map a new one behind it.
+      if (this.ended) {
+        for (const fd of m.fds) close(fd);
+        return;
+      }
       const table = MemoryTable.map(m.regions, m.fds); // takes the fds, throws with nothing mapped
       for (const r of this.rings) r.invalidate();
       this.table?.release();

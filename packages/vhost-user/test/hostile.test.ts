@@ -463,4 +463,36 @@ describe('vanishing frontends', () => {
     expect(rig.device.handled).toBe(1);
     await expectServes(rig);
   });
+
+  it('does not map a memory table whose SET_MEM_TABLE was still waiting for in-flight requests when the frontend left', async () => {
+    await rig.server.close();
+    rig = startServer(join(dir, `h${n++}`), new EchoDevice(1, 50));
+    const { VhostUserFrontend } = await import('../src/index.js');
+    const { TestQueue } = await import('../src/testing/index.js');
+    const ram = new MemfdRam(1 << 20);
+    const ram2 = new MemfdRam(1 << 20);
+    const q = new TestQueue(ram, 8, 0x10000n);
+    cleanup.push(
+      () => q.close(),
+      () => ram.close(),
+      () => ram2.close(),
+    );
+    const fe = VhostUserFrontend.connect(rig.path);
+    await fe.start({ wantFeatures: 1n << 32n, memory: [ram.region], queues: [q.frontendQueue()] });
+    ram.memory.write(0x41000n, new TextEncoder().encode('bye'));
+    q.driver.add([{ addr: 0x41000n, len: 3 }], [{ addr: 0x40000n, len: 8 }]);
+    q.kick.write(1n);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(rig.device.handled).toBe(0);
+    // The new table waits for the request in flight; the frontend leaves meanwhile.
+    void fe.setMemTable([ram2.region]).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 10));
+    const ended = rig.nextEnd();
+    fe.close();
+    await ended;
+    await new Promise((r) => setTimeout(r, 100));
+    expect(rig.device.handled).toBe(1);
+    // afterEach: no mapping of ram2 (nor its fd) is left in the back-end.
+    await expectServes(rig);
+  });
 });
