@@ -151,18 +151,19 @@ export class Vring {
       queue.pushUsed(head, len);
       return;
     }
-    const work = len.then(
-      (n) => {
+    // One catch for the device's rejection AND a pushUsed that throws (e.g. a length that is not a
+    // u32): anything else would be an unhandled rejection, which ends the process.
+    const work = len
+      .then((n) => {
         if (this.queue === queue && !this.broken) {
           queue.pushUsed(head, n);
           this.scheduleFlush();
         }
-      },
-      (error: Error) => {
+      })
+      .catch((error: Error) => {
         this.broken = true;
         this.host.ringFailed(this.index, error);
-      },
-    );
+      });
     this.inflight.add(work);
     void work.finally(() => this.inflight.delete(work));
   }

@@ -399,6 +399,45 @@ describe('hostile ring contents', () => {
   });
 });
 
+describe('device results', () => {
+  it('an asynchronous used length that is not a u32 stops that ring (logged, err eventfd) instead of an unhandled rejection', async () => {
+    await rig.server.close();
+    const device = new EchoDevice(1, 5);
+    const handle = device.handleChain.bind(device);
+    device.handleChain = (chain, memory) => Promise.resolve(handle(chain, memory)).then(() => -1);
+    rig = startServer(join(dir, `h${n++}`), device);
+    const { VhostUserFrontend } = await import('../src/index.js');
+    const { TestQueue } = await import('../src/testing/index.js');
+    const ram = new MemfdRam(1 << 20);
+    const q = new TestQueue(ram, 8, 0x10000n);
+    const err = new EventFd();
+    cleanup.push(
+      () => q.close(),
+      () => ram.close(),
+      () => err.close(),
+    );
+    const fe = VhostUserFrontend.connect(rig.path);
+    await fe.start({ wantFeatures: 1n << 32n, memory: [ram.region], queues: [q.frontendQueue()] });
+    await fe.setVringErr(0, err.fd);
+    const failed = new Promise<bigint>((resolve) => {
+      const sub = err.signals$.subscribe((v) => {
+        sub.unsubscribe();
+        resolve(v);
+      });
+    });
+    q.driver.add([{ addr: 0x41000n, len: 2 }], [{ addr: 0x40000n, len: 8 }]);
+    q.kick.write(1n);
+    expect(await failed).toBe(1n);
+    expect(rig.logs.join('\n')).toMatch(/queue 0 stopped: .*used length -1/);
+    expect(await fe.getVringBase(0)).toBe(1);
+    const ended = rig.nextEnd();
+    fe.close();
+    await ended;
+    device.handleChain = handle; // a well-behaved device again for the probe
+    await expectServes(rig);
+  });
+});
+
 describe('hostile notifiers', () => {
   it('a call eventfd the frontend saturated neither blocks nor crashes the back-end', async () => {
     const { VhostUserFrontend } = await import('../src/index.js');
