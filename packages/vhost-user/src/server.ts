@@ -24,6 +24,9 @@ import {
 import { BackendSession, type Logger, type SessionStats } from './backend.js';
 import type { VhostUserDevice } from './device.js';
 
+/** Back-off after a failed accept (the error is usually EMFILE: fds must be freed first). */
+const ACCEPT_RETRY_MS = 100;
+
 export interface ServerOptions {
   /** Bind and listen on this path (an existing socket file is replaced). */
   socketPath?: string;
@@ -53,6 +56,8 @@ export class VhostUserServer {
   private readonly log: Logger;
   private session: BackendSession | null = null;
   private closing: Promise<void> | null = null;
+  /** Set while polling is paused after a failed accept. */
+  private retryTimer: NodeJS.Timeout | undefined;
   private resolveFinished!: () => void;
   /** Resolves once the server can serve no more: after close(), or when an inherited connected socket's session ended. */
   readonly finished: Promise<void>;
@@ -110,7 +115,14 @@ export class VhostUserServer {
     try {
       fd = unixAccept(this.listenFd);
     } catch (error) {
-      this.log(`vhost-user: accept failed: ${(error as Error).message}`);
+      // The connection stays queued, so the listener stays readable: polling again at once would
+      // fail the same way (EMFILE...) in a busy loop. Back off, then try again.
+      this.log(`vhost-user: accept failed: ${(error as Error).message}; retrying in ${ACCEPT_RETRY_MS} ms`);
+      this.poller?.stop();
+      this.retryTimer ??= setTimeout(() => {
+        this.retryTimer = undefined;
+        if (this.session === null && this.closing === null) this.poller?.start(UV_READABLE);
+      }, ACCEPT_RETRY_MS);
       return;
     }
     if (fd === null) return;
@@ -142,6 +154,8 @@ export class VhostUserServer {
   /** Stops listening, ends the current session (releasing everything) and removes the socket file. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
       this.poller?.close();
       if (this.session) await this.session.dispose('back-end shutting down');
       if (this.listenFd !== null) close(this.listenFd);
