@@ -245,13 +245,25 @@ export class VirtioBlk implements VirtioDevice {
   /** Pops every available chain and starts it; re-checks after enabling notifications (no lost kick). */
   #process(active: ActiveQueue): void {
     const { queue } = active;
+    // A guest on another thread can republish chains (even heads in flight) as fast as they are
+    // popped: after a budget the rest waits for the next turn of the loop, so completions and the
+    // VMM's other work are not starved by one endless synchronous pop loop.
+    let budget = 4 * queue.size;
     try {
       for (;;) {
         queue.disableNotifications();
         let chain: DescriptorChain | null = queue.pop();
         while (chain) {
           this.#start(active, chain);
-          chain = queue.pop();
+          chain = budget-- > 0 ? queue.pop() : null;
+        }
+        if (budget < 0) {
+          const epoch = this.#epoch;
+          setImmediate(() => {
+            if (epoch === this.#epoch && !this.#broken && this.#queues[active.index] === active)
+              this.#process(active);
+          });
+          return;
         }
         if (!queue.enableNotifications()) break;
       }
