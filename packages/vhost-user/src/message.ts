@@ -4,7 +4,6 @@
  * version, reply bit, exact payload size per request, and the fd count.
  * A parse failure is a `VhostUserProtocolError` (the connection is then closed).
  */
-import { type ErrnoError, errnoError } from '@rxvmm/errno';
 import {
   CONFIG_HEADER_SIZE,
   FLAG_NEED_REPLY,
@@ -321,12 +320,4 @@ export function encodeConfig(offset: number, flags: number, data: Uint8Array): U
 export function decodeU64(payload: Uint8Array): bigint {
   if (payload.length !== 8) fail(`reply payload must be 8 bytes, got ${payload.length}`);
   return new DataView(payload.buffer, payload.byteOffset, 8).getBigUint64(0, true);
-}
-
-/** A semantic error (the request was well-formed but cannot be honoured). */
-export function requestError(
-  code: 'EINVAL' | 'EFAULT' | 'ENOMEM' | 'ENOTSUP' | 'ERANGE' | 'EBUSY',
-  reason: string,
-): ErrnoError {
-  return errnoError(code, reason);
 }
