@@ -24,8 +24,13 @@ export function prepareDisk(path: string | undefined, requests: number, blockSiz
   if (path === undefined) {
     const dir = mkdtempSync(join(tmpdir(), 'rxvmm-demo-'));
     const file = join(dir, 'disk.img');
-    writeFileSync(file, '');
-    truncateSync(file, needed);
+    try {
+      writeFileSync(file, '');
+      truncateSync(file, needed);
+    } catch (error) {
+      rmSync(dir, { recursive: true, force: true });
+      throw new DiskError(`cannot create a temporary disk of ${needed} bytes: ${(error as Error).message}`);
+    }
     return {
       path: file,
       bytes: needed,
