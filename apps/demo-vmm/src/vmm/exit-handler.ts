@@ -29,9 +29,14 @@ let shared: SharedState | undefined;
 /** Set up in `setup`; resolves to the register file at the guest's first access to the window. */
 let makeHost: (() => Promise<DeviceHost | undefined>) | undefined;
 
+const MMIO_END = MMIO_BASE + BigInt(MMIO_SIZE);
+
+function inWindow(addr: bigint): boolean {
+  return addr >= MMIO_BASE && addr < MMIO_END;
+}
+
 function serveMmio(exit: Extract<VcpuExit, { kind: 'mmio' }>): void {
-  const inWindow = exit.addr >= MMIO_BASE && exit.addr < MMIO_BASE + BigInt(MMIO_SIZE);
-  const served = inWindow && (host?.handleMmio(exit.addr, exit.isWrite, exit.data) ?? false);
+  const served = inWindow(exit.addr) && (host?.handleMmio(exit.addr, exit.isWrite, exit.data) ?? false);
   if (!served && !exit.isWrite) exit.data.fill(0xff);
 }
 
@@ -60,8 +65,7 @@ export default defineVcpuHandler<ExitHandlerData>({
   },
   onExit(exit) {
     if (exit.kind === 'mmio') {
-      const inWindow = exit.addr >= MMIO_BASE && exit.addr < MMIO_BASE + BigInt(MMIO_SIZE);
-      if (inWindow && !host && makeHost) {
+      if (!host && makeHost && inWindow(exit.addr)) {
         // Once: the runner keeps kvm_run (and exit.data) as is until this promise settles.
         const make = makeHost;
         makeHost = undefined;
