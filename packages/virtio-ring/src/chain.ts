@@ -1,4 +1,4 @@
-import type { GuestMemory } from './guest-memory.js';
+import type { GuestMemory } from '@rxvmm/guest-memory';
 
 /** One guest buffer of a chain: guest-physical address and length (already bounds-checked). */
 export interface Segment {

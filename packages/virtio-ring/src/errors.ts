@@ -1,16 +1,7 @@
 /**
- * Typed errors of the ring layer. Both carry an errno-style `.code`, like every
+ * Typed errors of the ring layer. It carries an errno-style `.code`, like every
  * rxvmm error, so callers branch on `err.code` or `instanceof`.
  */
-
-/** A guest-physical access that is not inside guest memory (or wraps 2^64). */
-export class GuestMemoryError extends Error {
-  readonly code = 'EFAULT' as const;
-  constructor(message: string) {
-    super(`EFAULT: ${message}`);
-    this.name = 'GuestMemoryError';
-  }
-}
 
 /**
  * The driver put something into a virtqueue that the spec forbids (or the

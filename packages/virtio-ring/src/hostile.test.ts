@@ -7,7 +7,7 @@ import {
   VIRTQ_DESC_F_WRITE,
 } from './constants.js';
 import { VirtqueueError, type VirtqueueErrorReason } from './errors.js';
-import { GuestMemory } from './guest-memory.js';
+import { GuestMemory } from '@rxvmm/guest-memory';
 import { PackedQueue } from './packed-queue.js';
 import { SplitQueue } from './split-queue.js';
 import { MockPackedDriver, MockSplitDriver } from './testing/index.js';

@@ -1,9 +1,17 @@
 export { ChainBuffer, type DescriptorChain, readSegments, type Segment, writeSegments } from './chain.js';
 export * from './constants.js';
-export { GuestMemoryError, VirtqueueError, type VirtqueueErrorReason } from './errors.js';
-export { GuestMemory, type GuestMemoryRegionInit, type HostRegion, MAX_GUEST_PHYS } from './guest-memory.js';
+export { VirtqueueError, type VirtqueueErrorReason } from './errors.js';
+// Guest memory has its own package (the hypervisor side builds it too); re-exported for ring users.
+export {
+  GuestMemory,
+  GuestMemoryError,
+  type GuestMemoryRegionInit,
+  type HostRegion,
+  MAX_GUEST_PHYS,
+} from '@rxvmm/guest-memory';
 export { packedNeedEvent, vringNeedEvent } from './need-event.js';
 export { PackedDriver } from './packed-driver.js';
+export { openQueue } from './open-queue.js';
 export { PackedQueue } from './packed-queue.js';
 export type { QueueConfig } from './queue-config.js';
 export { type Completion, chainsOnKick, drainOnKick, interrupts, notifyDecisions } from './rx.js';

@@ -1,7 +1,6 @@
 import { errnoError } from '@rxvmm/errno';
 import type { Segment } from './chain.js';
 import {
-  PACKED_MAX_SIZE,
   RING_EVENT_FLAGS_DESC,
   RING_EVENT_FLAGS_DISABLE,
   RING_EVENT_FLAGS_ENABLE,
@@ -11,7 +10,7 @@ import {
   VIRTQ_DESC_F_USED,
   VIRTQ_DESC_F_WRITE,
 } from './constants.js';
-import type { GuestMemory } from './guest-memory.js';
+import type { GuestMemory } from '@rxvmm/guest-memory';
 import { packedNeedEvent } from './need-event.js';
 import { checkQueueSize, type QueueConfig } from './queue-config.js';
 import type { AddOptions, UsedElement } from './split-driver.js';
@@ -38,7 +37,7 @@ export class PackedDriver {
   private added = 0;
 
   constructor(mem: GuestMemory, config: QueueConfig) {
-    checkQueueSize(config.size, config.maxSize, PACKED_MAX_SIZE, false);
+    checkQueueSize(config.size, config.maxSize, true);
     this.mem = mem;
     this.config = { ...config };
     this.size = config.size;

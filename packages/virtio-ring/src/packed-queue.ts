@@ -1,9 +1,8 @@
+import type { GuestMemory } from '@rxvmm/guest-memory';
+import { queueAreaAlignments, queueAreaSizes } from '@rxvmm/virtio';
 import { ChainBuffer, type DescriptorChain } from './chain.js';
 import {
   MAX_INDIRECT_ENTRIES,
-  PACKED_DESC_ALIGN,
-  PACKED_EVENT_ALIGN,
-  PACKED_MAX_SIZE,
   RING_EVENT_FLAGS_DESC,
   RING_EVENT_FLAGS_DISABLE,
   RING_EVENT_FLAGS_ENABLE,
@@ -14,7 +13,6 @@ import {
   VIRTQ_DESC_F_WRITE,
 } from './constants.js';
 import { VirtqueueError, type VirtqueueErrorReason } from './errors.js';
-import type { GuestMemory } from './guest-memory.js';
 import { packedNeedEvent } from './need-event.js';
 import { checkQueueSize, describeBadBuffer, type QueueConfig, ringArea } from './queue-config.js';
 import type { Virtqueue } from './virtqueue.js';
@@ -67,10 +65,12 @@ export class PackedQueue implements Virtqueue {
 
   constructor(mem: GuestMemory, config: QueueConfig) {
     const size = config.size;
-    checkQueueSize(size, config.maxSize, PACKED_MAX_SIZE, false);
-    const desc = ringArea(mem, config.descTable, 16 * size, PACKED_DESC_ALIGN, 'descriptor ring');
-    const drv = ringArea(mem, config.driverArea, 4, PACKED_EVENT_ALIGN, 'driver event suppression');
-    const dev = ringArea(mem, config.deviceArea, 4, PACKED_EVENT_ALIGN, 'device event suppression');
+    checkQueueSize(size, config.maxSize, true);
+    const bytes = queueAreaSizes(size, true);
+    const align = queueAreaAlignments(true);
+    const desc = ringArea(mem, config.descTable, bytes.desc, align.desc, 'descriptor ring');
+    const drv = ringArea(mem, config.driverArea, bytes.driver, align.driver, 'driver event suppression');
+    const dev = ringArea(mem, config.deviceArea, bytes.device, align.device, 'device event suppression');
     this.mem = mem;
     this.config = { ...config };
     this.size = size;

@@ -1,28 +1,8 @@
+import { type QueueConfig, queueSizeError } from '@rxvmm/virtio';
 import { VirtqueueError } from './errors.js';
-import type { GuestMemory, HostRegion } from './guest-memory.js';
 
-/** Where a queue lives and what was negotiated (transport registers + feature bits). */
-export interface QueueConfig {
-  /** Queue Size. Split: power of two; packed: any value. At most `maxSize` (and 32768). */
-  size: number;
-  /** Descriptor Area: split descriptor table / packed descriptor ring. */
-  descTable: bigint;
-  /** Driver Area: split available ring / packed driver event suppression. */
-  driverArea: bigint;
-  /** Device Area: split used ring / packed device event suppression. */
-  deviceArea: bigint;
-  /** VIRTIO_F_EVENT_IDX negotiated. */
-  eventIdx?: boolean;
-  /** VIRTIO_F_INDIRECT_DESC negotiated. */
-  indirect?: boolean;
-  /** The transport's maximum queue size (QueueNumMax); 32768 when absent. */
-  maxSize?: number;
-  /**
-   * Reject a device-readable descriptor after a device-writable one (the spec's
-   * driver rule). Default true; a lenient device may turn it off.
-   */
-  strictOrder?: boolean;
-}
+export type { QueueConfig };
+import type { GuestMemory, HostRegion } from '@rxvmm/guest-memory';
 
 /** A ring area resolved to its region and host byte offset in the backing buffer. */
 export interface RingArea {
@@ -78,20 +58,10 @@ export function ringArea(
   return { region, host };
 }
 
-/** Validates the queue size against the format's rules and the transport maximum. */
-export function checkQueueSize(
-  size: number,
-  max: number | undefined,
-  formatMax: number,
-  powerOfTwo: boolean,
-): void {
-  const limit = Math.min(max ?? formatMax, formatMax);
-  if (!Number.isInteger(size) || size < 1 || size > limit) {
-    throw new VirtqueueError('EINVAL', 'bad-queue-size', `queue size ${size} is outside 1..${limit}`);
-  }
-  if (powerOfTwo && (size & (size - 1)) !== 0) {
-    throw new VirtqueueError('EINVAL', 'bad-queue-size', `queue size ${size} is not a power of two`);
-  }
+/** The spec's queue-size rule (`@rxvmm/virtio`) as a ring error. */
+export function checkQueueSize(size: number, maxSize: number | undefined, packed: boolean): void {
+  const why = queueSizeError(size, packed, maxSize);
+  if (why) throw new VirtqueueError('EINVAL', 'bad-queue-size', why);
 }
 
 /** Message for a descriptor whose buffer is not in guest memory, telling a 2^64 wrap apart. */

@@ -1,14 +1,14 @@
 import { errnoError } from '@rxvmm/errno';
+import { queueAreaSizes } from '@rxvmm/virtio';
 import type { Segment } from './chain.js';
 import {
-  SPLIT_MAX_SIZE,
   VIRTQ_AVAIL_F_NO_INTERRUPT,
   VIRTQ_DESC_F_INDIRECT,
   VIRTQ_DESC_F_NEXT,
   VIRTQ_DESC_F_WRITE,
   VIRTQ_USED_F_NO_NOTIFY,
 } from './constants.js';
-import type { GuestMemory } from './guest-memory.js';
+import type { GuestMemory } from '@rxvmm/guest-memory';
 import { vringNeedEvent } from './need-event.js';
 import { checkQueueSize, type QueueConfig } from './queue-config.js';
 
@@ -51,7 +51,7 @@ export class SplitDriver {
   private lastUsed = 0;
 
   constructor(mem: GuestMemory, config: QueueConfig) {
-    checkQueueSize(config.size, config.maxSize, SPLIT_MAX_SIZE, true);
+    checkQueueSize(config.size, config.maxSize, false);
     this.mem = mem;
     this.config = { ...config };
     this.size = config.size;
@@ -62,8 +62,9 @@ export class SplitDriver {
     this.chainLen = new Uint16Array(this.size);
     this.chainNext = new Uint16Array(this.size);
     // A fresh ring: flags and indices zero (the transport's reset state).
-    mem.write(config.driverArea, new Uint8Array(6 + 2 * this.size));
-    mem.write(config.deviceArea, new Uint8Array(6 + 8 * this.size));
+    const bytes = queueAreaSizes(this.size, false);
+    mem.write(config.driverArea, new Uint8Array(bytes.driver));
+    mem.write(config.deviceArea, new Uint8Array(bytes.device));
   }
 
   /** Free descriptors left. */

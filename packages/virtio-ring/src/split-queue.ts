@@ -1,13 +1,8 @@
+import type { GuestMemory } from '@rxvmm/guest-memory';
+import { queueAreaAlignments, queueAreaSizes } from '@rxvmm/virtio';
 import { ChainBuffer, type DescriptorChain } from './chain.js';
 import {
   MAX_INDIRECT_ENTRIES,
-  SPLIT_AVAIL_ALIGN,
-  SPLIT_DESC_ALIGN,
-  SPLIT_MAX_SIZE,
-  SPLIT_USED_ALIGN,
-  splitAvailBytes,
-  splitDescTableBytes,
-  splitUsedBytes,
   VIRTQ_AVAIL_F_NO_INTERRUPT,
   VIRTQ_DESC_F_INDIRECT,
   VIRTQ_DESC_F_NEXT,
@@ -15,7 +10,6 @@ import {
   VIRTQ_USED_F_NO_NOTIFY,
 } from './constants.js';
 import { VirtqueueError, type VirtqueueErrorReason } from './errors.js';
-import type { GuestMemory } from './guest-memory.js';
 import { vringNeedEvent } from './need-event.js';
 import { checkQueueSize, describeBadBuffer, type QueueConfig, ringArea } from './queue-config.js';
 import type { Virtqueue } from './virtqueue.js';
@@ -74,22 +68,12 @@ export class SplitQueue implements Virtqueue {
 
   constructor(mem: GuestMemory, config: QueueConfig) {
     const size = config.size;
-    checkQueueSize(size, config.maxSize, SPLIT_MAX_SIZE, true);
-    const desc = ringArea(
-      mem,
-      config.descTable,
-      splitDescTableBytes(size),
-      SPLIT_DESC_ALIGN,
-      'descriptor table',
-    );
-    const avail = ringArea(
-      mem,
-      config.driverArea,
-      splitAvailBytes(size),
-      SPLIT_AVAIL_ALIGN,
-      'available ring',
-    );
-    const used = ringArea(mem, config.deviceArea, splitUsedBytes(size), SPLIT_USED_ALIGN, 'used ring');
+    checkQueueSize(size, config.maxSize, false);
+    const bytes = queueAreaSizes(size, false);
+    const align = queueAreaAlignments(false);
+    const desc = ringArea(mem, config.descTable, bytes.desc, align.desc, 'descriptor table');
+    const avail = ringArea(mem, config.driverArea, bytes.driver, align.driver, 'available ring');
+    const used = ringArea(mem, config.deviceArea, bytes.device, align.device, 'used ring');
     this.mem = mem;
     this.config = { ...config };
     this.size = size;

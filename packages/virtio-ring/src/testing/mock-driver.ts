@@ -1,4 +1,4 @@
-import { GuestMemory } from '../guest-memory.js';
+import { GuestMemory } from '@rxvmm/guest-memory';
 import { PackedDriver } from '../packed-driver.js';
 import { PackedQueue } from '../packed-queue.js';
 import type { QueueConfig } from '../queue-config.js';

@@ -33,7 +33,7 @@ export const MAX_GUEST_PHYS = 2 ** 53;
 
 if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
   // Rings are little-endian and read through native-endian typed arrays.
-  throw new Error('@rxvmm/virtio-ring needs a little-endian host');
+  throw new Error('@rxvmm/guest-memory needs a little-endian host');
 }
 
 /**

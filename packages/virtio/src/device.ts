@@ -1,24 +1,28 @@
 /**
  * The contract between a transport and a device model. The transport owns the
  * register file and the status state machine; the device owns its queues'
- * processing and its configuration space. Nothing here is MMIO-specific, so a
- * device model written against it can sit behind another transport too.
+ * processing and its configuration space. Nothing here is transport-specific:
+ * virtio-mmio is one transport of it, a vhost-user back-end hosts the same
+ * devices.
  */
+import type { QueueConfig } from './queue-layout.js';
 
-/** One queue as the driver configured it, handed to the device on activation. */
-export interface ActivatedQueue {
+/**
+ * One queue as the driver configured it, handed to the device on activation:
+ * a ring's {@link QueueConfig} (with the negotiated ring features filled in,
+ * so a device builds its queue from it as it is) plus its index and readiness.
+ */
+export interface ActivatedQueue extends QueueConfig {
   /** Queue index (QueueSel value). */
   index: number;
-  /** QueueNum: number of entries chosen by the driver. */
-  size: number;
   /** QueueNumMax the device offered. */
   maxSize: number;
-  /** Guest-physical address of the descriptor area (QueueDesc). */
-  descTable: bigint;
-  /** Guest-physical address of the driver area / avail ring (QueueDriver). */
-  driverArea: bigint;
-  /** Guest-physical address of the device area / used ring (QueueDevice). */
-  deviceArea: bigint;
+  /** VIRTIO_F_RING_PACKED negotiated. */
+  packed: boolean;
+  /** VIRTIO_F_EVENT_IDX negotiated. */
+  eventIdx: boolean;
+  /** VIRTIO_F_INDIRECT_DESC negotiated. */
+  indirect: boolean;
   /** QueueReady as the driver left it. Only ready queues may be touched. */
   ready: boolean;
 }
