@@ -14,7 +14,7 @@ export { PackedDriver } from './packed-driver.js';
 export { openQueue } from './open-queue.js';
 export { PackedQueue } from './packed-queue.js';
 export type { QueueConfig } from './queue-config.js';
-export { type Completion, chainsOnKick, drainOnKick, interrupts, notifyDecisions } from './rx.js';
+export { type ChainHandler, type ServeQueueOptions, serveQueue } from './serve-queue.js';
 export { type AddOptions, SplitDriver, type UsedElement } from './split-driver.js';
 export { SplitQueue } from './split-queue.js';
 export type { Virtqueue } from './virtqueue.js';
