@@ -11,6 +11,8 @@ export {
 } from '@rxvmm/guest-memory';
 export { packedNeedEvent, vringNeedEvent } from './need-event.js';
 export { PackedDriver } from './packed-driver.js';
+export type { ChainDevice } from './chain-device.js';
+export { DeviceServer } from './device-server.js';
 export { openQueue } from './open-queue.js';
 export { PackedQueue } from './packed-queue.js';
 export type { QueueConfig } from './queue-config.js';

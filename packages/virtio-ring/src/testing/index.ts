@@ -1,6 +1,7 @@
 /**
- * `@rxvmm/virtio-ring/test`: mock virtio drivers over plain (or shared)
- * ArrayBuffers, for testing devices without a guest.
+ * `@rxvmm/virtio-ring/testing`: mock virtio drivers over plain (or shared)
+ * ArrayBuffers, for testing devices without a guest, and an echo device that
+ * runs in every hosting mode.
  */
 export { RangeAllocator } from './allocator.js';
 export {
@@ -10,3 +11,4 @@ export {
   MockSplitDriver,
   type MockUsed,
 } from './mock-driver.js';
+export { ECHO_DEVICE_TYPE, ECHO_MAX_REQUEST, EchoDevice, type EchoDeviceOptions } from './echo-device.js';

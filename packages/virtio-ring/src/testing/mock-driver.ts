@@ -1,4 +1,5 @@
 import { GuestMemory } from '@rxvmm/guest-memory';
+import { queueAreaSizes } from '@rxvmm/virtio';
 import { PackedDriver } from '../packed-driver.js';
 import { PackedQueue } from '../packed-queue.js';
 import type { QueueConfig } from '../queue-config.js';
@@ -48,9 +49,9 @@ abstract class MockDriverBase {
   protected readonly heap: RangeAllocator;
   protected readonly inflight = new Map<number, Inflight>();
 
-  constructor(options: MockDriverOptions, ringBytes: (size: number) => [number, number, number]) {
+  constructor(options: MockDriverOptions, packed: boolean) {
     const size = options.size ?? 256;
-    const [descBytes, driverBytes, deviceBytes] = ringBytes(size);
+    const { desc: descBytes, driver: driverBytes, device: deviceBytes } = queueAreaSizes(size, packed);
     const desc = 0;
     const driver = align(desc + descBytes, 16);
     const device = align(driver + driverBytes, 16);
@@ -62,6 +63,7 @@ abstract class MockDriverBase {
     this.memory = new GuestMemory([{ guestPhysAddr: this.guestBase, bytes: this.bytes }]);
     this.config = {
       size,
+      packed,
       descTable: this.guestBase + BigInt(desc),
       driverArea: this.guestBase + BigInt(driver),
       deviceArea: this.guestBase + BigInt(device),
@@ -176,7 +178,7 @@ export class MockSplitDriver extends MockDriverBase {
   readonly driver: SplitDriver;
 
   constructor(options: MockDriverOptions = {}) {
-    super(options, (size) => [16 * size, 6 + 2 * size, 6 + 8 * size]);
+    super(options, false);
     this.driver = new SplitDriver(this.memory, this.config);
   }
 
@@ -227,7 +229,7 @@ export class MockPackedDriver extends MockDriverBase {
   readonly driver: PackedDriver;
 
   constructor(options: MockDriverOptions = {}) {
-    super(options, (size) => [16 * size, 4, 4]);
+    super(options, true);
     this.driver = new PackedDriver(this.memory, this.config);
   }
 

@@ -1,0 +1,40 @@
+import type { GuestMemory } from '@rxvmm/guest-memory';
+import type { DescriptorChain } from './chain.js';
+import type { ServeQueueOptions } from './serve-queue.js';
+
+/**
+ * A virtio device written as a request handler: what it offers (type,
+ * features, queues, configuration space) and what it does with one descriptor
+ * chain. The library owns the rings, the loop and the notifications, so the
+ * same device runs in a VMM behind any transport ({@link DeviceServer} over
+ * virtio-mmio) and behind a vhost-user back-end (`@rxvmm/vhost-user`), as
+ * rust-vmm's vhost-user-backend does with its backend trait.
+ */
+export interface ChainDevice {
+  /** Virtio device ID (section 5), e.g. 2 for block. */
+  readonly deviceType: number;
+  /** Feature bits offered (include VIRTIO_F_VERSION_1). */
+  readonly features: bigint;
+  /** Largest size of each queue; the array's length is the number of queues. */
+  readonly queueMaxSizes: readonly number[];
+  /** Fills `data` from the configuration space at `offset` (bytes past its end read as 0). */
+  readConfig(offset: number, data: Uint8Array): void;
+  /** Size of the configuration space in bytes. */
+  readonly configSize: number;
+  /** A driver write into the configuration space; throw an errno error to refuse it. */
+  writeConfig?(offset: number, data: Uint8Array): void;
+  /** Device-specific checks of the driver's features (the subset rule is already checked). */
+  validateFeatures?(features: bigint): boolean;
+  /** The features the driver accepted, before the first chain is served. */
+  setFeatures?(features: bigint): void;
+  /**
+   * Serves one chain of queue `queueIndex`: the bytes written into its
+   * device-writable buffers, now or later. A throw or rejection (for example a
+   * VirtqueueError or GuestMemoryError on hostile input) fails the device.
+   */
+  handleChain(chain: DescriptorChain, memory: GuestMemory, queueIndex: number): number | PromiseLike<number>;
+  /** Per-queue loop limits (concurrency, budget); the loop's defaults otherwise. */
+  serveOptions?(queueIndex: number): Pick<ServeQueueOptions, 'concurrency' | 'budget'>;
+  /** The driver reset the device (or the frontend left): in-flight requests were abandoned. */
+  reset?(): void | Promise<void>;
+}
