@@ -9,10 +9,10 @@
 // thread, as read(2) on a blocking eventfd would).
 import { readFileSync, readlinkSync } from 'node:fs';
 import { errnoError } from '@rxvmm/errno';
-import type { PollerHandle } from '@rxvmm/sys';
 import { Observable, Subject } from 'rxjs';
 import { U64_MAX } from './constants.js';
 import { sys } from './native.js';
+import type { ReadinessPoller } from './syscalls.js';
 import type { EventFdLike, EventFdOptions } from './types.js';
 import { checkBigint, checkU64, parseOptions } from './validate.js';
 import { closedError, type ReadWaiter, rejectWaiters, type WriteWaiter } from './waiters.js';
@@ -62,7 +62,7 @@ export class EventFd implements EventFdLike {
   readonly signals$: Observable<bigint>;
 
   #closed = false;
-  #poller: PollerHandle | undefined;
+  #poller: ReadinessPoller | undefined;
   #events = 0;
   #readWaiters: ReadWaiter[] = [];
   #writeWaiters: WriteWaiter[] = [];

@@ -2,13 +2,14 @@
 // native addon cannot load (not Linux, not built) InMemoryEventFd still works and
 // `new EventFd()` fails with ENOSYS, naming the reason.
 import { errnoError } from '@rxvmm/errno';
+import type { EventFdSyscalls } from './syscalls.js';
 
-type Sys = typeof import('@rxvmm/sys');
-
-let loaded: Sys | undefined;
+let loaded: EventFdSyscalls | undefined;
 let loadError: unknown;
 try {
-  loaded = await import('@rxvmm/sys');
+  // Typed by shape (syscalls.ts): this assignment is where the compiler checks the real module fits.
+  const addon: EventFdSyscalls = await import('@rxvmm/sys');
+  loaded = addon;
 } catch (error) {
   loadError = error;
 }
@@ -17,7 +18,7 @@ try {
 export const nativeAvailable: boolean = loaded !== undefined;
 
 /** The native module, or ENOSYS with the load failure as its cause. */
-export function sys(): Sys {
+export function sys(): EventFdSyscalls {
   if (loaded !== undefined) return loaded;
   const reason = loadError instanceof Error ? loadError.message : String(loadError);
   throw Object.assign(
