@@ -44,7 +44,10 @@ export const SPLIT_MAX_SIZE = 32768;
 export const PACKED_MAX_SIZE = 32768;
 
 /** Byte sizes of the three areas of a queue of `size` entries (split sizes include the event-idx fields). */
-export function queueAreaSizes(size: number, packed: boolean): { desc: number; driver: number; device: number } {
+export function queueAreaSizes(
+  size: number,
+  packed: boolean,
+): { desc: number; driver: number; device: number } {
   if (packed) return { desc: DESC_SIZE * size, driver: 4, device: 4 };
   // split: flags + idx + ring[size] + used_event, and flags + idx + used[size] + avail_event
   return { desc: DESC_SIZE * size, driver: 6 + 2 * size, device: 6 + 8 * size };
