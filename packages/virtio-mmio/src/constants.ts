@@ -1,6 +1,7 @@
 /**
- * Constants of the virtio-mmio transport (virtio 1.2, section 4.2) and the
- * generic virtio bits (section 2.1 status, section 6 reserved feature bits).
+ * Constants of the virtio-mmio transport (virtio 1.2, section 4.2). The
+ * transport-independent ones (status bits, feature bits, device IDs) live in
+ * `@rxvmm/virtio`.
  */
 
 /** "virt" in little-endian: what MagicValue always reads. */
@@ -47,16 +48,6 @@ export const MmioRegister = {
 } as const;
 export type MmioRegisterName = keyof typeof MmioRegister;
 
-/** Device status bits (section 2.1). */
-export const DeviceStatus = {
-  ACKNOWLEDGE: 1,
-  DRIVER: 2,
-  DRIVER_OK: 4,
-  FEATURES_OK: 8,
-  DEVICE_NEEDS_RESET: 64,
-  FAILED: 128,
-} as const;
-
 /** InterruptStatus / InterruptACK bits (section 4.2.2). */
 export const InterruptBit = {
   /** Used Buffer Notification: the device used a buffer in at least one queue. */
@@ -64,38 +55,3 @@ export const InterruptBit = {
   /** Configuration Change Notification (also sent with DEVICE_NEEDS_RESET). */
   CONFIG_CHANGE: 2,
 } as const;
-
-/** Reserved (transport/ring) feature bits (section 6), as bit numbers. */
-export const VirtioFeature = {
-  INDIRECT_DESC: 28,
-  EVENT_IDX: 29,
-  VERSION_1: 32,
-  ACCESS_PLATFORM: 33,
-  RING_PACKED: 34,
-  IN_ORDER: 35,
-  ORDER_PLATFORM: 36,
-  SR_IOV: 37,
-  NOTIFICATION_DATA: 38,
-  NOTIF_CONFIG_DATA: 39,
-  RING_RESET: 40,
-} as const;
-
-/** Device IDs (section 5) of the devices rxvmm cares about. */
-export const VirtioDeviceType = {
-  NET: 1,
-  BLOCK: 2,
-  CONSOLE: 3,
-  ENTROPY: 4,
-  BALLOON: 5,
-  VSOCK: 19,
-} as const;
-
-/** `1n << bit` as a feature mask. */
-export function featureBit(bit: number): bigint {
-  return 1n << BigInt(bit);
-}
-
-/** True when `features` has bit number `bit` set. */
-export function hasFeature(features: bigint, bit: number): boolean {
-  return (features & featureBit(bit)) !== 0n;
-}

@@ -6,8 +6,8 @@
  * eventfd when no ioeventfd absorbs them) and serves a configuration space the
  * caller supplies (for vhost-user: the bytes of GET_CONFIG).
  */
+import type { VirtioActivation, VirtioActivationInfo, VirtioDevice } from '@rxvmm/virtio';
 import type { Observable } from 'rxjs';
-import type { VirtioActivation, VirtioActivationInfo, VirtioDevice } from './device.js';
 import { Emitter } from './emitter.js';
 
 export interface ExternalDeviceOptions {

@@ -1,18 +1,7 @@
+// The spec core (status and feature bits, device IDs, the VirtioDevice contract, queue-layout
+// rules) is `@rxvmm/virtio`; this package is one transport of it.
 export * from './constants.js';
-export type {
-  ActivatedQueue,
-  SharedMemoryRegion,
-  VirtioActivation,
-  VirtioActivationInfo,
-  VirtioDevice,
-} from './device.js';
 export { ExternalDevice, type ExternalDeviceEvents, type ExternalDeviceOptions } from './external-device.js';
-export {
-  type GuestRangeCheck,
-  type QueueLayoutOptions,
-  queueAreaSizes,
-  queueLayoutError,
-} from './queue-layout.js';
 export {
   type NeedsResetEvent,
   type VirtioInterrupt,

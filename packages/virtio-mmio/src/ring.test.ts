@@ -1,12 +1,7 @@
+import { featureBit, DeviceStatus as S, VirtioFeature } from '@rxvmm/virtio';
 import { GuestMemory, SplitDriver, VirtqueueError } from '@rxvmm/virtio-ring';
 import { describe, expect, it } from 'vitest';
-import {
-  featureBit,
-  InterruptBit,
-  MmioRegister as R,
-  DeviceStatus as S,
-  VirtioFeature,
-} from './constants.js';
+import { InterruptBit, MmioRegister as R } from './constants.js';
 import { ExternalDevice } from './external-device.js';
 import { driverOk, negotiate, r, setupQueue, w } from './test-support/driver.js';
 import { EchoDevice } from './test-support/echo-device.js';
@@ -109,7 +104,18 @@ describe('ExternalDevice: queues served elsewhere', () => {
       {
         features: V1 | featureBit(VirtioFeature.EVENT_IDX),
         queues: [
-          { index: 0, size: 128, maxSize: 128, descTable: 0n, driverArea: 0n, deviceArea: 0n, ready: false },
+          {
+            index: 0,
+            size: 128,
+            maxSize: 128,
+            descTable: 0n,
+            driverArea: 0n,
+            deviceArea: 0n,
+            packed: false,
+            eventIdx: true,
+            indirect: false,
+            ready: false,
+          },
           {
             index: 1,
             size: 64,
@@ -117,6 +123,9 @@ describe('ExternalDevice: queues served elsewhere', () => {
             descTable: 0x4000n,
             driverArea: 0x5000n,
             deviceArea: 0x6000n,
+            packed: false,
+            eventIdx: true,
+            indirect: false,
             ready: true,
           },
         ],

@@ -1,14 +1,7 @@
+import { featureBit, DeviceStatus as S, type VirtioActivation, VirtioFeature } from '@rxvmm/virtio';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  featureBit,
-  InterruptBit,
-  MmioRegister as R,
-  DeviceStatus as S,
-  VIRTIO_MMIO_MAGIC,
-  VirtioFeature,
-} from './constants.js';
-import type { VirtioActivation } from './device.js';
+import { InterruptBit, MmioRegister as R, VIRTIO_MMIO_MAGIC } from './constants.js';
 import {
   deviceFeatures,
   driverOk,
@@ -187,6 +180,9 @@ describe('device status state machine', () => {
       descTable: 0x10000n,
       driverArea: 0x11000n,
       deviceArea: 0x12000n,
+      packed: false,
+      eventIdx: true,
+      indirect: false,
       ready: true,
     });
     expect(a.queues[1]?.ready).toBe(false);
@@ -268,7 +264,7 @@ describe('queue set-up', () => {
     ['misaligned descriptor table', { desc: 0x10008n }],
     ['misaligned avail ring', { driver: 0x11001n }],
     ['misaligned used ring', { device: 0x12002n }],
-    ['area wrapping 2^64', { device: 0xffff_ffff_ffff_f000n }],
+    ['area wrapping 2^64', { device: 0xffff_ffff_ffff_fc00n }],
     ['area outside guest memory', { desc: 0x4000_0000n }],
   ];
   for (const [name, change] of bad) {
@@ -293,6 +289,26 @@ describe('queue set-up', () => {
       expect(r(t, R.Status)).toBe(0);
     });
   }
+
+  it('hands each queue the negotiated ring features; a packed ring takes any size up to QueueNumMax', () => {
+    const PACKED = featureBit(VirtioFeature.RING_PACKED);
+    const INDIRECT = featureBit(VirtioFeature.INDIRECT_DESC);
+    const { t, device } = make({ features: V1 | EVENT_IDX | PACKED | INDIRECT });
+    expect(t.queueConfigs()[0]).toMatchObject({ packed: false, eventIdx: false, indirect: false });
+    expect(negotiate(t, V1 | PACKED | INDIRECT)).toBe(true);
+    setupQueue(t, { ...goodQueue, size: 100 }); // not a power of two: legal for a packed ring only
+    driverOk(t);
+    expect(r(t, R.Status) & S.DEVICE_NEEDS_RESET).toBe(0);
+    const queues = (device.activations[0] as VirtioActivation).queues;
+    expect(queues[0]).toMatchObject({
+      size: 100,
+      packed: true,
+      eventIdx: false,
+      indirect: true,
+      ready: true,
+    });
+    expect(queues[1]).toMatchObject({ packed: true, eventIdx: false, indirect: true, ready: false });
+  });
 
   it('goes to NEEDS_RESET when activate throws or rejects', async () => {
     const { t, device } = make();

@@ -6,21 +6,27 @@
  * signals to `notifyQueue`.
  */
 import { debuglog } from 'node:util';
-import type { Observable } from 'rxjs';
 import {
+  type ActivatedQueue,
   DeviceStatus,
   featureBit,
+  type GuestRangeCheck,
   hasFeature,
+  queueLayoutError,
+  type VirtioActivation,
+  type VirtioActivationInfo,
+  type VirtioDevice,
+  VirtioFeature,
+} from '@rxvmm/virtio';
+import type { Observable } from 'rxjs';
+import {
   InterruptBit,
   MmioRegister,
   VIRTIO_MMIO_CONFIG_OFFSET,
   VIRTIO_MMIO_MAGIC,
   VIRTIO_MMIO_VERSION,
-  VirtioFeature,
 } from './constants.js';
-import type { ActivatedQueue, VirtioActivation, VirtioActivationInfo, VirtioDevice } from './device.js';
 import { Emitter } from './emitter.js';
-import { type GuestRangeCheck, queueLayoutError } from './queue-layout.js';
 
 const log = debuglog('rxvmm:virtio-mmio');
 const U32 = 0xffff_ffffn;
@@ -199,8 +205,16 @@ export class VirtioMmioTransport {
   get activation(): VirtioActivationInfo | undefined {
     return this.#activation;
   }
-  /** The queue registers as the driver programmed them. */
+  /**
+   * The queue registers as the driver programmed them, with the ring features
+   * (`packed`, `eventIdx`, `indirect`) of the negotiated feature set filled in
+   * (all false before FEATURES_OK), so a device opens each queue as it is.
+   */
   queueConfigs(): ActivatedQueue[] {
+    const features = this.negotiatedFeatures ?? 0n;
+    const packed = hasFeature(features, VirtioFeature.RING_PACKED);
+    const eventIdx = hasFeature(features, VirtioFeature.EVENT_IDX);
+    const indirect = hasFeature(features, VirtioFeature.INDIRECT_DESC);
     return this.#queues.map((q, index) => ({
       index,
       size: q.size,
@@ -208,6 +222,9 @@ export class VirtioMmioTransport {
       descTable: q.descTable,
       driverArea: q.driverArea,
       deviceArea: q.deviceArea,
+      packed,
+      eventIdx,
+      indirect,
       ready: q.ready,
     }));
   }
@@ -563,11 +580,10 @@ export class VirtioMmioTransport {
 
   #activate(): void {
     const features = this.#driverFeatures;
-    const packed = hasFeature(features, VirtioFeature.RING_PACKED);
     const queues = this.queueConfigs();
     for (const q of queues) {
       if (!q.ready) continue;
-      const why = queueLayoutError(q, { packed, isValidRange: this.#options.isValidRange });
+      const why = queueLayoutError(q, { isValidRange: this.#options.isValidRange });
       if (why) {
         this.setNeedsReset(why);
         return;

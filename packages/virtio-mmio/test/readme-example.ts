@@ -2,12 +2,11 @@
 import {
   DeviceStatus,
   featureBit,
-  MmioRegister,
   type VirtioActivation,
   type VirtioDevice,
   VirtioFeature,
-  VirtioMmioTransport,
-} from '@rxvmm/virtio-mmio';
+} from '@rxvmm/virtio';
+import { MmioRegister, VirtioMmioTransport } from '@rxvmm/virtio-mmio';
 
 /** A device with one queue whose config space is a 4-byte counter. */
 class CounterDevice implements VirtioDevice {
@@ -24,7 +23,7 @@ class CounterDevice implements VirtioDevice {
   }
   writeConfig(): void {}
   activate(activation: VirtioActivation): void {
-    this.activation = activation; // a real device builds SplitQueues from activation.queues here
+    this.activation = activation; // a real device does openQueue(memory, q) for each of activation.queues
   }
   reset(): void {
     this.activation = undefined;

@@ -1,5 +1,6 @@
 /** Drives a transport's registers the way Linux's virtio_mmio.c does (section 3.1.1). */
-import { MmioRegister as R, DeviceStatus as S } from '../constants.js';
+import { DeviceStatus as S } from '@rxvmm/virtio';
+import { MmioRegister as R } from '../constants.js';
 import type { VirtioMmioTransport } from '../transport.js';
 
 export interface QueueSetup {

@@ -1,13 +1,12 @@
 /** A ring-backed test device: copies each chain's readable bytes into its writable part. */
-import { type GuestMemory, readSegments, SplitQueue, writeSegments } from '@rxvmm/virtio-ring';
-import { featureBit, hasFeature, VirtioFeature } from '../constants.js';
-import type { VirtioActivation, VirtioDevice } from '../device.js';
+import { featureBit, type VirtioActivation, type VirtioDevice, VirtioFeature } from '@rxvmm/virtio';
+import { type GuestMemory, openQueue, readSegments, type Virtqueue, writeSegments } from '@rxvmm/virtio-ring';
 
 export class EchoDevice implements VirtioDevice {
   readonly deviceType = 0x7e;
   readonly features = featureBit(VirtioFeature.VERSION_1) | featureBit(VirtioFeature.EVENT_IDX);
   readonly queueMaxSizes = [64];
-  #queue: SplitQueue | undefined;
+  #queue: Virtqueue | undefined;
   #activation: VirtioActivation | undefined;
   constructor(readonly memory: GuestMemory) {}
   readConfig(_offset: number, data: Uint8Array): void {
@@ -17,10 +16,8 @@ export class EchoDevice implements VirtioDevice {
   activate(activation: VirtioActivation): void {
     const q = activation.queues[0];
     if (!q?.ready) throw new Error('queue 0 not ready');
-    this.#queue = new SplitQueue(this.memory, {
-      ...q,
-      eventIdx: hasFeature(activation.features, VirtioFeature.EVENT_IDX),
-    });
+    // The transport filled the negotiated ring features (packed, eventIdx, indirect) into q.
+    this.#queue = openQueue(this.memory, q);
     this.#activation = activation;
   }
   reset(): void {

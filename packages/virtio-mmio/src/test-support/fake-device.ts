@@ -1,5 +1,5 @@
 /** A recording VirtioDevice for transport tests: no queue processing, just calls. */
-import type { VirtioActivation, VirtioDevice } from '../device.js';
+import type { VirtioActivation, VirtioDevice } from '@rxvmm/virtio';
 
 export class FakeDevice implements VirtioDevice {
   readonly deviceType: number;
