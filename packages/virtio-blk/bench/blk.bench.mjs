@@ -7,8 +7,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DeviceStatus } from '@rxvmm/virtio';
 import { BlkRequestType, BlkStatus, VirtioBlk } from '@rxvmm/virtio-blk';
-import { DeviceStatus, MmioRegister as R, VirtioMmioTransport } from '@rxvmm/virtio-mmio';
+import { MmioRegister as R, VirtioMmioTransport } from '@rxvmm/virtio-mmio';
 import { GuestMemory, SplitDriver } from '@rxvmm/virtio-ring';
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -1,7 +1,8 @@
 /** virtio-blk constants (virtio 1.2 section 5.2). */
+import { VirtioDeviceType } from '@rxvmm/virtio';
 
-/** Device ID of a block device. */
-export const VIRTIO_ID_BLOCK = 2;
+/** Device ID of a block device (`VirtioDeviceType.BLOCK` of `@rxvmm/virtio`). */
+export const VIRTIO_ID_BLOCK = VirtioDeviceType.BLOCK;
 
 /** The protocol's unit: sectors are always 512 bytes, whatever blk_size says (5.2.5). */
 export const SECTOR_SIZE = 512;

@@ -2,7 +2,8 @@
 // reuse a head that is in flight) must not keep the device's thread in one
 // synchronous pop loop: completions, the VMM's other work and the socket all
 // wait on that thread's event loop.
-import { featureBit, MmioRegister as R, VirtioFeature, VirtioMmioTransport } from '@rxvmm/virtio-mmio';
+import { featureBit, VirtioFeature } from '@rxvmm/virtio';
+import { MmioRegister as R, VirtioMmioTransport } from '@rxvmm/virtio-mmio';
 import { GuestMemory, SplitDriver } from '@rxvmm/virtio-ring';
 import { describe, expect, it } from 'vitest';
 import type { BlockBackend } from './backend.js';

@@ -1,5 +1,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { DeviceStatus, featureBit, InterruptBit, MmioRegister as R, VirtioFeature } from '@rxvmm/virtio-mmio';
+import { DeviceStatus, featureBit, VirtioFeature } from '@rxvmm/virtio';
+import { InterruptBit, MmioRegister as R } from '@rxvmm/virtio-mmio';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeBlkConfig, VIRTIO_BLK_CONFIG_SIZE } from './config.js';

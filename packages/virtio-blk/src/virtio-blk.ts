@@ -1,26 +1,22 @@
 /**
- * The virtio-blk device model: a `VirtioDevice` (for `@rxvmm/virtio-mmio`)
- * that serves its request queues from a `BlockBackend` through a
- * `BlockRequestHandler`. Requests run concurrently and complete out of order
- * (5.2: "serviced (probably out of order)"); a used-buffer interrupt is raised
- * only when the ring's notification suppression asks for one.
+ * The virtio-blk device model: a `VirtioDevice` (`@rxvmm/virtio`'s contract,
+ * hosted by any transport, e.g. `@rxvmm/virtio-mmio`) that serves its request
+ * queues from a `BlockBackend` through a `BlockRequestHandler`. Requests run
+ * concurrently and complete out of order (5.2: "serviced (probably out of
+ * order)"); a used-buffer interrupt is raised only when the ring's notification
+ * suppression asks for one.
  */
 import { debuglog } from 'node:util';
 import { errnoError } from '@rxvmm/errno';
 import {
   featureBit,
   hasFeature,
+  queueSizeError,
   type VirtioActivation,
   type VirtioDevice,
   VirtioFeature,
-} from '@rxvmm/virtio-mmio';
-import {
-  type DescriptorChain,
-  type GuestMemory,
-  PackedQueue,
-  SplitQueue,
-  type Virtqueue,
-} from '@rxvmm/virtio-ring';
+} from '@rxvmm/virtio';
+import { type DescriptorChain, type GuestMemory, openQueue, type Virtqueue } from '@rxvmm/virtio-ring';
 import { Observable } from 'rxjs';
 import { type BlockBackend, FileBackend } from './backend.js';
 import { type BlkConfig, type BlkGeometry, blkConfig, encodeBlkConfig } from './config.js';
@@ -110,14 +106,11 @@ export class VirtioBlk implements VirtioDevice {
     const queueSize = options.queueSize ?? 256;
     if (!Number.isInteger(numQueues) || numQueues < 1 || numQueues > 0xffff)
       throw errnoError('EINVAL', `numQueues ${numQueues} out of range`);
-    if (
-      !Number.isInteger(queueSize) ||
-      queueSize < 2 ||
-      queueSize > 32768 ||
-      (queueSize & (queueSize - 1)) !== 0
-    ) {
-      throw errnoError('EINVAL', `queueSize ${queueSize} must be a power of two in 2..32768`);
-    }
+    // QueueNumMax must be a legal split-ring size (a split driver uses it as is); a request needs
+    // at least a header and a status descriptor, so 1 is too small for a block device.
+    const sizeError = queueSizeError(queueSize, false);
+    if (sizeError) throw errnoError('EINVAL', `queueSize: ${sizeError}`);
+    if (queueSize < 2) throw errnoError('EINVAL', 'queueSize 1: a request takes at least 2 descriptors');
     const blkSize = options.blkSize ?? 512;
     if (blkSize < 512 || (blkSize & (blkSize - 1)) !== 0)
       throw errnoError('EINVAL', `blkSize ${blkSize} must be a power of two >= 512`);
@@ -190,29 +183,15 @@ export class VirtioBlk implements VirtioDevice {
   }
 
   activate(activation: VirtioActivation): void {
-    const eventIdx = hasFeature(activation.features, VirtioFeature.EVENT_IDX);
-    const indirect = hasFeature(activation.features, VirtioFeature.INDIRECT_DESC);
     const multiqueue = hasFeature(activation.features, BlkFeature.MQ);
-    const packed = hasFeature(activation.features, VirtioFeature.RING_PACKED);
     const usable = multiqueue ? activation.queues : activation.queues.slice(0, 1);
     if (!usable[0]?.ready) throw errnoError('EINVAL', 'request queue 0 is not ready');
     const queues: ActiveQueue[] = [];
     for (const q of usable) {
       if (!q.ready) continue;
+      // q carries the negotiated ring features (packed, eventIdx, indirect): openQueue picks the format.
       // Throws VirtqueueError for a layout outside guest memory: the transport turns that into NEEDS_RESET.
-      const config = {
-        size: q.size,
-        descTable: q.descTable,
-        driverArea: q.driverArea,
-        deviceArea: q.deviceArea,
-        eventIdx,
-        indirect,
-        maxSize: q.maxSize,
-      };
-      const queue: Virtqueue = packed
-        ? new PackedQueue(this.memory, config)
-        : new SplitQueue(this.memory, config);
-      queues[q.index] = { index: q.index, queue, inflight: 0 };
+      queues[q.index] = { index: q.index, queue: openQueue(this.memory, q), inflight: 0 };
     }
     this.#epoch++; // completions of an earlier activation never touch these rings
     this.#queues = queues;

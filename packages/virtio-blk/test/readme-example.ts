@@ -2,8 +2,9 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DeviceStatus } from '@rxvmm/virtio';
 import { BlkRequestType, BlkStatus, VirtioBlk } from '@rxvmm/virtio-blk';
-import { DeviceStatus, MmioRegister as R, VirtioMmioTransport } from '@rxvmm/virtio-mmio';
+import { MmioRegister as R, VirtioMmioTransport } from '@rxvmm/virtio-mmio';
 import { GuestMemory, SplitDriver } from '@rxvmm/virtio-ring';
 
 export async function runExample(): Promise<string[]> {

@@ -6,13 +6,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  DeviceStatus,
-  featureBit,
-  MmioRegister as R,
-  VirtioFeature,
-  VirtioMmioTransport,
-} from '@rxvmm/virtio-mmio';
+import { DeviceStatus, featureBit, VirtioFeature } from '@rxvmm/virtio';
+import { MmioRegister as R, VirtioMmioTransport } from '@rxvmm/virtio-mmio';
 import { GuestMemory, type Segment, SplitDriver, type UsedElement } from '@rxvmm/virtio-ring';
 import { FileBackend } from '../backend.js';
 import { VirtioBlk, type VirtioBlkOptions } from '../virtio-blk.js';
