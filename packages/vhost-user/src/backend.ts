@@ -17,8 +17,10 @@
 
 import { readlinkSync } from 'node:fs';
 import { type ErrnoError, errnoError } from '@rxvmm/errno';
+import type { GuestMemory } from '@rxvmm/guest-memory';
 import { close } from '@rxvmm/sys';
-import type { DescriptorChain, GuestMemory } from '@rxvmm/virtio-ring';
+import { hasFeature, VirtioFeature } from '@rxvmm/virtio';
+import type { DescriptorChain } from '@rxvmm/virtio-ring';
 import { MessageChannel, type RawMessage } from './channel.js';
 import type { VhostUserDevice } from './device.js';
 import { MemoryTable } from './memory-table.js';
@@ -38,10 +40,15 @@ import {
   Request,
   requestName,
   VHOST_USER_F_PROTOCOL_FEATURES,
-  VIRTIO_RING_F_EVENT_IDX,
-  VIRTIO_RING_F_INDIRECT_DESC,
 } from './protocol.js';
-import { checkRingSize, signal, Vring, type VringHost, type VringStats } from './vring.js';
+import {
+  checkRingSize,
+  signal,
+  translateRingAreas,
+  Vring,
+  type VringHost,
+  type VringStats,
+} from './vring.js';
 
 /** Kick/call/err fds must be eventfds: anything else (a pipe, a file) would be read as garbage. */
 function isEventFd(fd: number): boolean {
@@ -121,11 +128,11 @@ export class BackendSession implements VringHost {
   }
 
   get eventIdx(): boolean {
-    return (this.ackedFeatures & bit(VIRTIO_RING_F_EVENT_IDX)) !== 0n;
+    return hasFeature(this.ackedFeatures, VirtioFeature.EVENT_IDX);
   }
 
   get indirect(): boolean {
-    return (this.ackedFeatures & bit(VIRTIO_RING_F_INDIRECT_DESC)) !== 0n;
+    return hasFeature(this.ackedFeatures, VirtioFeature.INDIRECT_DESC);
   }
 
   get stats(): SessionStats {
@@ -289,9 +296,7 @@ export class BackendSession implements VringHost {
         if (ring.size === 0)
           throw errnoError('EINVAL', `queue ${addr.index}: SET_VRING_ADDR before SET_VRING_NUM`);
         // Check now, so a bad address is refused on this message, not at the first kick.
-        this.vaToGpa(addr.descUserAddr, BigInt(16 * ring.size));
-        this.vaToGpa(addr.availUserAddr, BigInt(6 + 2 * ring.size));
-        this.vaToGpa(addr.usedUserAddr, BigInt(6 + 8 * ring.size));
+        translateRingAreas((va, len) => this.vaToGpa(va, len), addr, ring.size);
         // A running ring may be moved (e.g. logging turned on): its requests in flight finish first.
         await this.quiesce([ring], () => {
           ring.invalidate();

@@ -1,9 +1,8 @@
 /**
  * A virtio device model whose queues are served by a vhost-user back-end: what
  * a VMM puts behind its transport (e.g. @rxvmm/virtio-mmio's
- * VirtioMmioTransport) for `--vhost-user SOCKET`. It has the shape of
- * virtio-mmio's `VirtioDevice` (structurally: this package does not depend on
- * the transport package).
+ * VirtioMmioTransport) for `--vhost-user SOCKET`. It is a `VirtioDevice` of
+ * `@rxvmm/virtio`'s transport-independent contract, so any transport hosts it.
  *
  * - Before the driver starts: features and config space come from the back-end
  *   (GET_FEATURES, GET_CONFIG), fetched once by `connect()`.
@@ -22,24 +21,20 @@
 import { errnoError } from '@rxvmm/errno';
 import { EventFd } from '@rxvmm/eventfd';
 import { write8 } from '@rxvmm/sys';
+import type { VirtioActivation, VirtioDevice } from '@rxvmm/virtio';
 import type { Subscription } from 'rxjs';
 import { type FrontendMemoryRegion, VhostUserFrontend } from './frontend.js';
 import { bit, ProtocolFeature, VHOST_USER_F_PROTOCOL_FEATURES } from './protocol.js';
 
-/** What the transport hands over at DRIVER_OK (virtio-mmio's `VirtioActivation`, structurally). */
-export interface ProxyActivation {
-  features: bigint;
-  queues: readonly {
-    index: number;
-    size: number;
-    descTable: bigint;
-    driverArea: bigint;
-    deviceArea: bigint;
-    ready: boolean;
-  }[];
-  signalUsedBuffer(queueIndex: number): void;
-  needsReset(reason: unknown): void;
-}
+/**
+ * The part of a `VirtioActivation` the proxy uses (it never changes the config
+ * space on its own, so `signalConfigChange` is not needed): a transport passes
+ * its whole activation, a VMM relaying one from another thread passes these.
+ */
+export type ProxyActivation = Pick<
+  VirtioActivation,
+  'features' | 'queues' | 'signalUsedBuffer' | 'needsReset'
+>;
 
 export interface DeviceProxyOptions {
   /** Virtio device ID (2 = block). */
@@ -54,7 +49,7 @@ export interface DeviceProxyOptions {
   configSize?: number;
 }
 
-export class VhostUserDeviceProxy {
+export class VhostUserDeviceProxy implements VirtioDevice {
   readonly deviceType: number;
   readonly features: bigint;
   readonly queueMaxSizes: readonly number[];

@@ -3,14 +3,18 @@
  * memory table and the rings; the device only describes itself and turns one
  * descriptor chain into a used length (synchronously or with a Promise).
  */
-import type { DescriptorChain, GuestMemory } from '@rxvmm/virtio-ring';
+import type { GuestMemory } from '@rxvmm/guest-memory';
+import type { DescriptorChain } from '@rxvmm/virtio-ring';
 
 export interface VhostUserDevice {
   /** Virtio feature bits the device offers (VHOST_USER_F_PROTOCOL_FEATURES is added by the back-end). */
   readonly features: bigint;
   /** Number of virtqueues (GET_QUEUE_NUM); queue indices beyond it are refused. */
   readonly numQueues: number;
-  /** Largest ring size accepted by SET_VRING_NUM (a power of two ≤ 32768). */
+  /**
+   * Largest ring size accepted by SET_VRING_NUM (≤ 32768); a size must also pass
+   * the split-ring rule (`queueSizeError` of `@rxvmm/virtio`).
+   */
   readonly maxQueueSize: number;
   /** Device config space (virtio_blk_config for a block device), read by GET_CONFIG. */
   readConfig(): Uint8Array;

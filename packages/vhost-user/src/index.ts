@@ -13,7 +13,7 @@ export type { VhostUserDevice } from './device.js';
 export { type DeviceProxyOptions, type ProxyActivation, VhostUserDeviceProxy } from './device-proxy.js';
 export type { FrontendMemoryRegion, FrontendQueue } from './frontend.js';
 export { identityMappedRegions, VhostUserFrontend } from './frontend.js';
-export { MemoryTable } from './memory-table.js';
+export { type MappedMemoryRegion, MemoryTable } from './memory-table.js';
 export type { Header, MemoryRegionDesc, Message, VringAddr } from './message.js';
 export {
   decodeU64,

@@ -4,10 +4,12 @@
  * be page-aligned; libvhost-user does the same) and the fd is closed right
  * after: the mapping keeps the memory alive. Ring addresses arrive as frontend
  * virtual addresses and are translated to guest-physical ones here;
- * descriptors carry guest-physical addresses, served by `guestMemory`.
+ * descriptors carry guest-physical addresses, served by `guestMemory` (a
+ * `@rxvmm/guest-memory` GuestMemory, built by `MemoryTable.toGuestMemory`).
  */
 import { fstatSync } from 'node:fs';
 import { errnoError } from '@rxvmm/errno';
+import { GuestMemory } from '@rxvmm/guest-memory';
 import {
   close,
   detachBuffer,
@@ -19,12 +21,17 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from '@rxvmm/sys';
-import { GuestMemory } from '@rxvmm/virtio-ring';
 import type { MemoryRegionDesc } from './message.js';
 
 const U64_MAX = (1n << 64n) - 1n;
 /** Largest single region this back-end maps (bytes); far above any test or QEMU guest here. */
 export const MAX_REGION_SIZE = 1n << 40n;
+
+/** One region of a memory table and the bytes of its fd, mapped from file offset 0. */
+export interface MappedMemoryRegion extends MemoryRegionDesc {
+  /** At least `mmapOffset + memorySize` bytes: the fd's contents from offset 0. */
+  mapping: ArrayBuffer | SharedArrayBuffer;
+}
 
 interface MappedRegion extends MemoryRegionDesc {
   address: bigint;
@@ -33,18 +40,42 @@ interface MappedRegion extends MemoryRegionDesc {
 }
 
 export class MemoryTable {
+  /** The table as guest memory: what descriptors' guest-physical addresses are served from. */
   readonly guestMemory: GuestMemory;
   private regions: MappedRegion[];
   private released = false;
 
   private constructor(regions: MappedRegion[]) {
     this.regions = regions;
-    this.guestMemory = new GuestMemory(
+    this.guestMemory = MemoryTable.toGuestMemory(
       regions.map((r) => {
         r.buffer = mappingBuffer(r.address, r.length);
+        return { ...r, mapping: r.buffer };
+      }),
+    );
+  }
+
+  /**
+   * The one conversion from a vhost-user memory table to a `GuestMemory`:
+   * region i's guest-physical range [guestPhysAddr, +memorySize) is the bytes
+   * [mmapOffset, +memorySize) of its fd's mapping (zero-copy views). `map()`
+   * uses it for the regions it maps; call it yourself for mappings made
+   * elsewhere (another thread, a test). Throws EINVAL for a region that does
+   * not fit its mapping, GuestMemoryError (EFAULT) for overlapping regions or
+   * one ending above 2^53.
+   */
+  static toGuestMemory(regions: readonly MappedMemoryRegion[]): GuestMemory {
+    return new GuestMemory(
+      regions.map((r) => {
+        const end = r.mmapOffset + r.memorySize;
+        if (end > BigInt(r.mapping.byteLength))
+          throw errnoError(
+            'EINVAL',
+            `region at 0x${r.guestPhysAddr.toString(16)}: mmap offset + size 0x${end.toString(16)} is past its ${r.mapping.byteLength}-byte mapping`,
+          );
         return {
           guestPhysAddr: r.guestPhysAddr,
-          bytes: new Uint8Array(r.buffer, Number(r.mmapOffset), Number(r.memorySize)),
+          bytes: new Uint8Array(r.mapping, Number(r.mmapOffset), Number(r.memorySize)),
         };
       }),
     );

@@ -81,7 +81,10 @@ export const CONFIG_HEADER_SIZE = 12; // u32 offset, u32 size, u32 flags
 export const VRING_IDX_MASK = 0xffn;
 export const VRING_NOFD_MASK = 0x100n;
 
-/** Virtio feature bit reserved by vhost-user: protocol features are negotiable. */
+/**
+ * Virtio feature bit reserved by vhost-user: protocol features are negotiable.
+ * (The virtio feature bits themselves are `@rxvmm/virtio`'s `VirtioFeature`.)
+ */
 export const VHOST_USER_F_PROTOCOL_FEATURES = 30n;
 
 /** Protocol feature bits (GET/SET_PROTOCOL_FEATURES). */
@@ -107,8 +110,3 @@ export const ProtocolFeature = {
 
 /** `1n << bit`. */
 export const bit = (n: bigint): bigint => 1n << n;
-
-/** Common virtio feature bits the back-end cares about. */
-export const VIRTIO_RING_F_INDIRECT_DESC = 28n;
-export const VIRTIO_RING_F_EVENT_IDX = 29n;
-export const VIRTIO_F_VERSION_1 = 32n;

@@ -14,7 +14,9 @@
 
 import { errnoError } from '@rxvmm/errno';
 import { EventFd } from '@rxvmm/eventfd';
-import { type DescriptorChain, type GuestMemory, SplitQueue } from '@rxvmm/virtio-ring';
+import type { GuestMemory } from '@rxvmm/guest-memory';
+import { queueAreaSizes, queueSizeError } from '@rxvmm/virtio';
+import { type DescriptorChain, SplitQueue } from '@rxvmm/virtio-ring';
 import type { Subscription } from 'rxjs';
 import type { VringAddr } from './message.js';
 
@@ -36,10 +38,31 @@ export interface VringHost {
   ringFailed(queueIndex: number, error: Error): void;
 }
 
-/** Ring area sizes of a split queue of `n` entries (virtio 1.x §2.7). */
-const descBytes = (n: number): bigint => BigInt(16 * n);
-const availBytes = (n: number): bigint => BigInt(6 + 2 * n);
-const usedBytes = (n: number): bigint => BigInt(6 + 8 * n);
+/** A split ring's three areas in guest-physical addresses. */
+export interface RingAreas {
+  descTable: bigint;
+  driverArea: bigint;
+  deviceArea: bigint;
+}
+
+/**
+ * Translates a SET_VRING_ADDR's frontend virtual addresses of a split ring of
+ * `size` entries to guest-physical ones; each whole area (sizes from
+ * `@rxvmm/virtio`'s `queueAreaSizes`) must lie in one region of the memory
+ * table, else `vaToGpa` throws EFAULT.
+ */
+export function translateRingAreas(
+  vaToGpa: (va: bigint, len: bigint) => bigint,
+  addr: VringAddr,
+  size: number,
+): RingAreas {
+  const bytes = queueAreaSizes(size, false);
+  return {
+    descTable: vaToGpa(addr.descUserAddr, BigInt(bytes.desc)),
+    driverArea: vaToGpa(addr.availUserAddr, BigInt(bytes.driver)),
+    deviceArea: vaToGpa(addr.usedUserAddr, BigInt(bytes.device)),
+  };
+}
 
 export class Vring {
   size = 0;
@@ -226,11 +249,12 @@ export class Vring {
   }
 
   private build(memory: GuestMemory): SplitQueue {
-    const addr = this.addr as VringAddr;
     const n = this.size;
-    const descTable = this.host.vaToGpa(addr.descUserAddr, descBytes(n));
-    const driverArea = this.host.vaToGpa(addr.availUserAddr, availBytes(n));
-    const deviceArea = this.host.vaToGpa(addr.usedUserAddr, usedBytes(n));
+    const { descTable, driverArea, deviceArea } = translateRingAreas(
+      (va, len) => this.host.vaToGpa(va, len),
+      this.addr as VringAddr,
+      n,
+    );
     const queue = new SplitQueue(memory, {
       size: n,
       descTable,
@@ -260,8 +284,8 @@ export function signal(efd: EventFd): void {
   }
 }
 
-/** Validates a SET_VRING_NUM value. */
+/** Validates a SET_VRING_NUM value: the split-ring queue-size rule of `@rxvmm/virtio`, at most `max`. */
 export function checkRingSize(num: number, max: number): void {
-  if (num === 0 || num > max || (num & (num - 1)) !== 0)
-    throw errnoError('EINVAL', `ring size ${num} is not a power of two in 1..${max}`);
+  const why = queueSizeError(num, false, max);
+  if (why) throw errnoError('EINVAL', `SET_VRING_NUM ${num}: ${why}`);
 }

@@ -33,7 +33,11 @@ afterEach(async () => {
 /** A transport's view of one queue at DRIVER_OK, plus the guest driver over it. */
 function queueAt(index: number, base: bigint, size = 8) {
   const layout = { size, descTable: base, driverArea: base + 0x1000n, deviceArea: base + 0x2000n };
-  return { layout: { index, ready: true, ...layout }, driver: new SplitDriver(ram.memory, layout) };
+  const ringFeatures = { maxSize: size, packed: false, eventIdx: false, indirect: false };
+  return {
+    layout: { index, ready: true, ...ringFeatures, ...layout },
+    driver: new SplitDriver(ram.memory, layout),
+  };
 }
 
 function activation(features: bigint, queues: ProxyActivation['queues']) {

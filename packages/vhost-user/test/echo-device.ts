@@ -1,11 +1,13 @@
 // A tiny device for protocol tests: copies each chain's readable bytes,
 // upper-cased, into its writable part. Async when `delayMs` is set, so tests
 // can keep requests in flight.
-import { type DescriptorChain, type GuestMemory, readSegments, writeSegments } from '@rxvmm/virtio-ring';
+import type { GuestMemory } from '@rxvmm/guest-memory';
+import { featureBit, VirtioFeature } from '@rxvmm/virtio';
+import { type DescriptorChain, readSegments, writeSegments } from '@rxvmm/virtio-ring';
 import type { VhostUserDevice } from '../src/index.js';
 
 export class EchoDevice implements VhostUserDevice {
-  readonly features = (1n << 32n) | (1n << 29n); // VERSION_1 | EVENT_IDX
+  readonly features = featureBit(VirtioFeature.VERSION_1) | featureBit(VirtioFeature.EVENT_IDX);
   readonly maxQueueSize = 256;
   resets = 0;
   handled = 0;

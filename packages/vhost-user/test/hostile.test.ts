@@ -353,7 +353,7 @@ describe('rings', () => {
     const fe = raw();
     await withAck(fe);
     fe.sendAck(Request.SET_VRING_NUM, encodeVringState(0, 6));
-    await expectErrorReply(fe, Request.SET_VRING_NUM, /ring size 6 is not a power of two/);
+    await expectErrorReply(fe, Request.SET_VRING_NUM, /split queue size 6 is not a power of two/);
   });
 
   it('answers features that were never offered with an error reply', async () => {

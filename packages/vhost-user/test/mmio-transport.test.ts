@@ -4,7 +4,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MmioRegister as R, DeviceStatus as S, VirtioMmioTransport } from '@rxvmm/virtio-mmio';
+import { DeviceStatus as S } from '@rxvmm/virtio';
+import { MmioRegister as R, VirtioMmioTransport } from '@rxvmm/virtio-mmio';
 import { SplitDriver } from '@rxvmm/virtio-ring';
 import { firstValueFrom } from 'rxjs';
 import { afterAll, expect, it } from 'vitest';

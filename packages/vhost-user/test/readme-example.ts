@@ -5,13 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type VhostUserDevice, VhostUserFrontend, VhostUserServer } from '@rxvmm/vhost-user';
 import { MemfdRam, TestQueue } from '@rxvmm/vhost-user/testing';
+import { featureBit, VirtioFeature } from '@rxvmm/virtio';
 import { readSegments, writeSegments } from '@rxvmm/virtio-ring';
 import { firstValueFrom } from 'rxjs';
 
 export async function main(log: (line: string) => void = console.log): Promise<void> {
   // --- back-end: any VhostUserDevice; the server owns protocol, memory table and rings ---
   const device: VhostUserDevice = {
-    features: 1n << 32n, // VIRTIO_F_VERSION_1
+    features: featureBit(VirtioFeature.VERSION_1), // VHOST_USER_F_PROTOCOL_FEATURES is added by the back-end
     numQueues: 1,
     maxQueueSize: 256,
     readConfig: () => new Uint8Array(8),
@@ -30,7 +31,7 @@ export async function main(log: (line: string) => void = console.log): Promise<v
   const queue = new TestQueue(ram, 8, 0x10000n);
   const frontend = VhostUserFrontend.connect(socketPath);
   const acked = await frontend.start({
-    wantFeatures: 1n << 32n,
+    wantFeatures: featureBit(VirtioFeature.VERSION_1),
     memory: [ram.region],
     queues: [queue.frontendQueue()],
   });

@@ -6,6 +6,7 @@
  */
 import { ftruncateSync, readdirSync, readFileSync } from 'node:fs';
 import { EventFd } from '@rxvmm/eventfd';
+import { GuestMemory } from '@rxvmm/guest-memory';
 import {
   close,
   MAP_SHARED,
@@ -17,7 +18,8 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from '@rxvmm/sys';
-import { GuestMemory, SplitDriver } from '@rxvmm/virtio-ring';
+import { queueAreaSizes } from '@rxvmm/virtio';
+import { SplitDriver } from '@rxvmm/virtio-ring';
 import type { FrontendMemoryRegion, FrontendQueue } from '../frontend.js';
 
 /** Guest RAM backed by a memfd, mapped MAP_SHARED into this process. */
@@ -79,9 +81,10 @@ export class TestQueue {
     base: bigint,
     eventIdx = false,
   ) {
+    const bytes = queueAreaSizes(size, false);
     this.desc = base;
-    this.avail = base + 0x1000n * BigInt(Math.ceil((16 * size) / 0x1000));
-    this.used = this.avail + 0x1000n * BigInt(Math.ceil((6 + 2 * size) / 0x1000));
+    this.avail = base + 0x1000n * BigInt(Math.ceil(bytes.desc / 0x1000));
+    this.used = this.avail + 0x1000n * BigInt(Math.ceil(bytes.driver / 0x1000));
     this.driver = new SplitDriver(ram.memory, {
       size,
       descTable: this.desc,
