@@ -21,6 +21,7 @@ const entries = {
   '@rxvmm/kvm': { SoftKvm: 'function', openSoftKvm: 'function', softKvmFixture: 'object' },
   '@rxvmm/kvm/contract': { describeKvmContract: 'function', drive: 'function' },
   '@rxvmm/kvm-linux': { openKvm: 'function', LinuxKvm: 'function', VcpuRunner: 'function' },
+  '@rxvmm/virtio': { featureBit: 'function', queueSizeError: 'function', DeviceStatus: 'object' },
   '@rxvmm/virtio-ring': { GuestMemory: 'function', SplitQueue: 'function', PackedQueue: 'function' },
   '@rxvmm/virtio-ring/test': { MockSplitDriver: 'function', MockPackedDriver: 'function' },
   '@rxvmm/virtio-mmio': { VirtioMmioTransport: 'function' },

@@ -6,6 +6,7 @@
  */
 
 import type { VhostUserDevice } from '@rxvmm/vhost-user';
+import { featureBit, VirtioFeature } from '@rxvmm/virtio';
 import {
   type BlockBackend,
   BlockRequestHandler,
@@ -45,8 +46,10 @@ export class VhostUserBlkDevice implements VhostUserDevice {
     this.numQueues = options.numQueues ?? 1;
     this.maxQueueSize = options.maxQueueSize ?? 1024;
     const readOnly = options.readOnly ?? false;
-    // The vhost-user back-end builds split rings only: never offer VIRTIO_F_RING_PACKED (bit 34).
-    this.features = virtioBlkFeatures({ readOnly, numQueues: this.numQueues, packed: false }) & ~(1n << 34n);
+    // The vhost-user back-end builds split rings only: never offer VIRTIO_F_RING_PACKED.
+    this.features =
+      virtioBlkFeatures({ readOnly, numQueues: this.numQueues, packed: false }) &
+      ~featureBit(VirtioFeature.RING_PACKED);
     this.config = encodeBlkConfig(
       blkConfig({
         capacity: handler.capacity,

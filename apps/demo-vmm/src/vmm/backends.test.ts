@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { featureBit, VirtioFeature } from '@rxvmm/virtio';
 import { BlkRequestType, VirtioBlk } from '@rxvmm/virtio-blk';
 import { GuestMemory, SplitDriver } from '@rxvmm/virtio-ring';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -9,8 +10,10 @@ import { SharedState, SharedWord } from './layout.js';
 
 const QUEUE = { size: 16, descTable: 0x1000n, driverArea: 0x2000n, deviceArea: 0x3000n };
 const info = {
-  features: 1n << 32n,
-  queues: [{ index: 0, maxSize: 256, ...QUEUE, ready: true }],
+  features: featureBit(VirtioFeature.VERSION_1),
+  queues: [
+    { index: 0, maxSize: 256, ...QUEUE, packed: false, eventIdx: false, indirect: false, ready: true },
+  ],
 };
 
 let dir: string | undefined;

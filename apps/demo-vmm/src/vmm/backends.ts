@@ -8,8 +8,8 @@
  *   (kick = the ioeventfd's eventfd, call = the irqfd's eventfd).
  */
 import type { VhostUserDeviceProxy } from '@rxvmm/vhost-user';
+import type { VirtioActivationInfo } from '@rxvmm/virtio';
 import type { VirtioBlk } from '@rxvmm/virtio-blk';
-import type { VirtioActivationInfo } from '@rxvmm/virtio-mmio';
 import type { HostEvent } from './device-host.js';
 import { SharedState, SharedWord } from './layout.js';
 

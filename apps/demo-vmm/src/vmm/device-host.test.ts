@@ -1,9 +1,10 @@
-import { DeviceStatus, InterruptBit, MmioRegister as R } from '@rxvmm/virtio-mmio';
+import { DeviceStatus, featureBit, VirtioFeature } from '@rxvmm/virtio';
+import { InterruptBit, MmioRegister as R } from '@rxvmm/virtio-mmio';
 import { describe, expect, it } from 'vitest';
 import { DeviceHost, type HostEvent } from './device-host.js';
 import { MMIO_BASE, SharedState, SharedWord } from './layout.js';
 
-const VERSION_1 = 1n << 32n;
+const VERSION_1 = featureBit(VirtioFeature.VERSION_1);
 
 function host() {
   const shared = new SharedState();

@@ -6,7 +6,8 @@
  * with no thread hop. It reports activation/reset to the back-end side and
  * takes DEVICE_NEEDS_RESET from it through shared memory.
  */
-import { ExternalDevice, type VirtioActivationInfo, VirtioMmioTransport } from '@rxvmm/virtio-mmio';
+import type { VirtioActivationInfo } from '@rxvmm/virtio';
+import { ExternalDevice, VirtioMmioTransport } from '@rxvmm/virtio-mmio';
 import { MMIO_BASE, MMIO_SIZE, SharedState, SharedWord } from './layout.js';
 
 /** What the register file tells the back-end side. */
