@@ -16,7 +16,7 @@ function recorder(name: string, log: string[], accept = true): IoDevice {
   };
 }
 
-describe('IoBus (SEMANTICS §2)', () => {
+describe('IoBus (docs/SEMANTICS.md §2)', () => {
   it('§2 sort order: by address, then by end address; length 0 by address only', () => {
     const bus = new IoBus('mmio');
     const d = (n: string): IoDevice => ({ write: () => n.length > 0 });

@@ -5,7 +5,8 @@
 // Addresses cross into JavaScript as bigint. `mappingBuffer` makes an external
 // ArrayBuffer over [address, address+length) without owning it: the caller
 // keeps the mapping alive for as long as any view is used (each thread may make
-// its own buffer from the same address, see ARCHITECTURE.md "Guest memory").
+// its own buffer from the same address, see docs/ARCHITECTURE.md "Guest memory
+// per thread").
 #include <errno.h>
 #include <sys/mman.h>
 #include <unistd.h>
