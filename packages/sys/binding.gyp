@@ -10,7 +10,8 @@
         "native/unix_socket.cc",
         "native/mman.cc",
         "native/ioctl.cc",
-        "native/kick.cc"
+        "native/kick.cc",
+        "native/seals.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],

@@ -9,6 +9,7 @@ void InitUnixSocket(Napi::Env env, Napi::Object exports);
 void InitMman(Napi::Env env, Napi::Object exports);
 void InitIoctl(Napi::Env env, Napi::Object exports);
 void InitKick(Napi::Env env, Napi::Object exports);
+void InitSeals(Napi::Env env, Napi::Object exports);
 }  // namespace rxvmm
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -18,6 +19,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   rxvmm::InitMman(env, exports);
   rxvmm::InitIoctl(env, exports);
   rxvmm::InitKick(env, exports);
+  rxvmm::InitSeals(env, exports);
   return exports;
 }
 

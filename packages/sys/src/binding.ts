@@ -81,6 +81,16 @@ export interface NativeBinding {
     MFD_CLOEXEC: number;
     MFD_ALLOW_SEALING: number;
   };
+  // seals.cc
+  getSeals(fd: number): number;
+  addSeals(fd: number, seals: number): void;
+  sealConstants: {
+    F_SEAL_SEAL: number;
+    F_SEAL_SHRINK: number;
+    F_SEAL_GROW: number;
+    F_SEAL_WRITE: number;
+    F_SEAL_FUTURE_WRITE: number;
+  };
   // ioctl.cc (kvm-linux)
   ioctl(fd: number, request: number, arg?: number | Uint8Array): number;
   ioctlIntr(fd: number, request: number, arg?: number | Uint8Array): number;

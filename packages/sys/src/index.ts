@@ -76,6 +76,14 @@ export const {
   MFD_ALLOW_SEALING,
 } = native.mmanConstants;
 
+// --- file seals (memfd) ---
+/** fcntl(F_GET_SEALS): the `F_SEAL_*` bits of a memfd (or other shmem file); `EINVAL` for a file without seals. */
+export const getSeals: (fd: number) => number = native.getSeals;
+/** fcntl(F_ADD_SEALS): adds `F_SEAL_*` bits; `EPERM` when sealing is not allowed (F_SEAL_SEAL, no MFD_ALLOW_SEALING). */
+export const addSeals: (fd: number, seals: number) => void = native.addSeals;
+export const { F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_WRITE, F_SEAL_FUTURE_WRITE } =
+  native.sealConstants;
+
 // --- ioctl and thread kicks (kvm-linux) ---
 /**
  * ioctl(2) with an integer argument or a pointer to a Uint8Array's bytes.
