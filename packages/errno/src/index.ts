@@ -26,7 +26,9 @@ export type ErrnoCode =
   | 'ERANGE'
   | 'EMSGSIZE'
   | 'ENOTCONN'
-  | 'EPIPE';
+  | 'EPIPE'
+  | 'EADDRINUSE'
+  | 'ECONNREFUSED';
 
 /** An Error carrying an errno name, as thrown by every rxvmm package. */
 export interface ErrnoError extends Error {
