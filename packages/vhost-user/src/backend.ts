@@ -89,6 +89,8 @@ export interface BackendSessionOptions {
   log?: Logger;
   /** Called once after the session has released everything; `reason` null for an orderly close. */
   onEnd?(reason: string | null): void;
+  /** Refuse SET_MEM_TABLE regions whose fd lacks F_SEAL_SHRINK (a frontend could shrink them: SIGBUS). Default false. */
+  requireSealed?: boolean;
 }
 
 export class BackendSession implements VringHost {
@@ -370,7 +372,8 @@ export class BackendSession implements VringHost {
         for (const fd of m.fds) close(fd);
         return;
       }
-      const table = MemoryTable.map(m.regions, m.fds); // takes the fds, throws with nothing mapped
+      // Takes the fds, throws with nothing mapped.
+      const table = MemoryTable.map(m.regions, m.fds, { requireSealed: this.options.requireSealed ?? false });
       for (const r of this.rings) r.invalidate();
       this.table?.release();
       this.table = table;

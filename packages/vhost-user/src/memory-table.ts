@@ -22,10 +22,16 @@ import {
   PROT_WRITE,
 } from '@rxvmm/sys';
 import type { MemoryRegionDesc } from './message.js';
+import { requireShrinkSeal } from './seals.js';
 
 const U64_MAX = (1n << 64n) - 1n;
 /** Largest single region this back-end maps (bytes); far above any test or QEMU guest here. */
 export const MAX_REGION_SIZE = 1n << 40n;
+
+export interface MapOptions {
+  /** Refuse (EPERM) a region whose fd is not sealed with F_SEAL_SHRINK (see seals.ts). */
+  requireSealed?: boolean;
+}
 
 /** One region of a memory table and the bytes of its fd, mapped from file offset 0. */
 export interface MappedMemoryRegion extends MemoryRegionDesc {
@@ -84,14 +90,20 @@ export class MemoryTable {
   /**
    * Validates and maps a table. Takes ownership of `fds` (closed whatever happens).
    * Throws EINVAL for overlapping / empty / wrapping regions, and the mmap error
-   * (e.g. EBADF, EACCES, ENODEV) for an fd that cannot be mapped; nothing stays mapped then.
+   * (e.g. EBADF, EACCES, ENODEV) for an fd that cannot be mapped, EPERM for an unsealed fd with
+   * `requireSealed`; nothing stays mapped then.
    */
-  static map(descs: readonly MemoryRegionDesc[], fds: readonly number[]): MemoryTable {
+  static map(
+    descs: readonly MemoryRegionDesc[],
+    fds: readonly number[],
+    options: MapOptions = {},
+  ): MemoryTable {
     const mapped: MappedRegion[] = [];
     try {
       validate(descs);
       descs.forEach((d, i) => {
         const length = Number(d.mmapOffset + d.memorySize);
+        if (options.requireSealed) requireShrinkSeal(fds[i] as number, i);
         // Touching a mapping past the end of its file is SIGBUS: refuse regions the file cannot back.
         const st = fstatSync(fds[i] as number);
         if (st.isFile() && BigInt(st.size) < d.mmapOffset + d.memorySize)

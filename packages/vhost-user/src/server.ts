@@ -8,31 +8,29 @@
  * back-end one end of a socketpair): then that one session is served and the
  * server is `finished` when it ends.
  */
-import { fstatSync, readFileSync, unlinkSync } from 'node:fs';
+import { fstatSync, readFileSync } from 'node:fs';
 import { errnoError } from '@rxvmm/errno';
-import {
-  close,
-  Poller,
-  type PollerHandle,
-  setNonBlocking,
-  UV_READABLE,
-  unixAccept,
-  unixBind,
-  unixListen,
-  unixSocket,
-} from '@rxvmm/sys';
+import { close, Poller, type PollerHandle, setNonBlocking, UV_READABLE, unixAccept } from '@rxvmm/sys';
 import { BackendSession, type Logger, type SessionStats } from './backend.js';
 import type { VhostUserDevice } from './device.js';
+import { type BoundSocket, listenOnPath, removeBoundSocket } from './socket-path.js';
 
 /** Back-off after a failed accept (the error is usually EMFILE: fds must be freed first). */
 const ACCEPT_RETRY_MS = 100;
 
 export interface ServerOptions {
-  /** Bind and listen on this path (an existing socket file is replaced). */
+  /**
+   * Bind and listen on this path. Only a stale socket (one no process listens on) is replaced; a
+   * file, directory, symlink or live socket there is an error (EEXIST, EADDRINUSE) and is left
+   * untouched. Errors about the path name it and carry it as `.path`. The socket is removed at
+   * close() only if the path is still the one bound here.
+   */
   socketPath?: string;
   /** Or an inherited socket (`--fd N`): a listening one, or one connected to the frontend. */
   fd?: number;
   log?: Logger;
+  /** Refuse memory regions whose fd is not sealed against shrinking (F_SEAL_SHRINK). Default false. */
+  requireSealed?: boolean;
   /** Called when a session ends, with its final stats and reason. */
   onSessionEnd?(stats: SessionStats, reason: string | null): void;
 }
@@ -52,6 +50,8 @@ function isListeningSocket(fd: number): boolean {
 export class VhostUserServer {
   /** The listening socket; null when serving one inherited connected socket. */
   private readonly listenFd: number | null;
+  /** The socket bound at `socketPath` (null for an inherited fd). */
+  private readonly bound: BoundSocket | null = null;
   private readonly poller: PollerHandle | null;
   private readonly log: Logger;
   private session: BackendSession | null = null;
@@ -83,17 +83,8 @@ export class VhostUserServer {
       this.listenFd = options.fd;
       setNonBlocking(this.listenFd, true);
     } else if (options.socketPath !== undefined) {
-      try {
-        unlinkSync(options.socketPath);
-      } catch {}
-      this.listenFd = unixSocket(true);
-      try {
-        unixBind(this.listenFd, options.socketPath);
-        unixListen(this.listenFd, 4);
-      } catch (error) {
-        close(this.listenFd);
-        throw error;
-      }
+      this.bound = listenOnPath(options.socketPath, 4);
+      this.listenFd = this.bound.fd;
     } else {
       throw new TypeError('VhostUserServer needs socketPath or fd');
     }
@@ -133,6 +124,7 @@ export class VhostUserServer {
   private startSession(fd: number): void {
     const session = new BackendSession(fd, this.device, {
       log: this.log,
+      requireSealed: this.options.requireSealed ?? false,
       onEnd: (reason) => {
         const stats = session.stats;
         this.session = null;
@@ -151,7 +143,10 @@ export class VhostUserServer {
     return this.listenFd === null;
   }
 
-  /** Stops listening, ends the current session (releasing everything) and removes the socket file. */
+  /**
+   * Stops listening, ends the current session (releasing everything) and removes the socket file,
+   * unless another process has bound a new socket at the path since (that one is left alone).
+   */
   close(): Promise<void> {
     this.closing ??= (async () => {
       clearTimeout(this.retryTimer);
@@ -159,11 +154,8 @@ export class VhostUserServer {
       this.poller?.close();
       if (this.session) await this.session.dispose('back-end shutting down');
       if (this.listenFd !== null) close(this.listenFd);
-      if (this.options.socketPath !== undefined) {
-        try {
-          unlinkSync(this.options.socketPath);
-        } catch {}
-      }
+      if (this.bound !== null && removeBoundSocket(this.bound) === 'replaced')
+        this.log(`vhost-user: ${this.bound.path} is no longer the socket bound here: left in place`);
       this.resolveFinished();
     })();
     return this.closing;

@@ -8,8 +8,12 @@ import { ftruncateSync, readdirSync, readFileSync } from 'node:fs';
 import { EventFd } from '@rxvmm/eventfd';
 import { GuestMemory } from '@rxvmm/guest-memory';
 import {
+  addSeals,
   close,
+  F_SEAL_GROW,
+  F_SEAL_SHRINK,
   MAP_SHARED,
+  MFD_ALLOW_SEALING,
   MFD_CLOEXEC,
   mappingBuffer,
   memfdCreate,
@@ -22,7 +26,11 @@ import { queueAreaSizes } from '@rxvmm/virtio';
 import { SplitDriver } from '@rxvmm/virtio-ring';
 import type { FrontendMemoryRegion, FrontendQueue } from '../frontend.js';
 
-/** Guest RAM backed by a memfd, mapped MAP_SHARED into this process. */
+/**
+ * Guest RAM backed by a memfd, mapped MAP_SHARED into this process. With
+ * `sealed` the memfd is sealed against shrinking and growing, as QEMU's
+ * memory-backend-memfd does by default (what a `requireSealed` back-end wants).
+ */
 export class MemfdRam {
   readonly fd: number;
   readonly address: bigint;
@@ -33,9 +41,11 @@ export class MemfdRam {
   constructor(
     readonly size: number,
     readonly guestPhysAddr = 0n,
+    readonly sealed = false,
   ) {
-    this.fd = memfdCreate('rxvmm-test-ram', MFD_CLOEXEC);
+    this.fd = memfdCreate('rxvmm-test-ram', MFD_CLOEXEC | (sealed ? MFD_ALLOW_SEALING : 0));
     ftruncateSync(this.fd, size);
+    if (sealed) addSeals(this.fd, F_SEAL_SHRINK | F_SEAL_GROW);
     this.address = mmap(size, PROT_READ | PROT_WRITE, MAP_SHARED, this.fd, 0n);
     this.bytes = new Uint8Array(mappingBuffer(this.address, size));
     this.memory = new GuestMemory([{ guestPhysAddr, bytes: this.bytes }]);
