@@ -1,7 +1,8 @@
 /**
  * rxvmm-vhost-blk, following the back-end program conventions of QEMU's
  * docs/interop/vhost-user.rst: --socket-path or --fd, --print-capabilities,
- * --blk-file, --read-only; plus --num-queues and --json-stats. It serves one
+ * --blk-file, --read-only; plus --num-queues, --io, --require-sealed and
+ * --json-stats. It serves one
  * frontend at a time, survives reconnects, and on SIGINT/SIGTERM ends the
  * session, flushes the disk and removes its socket file.
  */
@@ -14,13 +15,17 @@ export const USAGE = `Usage: rxvmm-vhost-blk (--socket-path PATH | --fd N) --blk
 
 A vhost-user-blk back-end (QEMU: -device vhost-user-blk-pci,chardev=...).
 
-  --socket-path PATH      listen on a new Unix socket at PATH (removed on exit)
+  --socket-path PATH      listen on a new Unix socket at PATH (removed on exit); only a stale
+                          socket (nobody listening) already at PATH is replaced, anything else
+                          there is an error (exit 2) and is left untouched
   --fd N                  serve the inherited socket N instead: a listening socket, or a
                           socket already connected to the frontend (then exit when it leaves)
   --blk-file FILE         disk image (regular file or block device; never created)
   --read-only             refuse writes (offers VIRTIO_BLK_F_RO)
   --num-queues N          virtqueues offered (default 1)
   --io sync|async         file I/O on the loop thread (default) or on the libuv threadpool
+  --require-sealed        refuse guest memory whose fd is not sealed against shrinking
+                          (F_SEAL_SHRINK; QEMU's memory-backend-memfd seals by default)
   --json-stats            print one JSON line of statistics per session and at exit (stdout)
   --print-capabilities    print the back-end's capabilities as JSON and exit
   -h, --help              this text
@@ -102,6 +107,7 @@ export async function run(argv: string[], io: CliIo = defaultIo): Promise<number
   try {
     server = new VhostUserServer(device, {
       ...(fd === undefined ? { socketPath: values['socket-path'] as string } : { fd }),
+      requireSealed: values['require-sealed'] ?? false,
       log,
       onSessionEnd: (stats, reason) => {
         log(`frontend disconnected${reason ? ` (${reason})` : ''}; waiting for the next one`);
@@ -111,10 +117,11 @@ export async function run(argv: string[], io: CliIo = defaultIo): Promise<number
   } catch (error) {
     await device.close();
     io.err(`rxvmm-vhost-blk: cannot listen: ${(error as Error).message}\n`);
-    return 1;
+    // A problem with the path the user gave (something there, a missing directory...) is theirs to fix: 2.
+    return isSocketPathError(error, values['socket-path']) ? 2 : 1;
   }
   log(
-    `serving ${values['blk-file']}${values['read-only'] ? ' (read-only)' : ''} with ${numQueues} queue(s) on ${values['socket-path'] ?? `fd ${fd}`}`,
+    `serving ${values['blk-file']}${values['read-only'] ? ' (read-only)' : ''} with ${numQueues} queue(s) on ${values['socket-path'] ?? `fd ${fd}`}${values['require-sealed'] ? ', sealed guest memory only' : ''}`,
   );
   if (server.connectedMode) log(`fd ${fd} is a connected socket: serving that frontend only`);
   let shuttingDown: Promise<void> | null = null;
@@ -134,6 +141,11 @@ export async function run(argv: string[], io: CliIo = defaultIo): Promise<number
   };
 }
 
+/** VhostUserServer's errors about its socket path carry the path as `.path` (like Node's fs errors). */
+function isSocketPathError(error: unknown, socketPath: string | undefined): boolean {
+  return socketPath !== undefined && (error as { path?: unknown }).path === socketPath;
+}
+
 function parse(argv: string[]) {
   return parseArgs({
     args: argv,
@@ -147,6 +159,7 @@ function parse(argv: string[]) {
       'num-queues': { type: 'string' },
       'json-stats': { type: 'boolean' },
       io: { type: 'string' },
+      'require-sealed': { type: 'boolean' },
       'print-capabilities': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },

@@ -65,6 +65,28 @@ describe('arguments', () => {
     expect(io.stderr).toMatch(pattern);
   });
 
+  it('exits 2 with one line naming the path when --socket-path is a regular file; the file is kept byte for byte', async () => {
+    const path = disk();
+    const bytes = Buffer.from(new Uint8Array(1 << 20).map((_, i) => (i * 31 + 7) & 0xff));
+    writeFileSync(path, bytes);
+    const io = capture();
+    // The classic typo: the disk image given as the socket path too.
+    expect(await run(['--socket-path', path, '--blk-file', path], io)).toBe(2);
+    expect(io.stderr).toBe(
+      `rxvmm-vhost-blk: cannot listen: EEXIST: socket path ${path} is a regular file (1048576 bytes), not a socket: refusing to replace it\n`,
+    );
+    expect(readFileSync(path).equals(bytes)).toBe(true);
+  });
+
+  it('exits 2 naming the path when its directory does not exist', async () => {
+    const io = capture();
+    const socket = join(dir, 'no-such-dir', 'blk.sock');
+    expect(await run(['--socket-path', socket, '--blk-file', disk()], io)).toBe(2);
+    expect(io.stderr).toBe(
+      `rxvmm-vhost-blk: cannot listen: ENOENT: cannot bind ${socket}: directory ${join(dir, 'no-such-dir')} does not exist\n`,
+    );
+  });
+
   it('exits 1 when the disk cannot be opened (and never creates it)', async () => {
     const io = capture();
     const missing = join(dir, 'missing.img');
@@ -76,12 +98,14 @@ describe('arguments', () => {
 
 /** A virtio-blk driver over the TS frontend. */
 class BlkDriver {
-  readonly ram = new MemfdRam(4 << 20);
+  readonly ram: MemfdRam;
   readonly q: TestQueue;
   fe!: VhostUserFrontend;
   private next = 0x100000n;
 
-  constructor(queueBase = 0x10000n) {
+  /** `sealed`: guest RAM sealed against shrinking, as QEMU's memfd backend does. */
+  constructor(queueBase = 0x10000n, sealed = false) {
+    this.ram = new MemfdRam(4 << 20, 0n, sealed);
     this.q = new TestQueue(this.ram, 64, queueBase, true);
   }
 
@@ -245,6 +269,37 @@ describe('serving a frontend', () => {
     expect(countFds()).toBe(fds);
   });
 
+  it('exits 2 when another back-end is listening on --socket-path; that one keeps serving', async () => {
+    const { socket } = await start();
+    const io = capture();
+    expect(await run(['--socket-path', socket, '--blk-file', disk()], io)).toBe(2);
+    expect(io.stderr).toMatch(`socket path ${socket} is a live socket: another process is listening on it`);
+    const d = new BlkDriver();
+    drivers.push(d);
+    await d.connect(socket);
+    expect((await d.request(BlkRequestType.OUT, 0n, new Uint8Array(512).fill(1)))[0]).toBe(BlkStatus.OK);
+  });
+
+  it('--require-sealed serves memory sealed against shrinking and refuses unsealed memory', async () => {
+    const { socket, io } = await start(['--require-sealed']);
+    expect(io.stderr).toMatch(/sealed guest memory only/);
+    const unsealed = new BlkDriver();
+    drivers.push(unsealed);
+    await expect(unsealed.connect(socket)).rejects.toThrow(/back-end refused SET_MEM_TABLE/);
+    unsealed.fe.close(); // one frontend at a time: the next is served once this one has gone
+    await new Promise<void>((resolve) => {
+      const poll = () => (io.stdout.includes('session-end') ? resolve() : setTimeout(poll, 5));
+      poll();
+    });
+    expect(io.stderr).toMatch(
+      /SET_MEM_TABLE\(5\) refused: EPERM: region 0: its fd is not sealed against shrinking/,
+    );
+    const sealed = new BlkDriver(0x10000n, true);
+    drivers.push(sealed);
+    await sealed.connect(socket);
+    expect((await sealed.request(BlkRequestType.OUT, 0n, new Uint8Array(512).fill(7)))[0]).toBe(BlkStatus.OK);
+  });
+
   it('read-only: writes fail with IOERR and the file is unchanged', async () => {
     const { socket, path } = await start(['--read-only']);
     const d = new BlkDriver();
@@ -274,6 +329,23 @@ if (!built)
   console.warn(`rxvmm-vhost-blk process tests skipped: ${cli} not built (npx tsc -p tsconfig.build.json)`);
 
 describe.skipIf(!built)('the rxvmm-vhost-blk process', () => {
+  it('given its disk image as --socket-path, exits 2 with one line and leaves the disk intact', async () => {
+    const path = disk();
+    const bytes = Buffer.alloc(1 << 20, 0xa5);
+    writeFileSync(path, bytes);
+    const child = spawn(process.execPath, [cli, '--socket-path', path, '--blk-file', path], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (t: string) => (err += t));
+    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    expect(code).toBe(2);
+    expect(err).toBe(
+      `rxvmm-vhost-blk: cannot listen: EEXIST: socket path ${path} is a regular file (1048576 bytes), not a socket: refusing to replace it\n`,
+    );
+    expect(readFileSync(path).equals(bytes)).toBe(true);
+  });
+
   it('on SIGTERM flushes, removes its socket, logs why and exits 0', async () => {
     const socket = join(dir, `p${n++}.sock`);
     const path = disk();
