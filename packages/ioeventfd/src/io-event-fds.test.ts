@@ -1,14 +1,14 @@
 import { closeSync, openSync } from 'node:fs';
 import { InMemoryEventFd } from '@rxvmm/eventfd';
 import { IoBus } from '@rxvmm/io-bus';
-import { describe, expect, it } from 'vitest';
 import {
   IOEVENTFD_FLAG_VIRTIO_CCW_NOTIFY as CCW,
   IOEVENTFD_FLAG_DATAMATCH as DATAMATCH,
   IOEVENTFD_FLAG_DEASSIGN as DEASSIGN,
-  IoEventFds,
   IOEVENTFD_FLAG_PIO as PIO,
-} from './index.js';
+} from '@rxvmm/kvm';
+import { describe, expect, it } from 'vitest';
+import { IoEventFds } from './index.js';
 
 function setup() {
   const buses = { pio: new IoBus('pio'), mmio: new IoBus('mmio'), fastMmio: new IoBus('fast-mmio') };
@@ -44,6 +44,26 @@ describe('ioeventfd assign validation (SEMANTICS §3, in order)', () => {
     );
     // Bit 4 (kvm_ioeventfd_flag_nr_fast_mmio) is inside the mask: accepted, MMIO bus.
     ioeventfds.ioeventfd({ addr: 0x1000n, len: 4, fd: efd.fd, flags: 1 << 4 });
+    expect(buses.mmio.size).toBe(1);
+  });
+  it('§3 a datamatch the u64 struct field cannot hold: EINVAL on assign and deassign, never wrapped', () => {
+    const { ioeventfds, buses } = setup();
+    using efd = new InMemoryEventFd();
+    for (const datamatch of [-1n, 1n << 64n]) {
+      for (const flags of [DATAMATCH, DATAMATCH | DEASSIGN]) {
+        expect(() => ioeventfds.ioeventfd({ addr: 0x1000n, len: 4, fd: efd.fd, flags, datamatch })).toThrow(
+          code('EINVAL'),
+        );
+      }
+    }
+    expect(buses.mmio.size).toBe(0);
+    ioeventfds.ioeventfd({
+      addr: 0x1000n,
+      len: 8,
+      fd: efd.fd,
+      flags: DATAMATCH,
+      datamatch: (1n << 64n) - 1n,
+    });
     expect(buses.mmio.size).toBe(1);
   });
   it('§3 len 0 with DATAMATCH: EINVAL; len 0 with PIO is accepted', () => {

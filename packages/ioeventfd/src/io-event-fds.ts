@@ -7,7 +7,7 @@ import {
   IOEVENTFD_FLAG_PIO,
   IOEVENTFD_FLAG_VIRTIO_CCW_NOTIFY,
   IOEVENTFD_VALID_FLAG_MASK,
-} from './constants.js';
+} from '@rxvmm/kvm';
 import { IoEventFd } from './io-event-fd.js';
 
 const U64_MAX = (1n << 64n) - 1n;
@@ -67,6 +67,7 @@ export class IoEventFds implements Disposable {
 
   /** kvm_assign_ioeventfd(). */
   assign(args: KvmIoEventFd): void {
+    checkDatamatch(args);
     const flags = args.flags ?? 0;
     const busKind = busFromFlags(flags);
     if (![0, 1, 2, 4, 8].includes(args.len))
@@ -92,6 +93,7 @@ export class IoEventFds implements Disposable {
 
   /** kvm_deassign_ioeventfd(): ENOENT when nothing matches. */
   deassign(args: KvmIoEventFd): void {
+    checkDatamatch(args);
     const busKind = busFromFlags(args.flags ?? 0);
     const found = this.#deassignOn(busKind, args);
     if (args.len === 0 && busKind === 'mmio') this.#deassignOn('fast-mmio', args);
@@ -113,7 +115,7 @@ export class IoEventFds implements Disposable {
     const eventfd = this.#resolve(args.fd);
     const flags = args.flags ?? 0;
     const wildcard = (flags & IOEVENTFD_FLAG_DATAMATCH) === 0;
-    const datamatch = wildcard ? 0n : BigInt.asUintN(64, args.datamatch ?? 0n);
+    const datamatch = wildcard ? 0n : (args.datamatch ?? 0n);
     const p = new IoEventFd(busKind, args.addr, args.len, eventfd, wildcard, datamatch);
     if (this.#collides(p)) throw errnoError('EEXIST', 'an ioeventfd already matches these writes');
     const registration = this.#bus(busKind).register(p.addr, p.length, p, { ioeventfd: true });
@@ -124,7 +126,7 @@ export class IoEventFds implements Disposable {
   #deassignOn(busKind: BusKind, args: KvmIoEventFd): boolean {
     const eventfd = this.#resolve(args.fd);
     const wildcard = ((args.flags ?? 0) & IOEVENTFD_FLAG_DATAMATCH) === 0;
-    const datamatch = BigInt.asUintN(64, args.datamatch ?? 0n);
+    const datamatch = args.datamatch ?? 0n;
     const i = this.#list.findIndex(({ device: p }) => {
       if (
         p.bus !== busKind ||
@@ -175,6 +177,14 @@ function busFromFlags(flags: number): BusKind {
   if (flags & IOEVENTFD_FLAG_PIO) return 'pio';
   if (flags & IOEVENTFD_FLAG_VIRTIO_CCW_NOTIFY) return 'virtio-ccw';
   return 'mmio';
+}
+
+/**
+ * `struct kvm_ioeventfd.datamatch` is a u64: a value outside it cannot be passed
+ * to the kernel at all, so it is EINVAL (as kvm-linux's encoder says), never wrapped.
+ */
+function checkDatamatch(args: KvmIoEventFd): void {
+  if (args.datamatch !== undefined) checkU64(args.datamatch, 'datamatch');
 }
 
 function checkU64(value: bigint, name: string): void {

@@ -1,8 +1,9 @@
 // The README example, checked.
 import { InMemoryEventFd } from '@rxvmm/eventfd';
 import { IoBus } from '@rxvmm/io-bus';
+import { IOEVENTFD_FLAG_DATAMATCH } from '@rxvmm/kvm';
 import { expect, it } from 'vitest';
-import { IOEVENTFD_FLAG_DATAMATCH, IoEventFds } from './index.js';
+import { IoEventFds } from './index.js';
 
 it('README: a doorbell write is absorbed and signals; another value falls through', () => {
   const buses = { pio: new IoBus('pio'), mmio: new IoBus('mmio'), fastMmio: new IoBus('fast-mmio') };

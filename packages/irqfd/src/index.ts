@@ -1,13 +1,7 @@
 // The fd lookup lives in @rxvmm/eventfd (shared with the other software kernel object); re-exported here.
 export { type EventFdResolver, type KernelEventFd, resolveInMemoryEventFd } from '@rxvmm/eventfd';
-export * from './constants.js';
+export { IRQFD_RESAMPLE_IRQ_SOURCE_ID, USERSPACE_IRQ_SOURCE_ID } from './constants.js';
 export { type AckNotifier, type InterruptSink, IrqRouter, type ResampleNotifier } from './irq-router.js';
 export { IrqFd, Resampler, type Scheduler } from './irqfd.js';
 export { IrqFds, type IrqFdsOptions, type KvmIrqFd } from './irqfds.js';
-export {
-  defaultX86Routing,
-  type MsiMessage,
-  type Route,
-  type RoutingEntry,
-  RoutingTable,
-} from './routing.js';
+export { defaultX86Routing, type Route, RoutingTable } from './routing.js';

@@ -1,6 +1,7 @@
+import type { IrqRoutingEntry, MsiMessage } from '@rxvmm/kvm';
+import { IRQCHIP_IOAPIC, IRQCHIP_PIC_MASTER, IRQCHIP_PIC_SLAVE } from '@rxvmm/kvm';
 import { Subject } from 'rxjs';
-import { IRQCHIP_IOAPIC, IRQCHIP_PIC_MASTER, IRQCHIP_PIC_SLAVE } from './constants.js';
-import { type MsiMessage, type RoutingEntry, RoutingTable } from './routing.js';
+import { RoutingTable } from './routing.js';
 
 /**
  * The in-kernel interrupt controller that routes end in (the abstract sink of
@@ -52,7 +53,7 @@ export class IrqRouter {
   }
 
   /** KVM_SET_GSI_ROUTING: validates everything first (`EINVAL`, table unchanged), then swaps. */
-  setRouting(entries: readonly RoutingEntry[], flags = 0): void {
+  setRouting(entries: readonly IrqRoutingEntry[], flags = 0): void {
     const table = RoutingTable.fromEntries(entries, flags);
     this.#table = table;
     this.#routingChanged.next(table);

@@ -1,17 +1,19 @@
 import { closeSync, openSync } from 'node:fs';
 import { InMemoryEventFd } from '@rxvmm/eventfd';
-import { describe, expect, it } from 'vitest';
 import {
   IRQFD_FLAG_DEASSIGN as DEASSIGN,
-  defaultX86Routing,
-  type InterruptSink,
   IRQCHIP_IOAPIC,
   IRQCHIP_PIC_MASTER,
+  type MsiMessage,
+  IRQFD_FLAG_RESAMPLE as RESAMPLE,
+} from '@rxvmm/kvm';
+import { describe, expect, it } from 'vitest';
+import {
+  defaultX86Routing,
+  type InterruptSink,
   IRQFD_RESAMPLE_IRQ_SOURCE_ID,
   IrqFds,
   IrqRouter,
-  type MsiMessage,
-  IRQFD_FLAG_RESAMPLE as RESAMPLE,
   USERSPACE_IRQ_SOURCE_ID,
 } from './index.js';
 

@@ -1,6 +1,6 @@
 import { errnoError } from '@rxvmm/errno';
 import { type EventFdResolver, type KernelEventFd, resolveInMemoryEventFd } from '@rxvmm/eventfd';
-import { IRQFD_FLAG_DEASSIGN, IRQFD_FLAG_RESAMPLE } from './constants.js';
+import { IRQFD_FLAG_DEASSIGN, IRQFD_FLAG_RESAMPLE } from '@rxvmm/kvm';
 import type { IrqRouter } from './irq-router.js';
 import { IrqFd, Resampler, type Scheduler } from './irqfd.js';
 

@@ -1,7 +1,8 @@
 // The README example, checked.
 import { InMemoryEventFd } from '@rxvmm/eventfd';
+import { IRQCHIP_IOAPIC } from '@rxvmm/kvm';
 import { expect, it } from 'vitest';
-import { IRQCHIP_IOAPIC, IrqFds, IrqRouter } from './index.js';
+import { IrqFds, IrqRouter } from './index.js';
 
 it('README: two signals coalesce into one pulse of IOAPIC pin 5', async () => {
   const log: string[] = [];

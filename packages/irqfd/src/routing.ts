@@ -6,38 +6,14 @@ import {
   IRQCHIP_IOAPIC,
   IRQCHIP_PIC_MASTER,
   IRQCHIP_PIC_SLAVE,
+  type IrqRoutingEntry,
   MAX_IRQ_ROUTES,
   MSI_VALID_DEVID,
+  type MsiMessage,
   PIC_NUM_PINS,
-} from './constants.js';
+} from '@rxvmm/kvm';
 
-export interface MsiMessage {
-  addressLo: number;
-  addressHi: number;
-  data: number;
-  /** Present when KVM_MSI_VALID_DEVID is set. */
-  devid?: number;
-}
-
-/**
- * One entry of KVM_SET_GSI_ROUTING (`struct kvm_irq_routing_entry`). `type`
- * may also be the raw number (1 irqchip, 2 MSI, anything else is unknown and
- * `EINVAL`). `flags` is the entry's own flags field.
- */
-export type RoutingEntry =
-  | { gsi: number; type: 'irqchip'; irqchip: number; pin: number; flags?: number }
-  | ({ gsi: number; type: 'msi'; flags?: number } & MsiMessage)
-  | {
-      gsi: number;
-      type: number;
-      flags?: number;
-      irqchip?: number;
-      pin?: number;
-      addressLo?: number;
-      addressHi?: number;
-      data?: number;
-      devid?: number;
-    };
+// The entry (`IrqRoutingEntry`, `struct kvm_irq_routing_entry`) and MSI types are @rxvmm/kvm's.
 
 /** Every field any entry type may carry (what the kernel reads from the union). */
 type LooseEntry = {
@@ -86,7 +62,7 @@ export class RoutingTable {
    * kvm_set_irq_routing() + setup_routing_entry() + x86 kvm_set_routing_entry():
    * builds a table or throws `EINVAL`, changing nothing.
    */
-  static fromEntries(entries: readonly RoutingEntry[], flags = 0): RoutingTable {
+  static fromEntries(entries: readonly IrqRoutingEntry[], flags = 0): RoutingTable {
     if (entries.length > MAX_IRQ_ROUTES)
       throw errnoError('EINVAL', `nr ${entries.length} > ${MAX_IRQ_ROUTES}`);
     if (flags !== 0) throw errnoError('EINVAL', 'routing flags must be 0');
@@ -172,8 +148,8 @@ function toRoute(e: LooseEntry, type: number): Route {
  * GSI 0-15 to the PIC (0-7 master, 8-15 slave) and to IOAPIC pins 0-15,
  * GSI 16-23 to IOAPIC pins 16-23.
  */
-export function defaultX86Routing(): RoutingEntry[] {
-  const entries: RoutingEntry[] = [];
+export function defaultX86Routing(): IrqRoutingEntry[] {
+  const entries: IrqRoutingEntry[] = [];
   for (let gsi = 0; gsi < 24; gsi++) {
     if (gsi < 16) {
       entries.push({

@@ -2,7 +2,7 @@
  * Runs a contract guest to DONE, collecting its reports and the exits the
  * VMM saw, answering reads, and calling `onReady` at READY_REPORT.
  */
-import type { Vcpu, VcpuExit } from '../backend/types.js';
+import type { Vcpu, VcpuExit } from '@rxvmm/kvm';
 import { DONE_PORT, READY_REPORT, REPORT_PORT } from './fixture.js';
 
 export interface DriveResult {

@@ -8,7 +8,7 @@
  * Every guest ends by writing one byte (0) to `DONE_PORT`; values it reports
  * go to `REPORT_PORT` as 4-byte `out`s (the low 32 bits).
  */
-import type { Kvm, Vcpu, Vm } from '../backend/types.js';
+import type { Kvm, Vcpu, Vm } from '@rxvmm/kvm';
 
 /** 4-byte PIO writes of values a guest reports. */
 export const REPORT_PORT = 0x3f0;

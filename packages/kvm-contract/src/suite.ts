@@ -1,6 +1,6 @@
 /**
  * The KVM backend contract suite: one set of tests, run against every backend
- * (SoftKvm in @rxvmm/kvm, /dev/kvm in @rxvmm/kvm-linux). Each test names the
+ * (SoftKvm in @rxvmm/kvm-soft, /dev/kvm in @rxvmm/kvm-linux). Each test names the
  * rule of SEMANTICS.md it checks (§2 io bus, §3 ioeventfd, §4 irqfd, §5 GSI
  * routing, §6 other ioctls and exits); assertions are errno for errno.
  *
@@ -8,7 +8,7 @@
  * the guest runs or at its READY report (an exit), and "nothing was injected"
  * is shown with a lower-priority probe MSI that the guest takes instead.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import type { ErrnoCode } from '@rxvmm/errno';
 import {
   IOEVENTFD_FLAG_DATAMATCH as DATAMATCH,
   IOEVENTFD_FLAG_DEASSIGN as DEASSIGN,
@@ -17,14 +17,18 @@ import {
   IRQCHIP_PIC_SLAVE,
   IRQFD_FLAG_DEASSIGN,
   IRQFD_FLAG_RESAMPLE,
+  type IrqRoutingEntry,
+  type Kvm,
   IOEVENTFD_FLAG_PIO as PIO,
-} from '../backend/constants.js';
-import type { IrqRoutingEntry, Kvm, Vcpu, Vm } from '../backend/types.js';
+  type Vcpu,
+  type Vm,
+} from '@rxvmm/kvm';
+import { afterEach, describe, expect, it } from 'vitest';
 import { drive } from './drive.js';
 import type { ContractEventFd } from './eventfd-ref.js';
 import { type BackendFixture, CONTRACT_MMIO_BASE, CONTRACT_RAM_SIZE } from './fixture.js';
 
-const errno = (code: string) => expect.objectContaining({ code });
+const errno = (code: ErrnoCode) => expect.objectContaining({ code });
 /**
  * Lets queued kernel-side work run (irqfd injection and hang-up shutdown are
  * workqueue items on Linux). Not a timing assertion: a pause long enough for
@@ -209,6 +213,21 @@ export function describeKvmContract(fixture: BackendFixture): void {
         const { vm } = open();
         expect(() => vm.ioeventfd({ addr: MMIO, len: 4, fd: closedFd() })).toThrow(errno('EBADF'));
         expect(() => vm.ioeventfd({ addr: MMIO, len: 4, fd: nonEventFd() })).toThrow(errno('EINVAL'));
+      });
+      it('§3 a datamatch the u64 field cannot hold: EINVAL on assign and deassign, never wrapped', () => {
+        const { vm } = open();
+        const e = efd();
+        for (const datamatch of [1n << 64n, (1n << 64n) + 7n, -1n]) {
+          for (const flags of [DATAMATCH, DATAMATCH | DEASSIGN, 0]) {
+            expect(() => vm.ioeventfd({ addr: MMIO, len: 8, fd: e, flags, datamatch })).toThrow(
+              errno('EINVAL'),
+            );
+          }
+        }
+        // Nothing was assigned: the values a wrap would have given (0, 7) are free, and 2^64 - 1 is valid.
+        vm.ioeventfd({ addr: MMIO, len: 8, fd: e, flags: DATAMATCH, datamatch: 0n });
+        vm.ioeventfd({ addr: MMIO, len: 8, fd: e, flags: DATAMATCH, datamatch: 7n });
+        vm.ioeventfd({ addr: MMIO, len: 8, fd: e, flags: DATAMATCH, datamatch: (1n << 64n) - 1n });
       });
       it('§3 argument checks come before the fd check (bad len with a closed fd: EINVAL)', () => {
         const { vm } = open();
@@ -428,6 +447,12 @@ export function describeKvmContract(fixture: BackendFixture): void {
         expect(() =>
           vm.irqfd({ fd: efd(), gsi: 5, flags: IRQFD_FLAG_RESAMPLE, resamplefd: nonEventFd() }),
         ).toThrow(errno('EINVAL'));
+      });
+      it('§4 RESAMPLE without a resamplefd: EBADF (it is -1, never fd 0), and nothing is bound', () => {
+        const { vm } = open({ irqchip: true });
+        const e = efd();
+        expect(() => vm.irqfd({ fd: e, gsi: 5, flags: IRQFD_FLAG_RESAMPLE })).toThrow(errno('EBADF'));
+        vm.irqfd({ fd: e, gsi: 5, flags: IRQFD_FLAG_RESAMPLE, resamplefd: efd() });
       });
       it('§4 an eventfd already bound to any GSI of the VM: EBUSY; several eventfds may target one GSI', () => {
         const { vm } = open({ irqchip: true });

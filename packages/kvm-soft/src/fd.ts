@@ -1,4 +1,4 @@
-import type { EventFdRef } from '../backend/types.js';
+import type { EventFdRef } from '@rxvmm/kvm';
 
 /** The descriptor number of an `EventFdRef` (what the ioctl would receive). */
 export function fdOf(ref: EventFdRef | undefined): number {

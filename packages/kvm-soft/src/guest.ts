@@ -12,7 +12,7 @@
  *
  * Memory accessors are plain functions (guest RAM never exits).
  */
-import type { Regs } from '../backend/types.js';
+import type { Regs } from '@rxvmm/kvm';
 
 export type GuestOp =
   | { op: 'mmio'; isWrite: boolean; addr: bigint; data: Uint8Array }

@@ -1,4 +1,3 @@
-export { softContractGuests, softKvmFixture } from './contract-guests.js';
 export {
   fromLe,
   Guest,

@@ -1,8 +1,9 @@
 import { errnoError } from '@rxvmm/errno';
-import { MEM_LOG_DIRTY_PAGES, MEM_READONLY } from '../backend/constants.js';
-import type { MemoryRegion, MemoryRegionOptions } from '../backend/types.js';
+import { GuestMemory, MAX_GUEST_PHYS } from '@rxvmm/guest-memory';
+import { MEM_LOG_DIRTY_PAGES, MEM_READONLY, type MemoryRegion, type MemoryRegionOptions } from '@rxvmm/kvm';
 
 const PAGE = 4096;
+const GUEST_PHYS_LIMIT = BigInt(MAX_GUEST_PHYS);
 /** KVM_USER_MEM_SLOTS on x86. */
 const MAX_SLOTS = 32764;
 
@@ -22,10 +23,14 @@ class SoftMemoryRegion implements MemoryRegion {
  * SoftKvm guest RAM: each slot is a SharedArrayBuffer (so worker threads can
  * view it), validated like KVM_SET_USER_MEMORY_REGION (page alignment, flags,
  * overlap `EEXIST`, size 0 deletes, a slot may move but not change size).
+ * Guest-physical lookups are `GuestMemory`'s, rebuilt whenever the slots change.
  */
 export class SoftMemory {
   #slots = new Map<number, SoftMemoryRegion>();
   #sorted: SoftMemoryRegion[] = [];
+  #guest = new GuestMemory([]);
+  /** The slot behind each of `#guest.regions`, by index. */
+  #owners: SoftMemoryRegion[] = [];
 
   set(options: MemoryRegionOptions): MemoryRegion | undefined {
     const { slot, guestPhysAddr: gpa, size } = options;
@@ -66,30 +71,34 @@ export class SoftMemory {
 
   #sort(): void {
     this.#sorted = [...this.#slots.values()].sort((a, b) => (a.guestPhysAddr < b.guestPhysAddr ? -1 : 1));
+    this.#guest = new GuestMemory(this.#sorted);
+    const byBytes = new Map(this.#sorted.map((r) => [r.bytes, r]));
+    this.#owners = this.#guest.regions.map((host) => byBytes.get(host.bytes) as SoftMemoryRegion);
   }
 
   regions(): readonly MemoryRegion[] {
     return this.#sorted;
   }
 
-  /** The region wholly containing [addr, addr + len), if any. */
-  find(addr: bigint, len: number): MemoryRegion | undefined {
-    for (const r of this.#sorted) {
-      if (addr >= r.guestPhysAddr && addr + BigInt(len) <= r.guestPhysAddr + BigInt(r.size)) return r;
-    }
-    return undefined;
+  /** The guest RAM as one bounds-checked `GuestMemory` (a new one after each slot change). */
+  get guest(): GuestMemory {
+    return this.#guest;
   }
 
-  /** A view of guest RAM; throws EFAULT outside RAM. */
+  /** The region wholly containing [addr, addr + len), if any. */
+  find(addr: bigint, len: number): MemoryRegion | undefined {
+    // Slots end below 2^52: an address at or above MAX_GUEST_PHYS is in none (below it, a number is exact).
+    if (addr < 0n || addr >= GUEST_PHYS_LIMIT) return undefined;
+    return this.#owners[this.#guest.regionOf(Number(addr), len)];
+  }
+
+  /** A view of guest RAM (one slot); throws EFAULT (GuestMemoryError) outside RAM. */
   view(addr: bigint, len: number): Uint8Array {
-    const r = this.find(addr, len);
-    if (!r) throw errnoError('EFAULT', `guest-physical 0x${addr.toString(16)}+${len} is not RAM`);
-    const off = Number(addr - r.guestPhysAddr);
-    return r.bytes.subarray(off, off + len);
+    return this.#guest.slice(addr, len);
   }
 
   clear(): void {
     this.#slots.clear();
-    this.#sorted = [];
+    this.#sort();
   }
 }

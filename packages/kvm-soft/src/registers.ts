@@ -1,4 +1,4 @@
-import type { Regs, Segment, Sregs } from '../backend/types.js';
+import type { Regs, Segment, Sregs } from '@rxvmm/kvm';
 
 /** Register state after vCPU reset (as KVM_CREATE_VCPU leaves it on x86). */
 export function resetRegs(): Regs {

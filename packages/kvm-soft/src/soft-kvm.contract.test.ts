@@ -1,4 +1,4 @@
-import { describeKvmContract } from '../contract/index.js';
-import { softKvmFixture } from './contract-guests.js';
+import { describeKvmContract } from '@rxvmm/kvm-contract';
+import { softKvmFixture } from './testing/index.js';
 
 describeKvmContract(softKvmFixture);

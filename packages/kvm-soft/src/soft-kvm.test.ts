@@ -1,9 +1,7 @@
 import { EventFd, InMemoryEventFd, nativeAvailable } from '@rxvmm/eventfd';
+import { IRQFD_FLAG_RESAMPLE, MEM_READONLY, type VcpuExit } from '@rxvmm/kvm';
+import { DONE_PORT, drive, REPORT_PORT } from '@rxvmm/kvm-contract';
 import { describe, expect, it } from 'vitest';
-import { IRQFD_FLAG_RESAMPLE, MEM_READONLY } from '../backend/constants.js';
-import type { VcpuExit } from '../backend/types.js';
-import { drive } from '../contract/drive.js';
-import { DONE_PORT, REPORT_PORT } from '../contract/fixture.js';
 import { type GuestProgram, SoftKvm, type SoftVm } from './index.js';
 
 const errno = (code: string) => expect.objectContaining({ code });

@@ -1,5 +1,5 @@
 import { errnoError } from '@rxvmm/errno';
-import type { Capability, Kvm } from '../backend/types.js';
+import type { Capability, Kvm } from '@rxvmm/kvm';
 import { SoftVm } from './soft-vm.js';
 
 /**

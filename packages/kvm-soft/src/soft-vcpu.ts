@@ -1,7 +1,6 @@
 import { errnoError } from '@rxvmm/errno';
 import type { IoBus } from '@rxvmm/io-bus';
-import { MEM_READONLY } from '../backend/constants.js';
-import type { Regs, Sregs, Vcpu, VcpuExit } from '../backend/types.js';
+import { MEM_READONLY, type Regs, type Sregs, type Vcpu, type VcpuExit } from '@rxvmm/kvm';
 import {
   Guest,
   type GuestCpu,

@@ -17,7 +17,7 @@ import type {
   MsiMessage,
   Vcpu,
   Vm,
-} from '../backend/types.js';
+} from '@rxvmm/kvm';
 import { fdOf } from './fd.js';
 import { SoftIrqChip } from './irqchip/soft-irqchip.js';
 import { SoftMemory } from './memory.js';

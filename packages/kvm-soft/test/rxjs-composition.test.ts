@@ -3,9 +3,10 @@
 // signals$ completes the work and signals an irqfd, the guest's interrupt
 // handler sees the completion, and the VMM never sees an exit for the doorbell.
 import { InMemoryEventFd, signalEach } from '@rxvmm/eventfd';
+import { IOEVENTFD_FLAG_DATAMATCH, type VcpuExit } from '@rxvmm/kvm';
 import { map, tap } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { type GuestProgram, IOEVENTFD_FLAG_DATAMATCH, SoftKvm, type VcpuExit } from '../src/index.js';
+import { type GuestProgram, SoftKvm } from '../src/index.js';
 
 const REQUEST = 0x1000n; // one request slot in guest RAM
 const RESPONSE = 0x2000n; // where the back-end writes its answer

@@ -1,3 +1,8 @@
-export * from './backend/constants.js';
-export type * from './backend/types.js';
-export * from './soft/index.js';
+// The interface (types only) and the KVM UAPI values it is written in: no runtime code beyond constants.
+export * from './constants/exits.js';
+export * from './constants/ioeventfd.js';
+export * from './constants/irq-routing.js';
+export * from './constants/irqfd.js';
+export * from './constants/memory.js';
+export type * from './interface.js';
+export type * from './irq-routing.js';

@@ -1,8 +1,9 @@
 /**
  * The rxvmm KVM backend interface. It mirrors the KVM ioctl API (the shape of
- * rust-vmm's kvm-ioctls): `Kvm` → `Vm` → `Vcpu`. Every backend (SoftKvm here,
- * `@rxvmm/kvm-linux` on /dev/kvm) implements it with the kernel's rules and
- * errno codes; one contract suite runs against all of them.
+ * rust-vmm's kvm-ioctls): `Kvm` → `Vm` → `Vcpu`. Every backend (SoftKvm in
+ * `@rxvmm/kvm-soft`, `@rxvmm/kvm-linux` on /dev/kvm) implements it with the
+ * kernel's rules and errno codes; one contract suite (`@rxvmm/kvm-contract`)
+ * runs against all of them.
  *
  * Conventions:
  * - Guest-physical addresses and 64-bit values are `bigint`; sizes and small
@@ -13,7 +14,7 @@
  *   releases everything the resource owns (vCPUs, ioeventfds, irqfds, memory).
  */
 import type { ErrnoCode } from '@rxvmm/errno';
-import type { MsiMessage, RoutingEntry } from '@rxvmm/irqfd';
+import type { IrqRoutingEntry, MsiMessage } from './irq-routing.js';
 
 /**
  * What the VM ioctls need of an eventfd: its descriptor number. `EventFd` and
@@ -79,7 +80,10 @@ export interface IoEventFdArgs {
   /** Access length: 0 (any length; MMIO fast path), 1, 2, 4 or 8. */
   len: number;
   fd: EventFdRef;
-  /** The value to match when `IOEVENTFD_FLAG_DATAMATCH` is set. */
+  /**
+   * The value to match when `IOEVENTFD_FLAG_DATAMATCH` is set. A u64 (the struct field): outside
+   * 0..2^64-1 it is `EINVAL` on every backend, never wrapped.
+   */
   datamatch?: bigint;
   /** IOEVENTFD_FLAG_* bits (DATAMATCH, PIO, DEASSIGN). */
   flags?: number;
@@ -91,20 +95,12 @@ export interface IrqFdArgs {
   gsi: number;
   /** IRQFD_FLAG_* bits (DEASSIGN, RESAMPLE). */
   flags?: number;
-  /** With IRQFD_FLAG_RESAMPLE: signalled when the guest acknowledges the level interrupt. */
+  /**
+   * With IRQFD_FLAG_RESAMPLE: signalled when the guest acknowledges the level interrupt. Missing, it
+   * is passed as -1, so RESAMPLE without one is `EBADF` on every backend.
+   */
   resamplefd?: EventFdRef;
 }
-
-/** An MSI (`struct kvm_msi`): defined by @rxvmm/irqfd, which routes them. */
-export type { MsiMessage };
-
-/**
- * One entry of KVM_SET_GSI_ROUTING. `flags` is the entry's flags field (0, or
- * KVM_MSI_VALID_DEVID on an MSI entry). The last form passes a raw `type` code
- * (1 irqchip, 2 MSI, others are unknown: `EINVAL`), to exercise validation.
- * The same type as @rxvmm/irqfd's `RoutingEntry` (its routing table validates them).
- */
-export type IrqRoutingEntry = RoutingEntry;
 
 /** The general-purpose registers (struct kvm_regs), as bigints. */
 export interface Regs {

@@ -1,5 +1,6 @@
 import type { IoBus, IoDevice } from '@rxvmm/io-bus';
-import { type InterruptSink, IRQCHIP_IOAPIC, type IrqRouter, type MsiMessage } from '@rxvmm/irqfd';
+import type { InterruptSink, IrqRouter } from '@rxvmm/irqfd';
+import { IRQCHIP_IOAPIC, type MsiMessage } from '@rxvmm/kvm';
 import { IOAPIC_BASE, IOAPIC_MEM_LENGTH, IoApic } from './ioapic.js';
 import { LocalApic } from './lapic.js';
 import { Pic } from './pic.js';

@@ -4,17 +4,17 @@
  */
 import { closeSync, openSync } from 'node:fs';
 import { InMemoryEventFd } from '@rxvmm/eventfd';
-import type { Vcpu } from '../backend/types.js';
+import type { Vcpu } from '@rxvmm/kvm';
 import {
   type BackendFixture,
   type ContractGuests,
   DONE_PORT,
   READY_REPORT,
   REPORT_PORT,
-} from '../contract/fixture.js';
-import type { GuestProgram } from './guest.js';
-import { SoftKvm } from './soft-kvm.js';
-import { SoftVcpu } from './soft-vcpu.js';
+} from '@rxvmm/kvm-contract';
+import type { GuestProgram } from '../guest.js';
+import { SoftKvm } from '../soft-kvm.js';
+import { SoftVcpu } from '../soft-vcpu.js';
 
 function load(vcpu: Vcpu, program: GuestProgram): void {
   if (!(vcpu instanceof SoftVcpu)) throw new TypeError('SoftKvm guests run on SoftKvm vCPUs only');

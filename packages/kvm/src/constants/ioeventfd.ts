@@ -10,6 +10,6 @@ export const IOEVENTFD_FLAG_VIRTIO_CCW_NOTIFY = 1 << 3;
 export const IOEVENTFD_FLAG_NR_FAST_MMIO_BIT = 1 << 4;
 /**
  * `KVM_IOEVENTFD_VALID_FLAG_MASK` = `(1 << kvm_ioeventfd_flag_nr_max) - 1` = 0x1f
- * (include/uapi/linux/kvm.h; checked against /dev/kvm: bit 4 is accepted, bit 5 is EINVAL).
+ * (checked against /dev/kvm: bit 4 is accepted, bit 5 is EINVAL).
  */
 export const IOEVENTFD_VALID_FLAG_MASK = (1 << 5) - 1;
