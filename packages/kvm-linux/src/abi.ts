@@ -1,11 +1,43 @@
 /**
- * The /dev/kvm ABI used by this package: ioctl numbers, constants, struct
- * sizes and field offsets of include/uapi/linux/kvm.h (x86-64).
+ * The /dev/kvm ABI used by this package: ioctl numbers, capabilities, struct
+ * sizes and field offsets of include/uapi/linux/kvm.h (x86-64). The flag, type
+ * and exit values of the KVM API are `@rxvmm/kvm`'s (every backend shares them).
  *
  * Written out here so the encoders are plain TypeScript, and checked: the test
  * abi.test.ts compiles abi/kvm-abi.c against this machine's <linux/kvm.h> and
- * compares every value of `abiTable()` with what the C compiler says.
+ * compares every value of `abiTable()` with what the C compiler says, the
+ * `@rxvmm/kvm` ones included.
  */
+import {
+  EXIT_FAIL_ENTRY,
+  EXIT_HLT,
+  EXIT_INTERNAL_ERROR,
+  EXIT_INTR,
+  EXIT_IO,
+  EXIT_IO_IN,
+  EXIT_IO_OUT,
+  EXIT_MMIO,
+  EXIT_SHUTDOWN,
+  EXIT_SYSTEM_EVENT,
+  EXIT_UNKNOWN,
+  IOAPIC_NUM_PINS,
+  IOEVENTFD_FLAG_DATAMATCH,
+  IOEVENTFD_FLAG_DEASSIGN,
+  IOEVENTFD_FLAG_NR_FAST_MMIO_BIT,
+  IOEVENTFD_FLAG_PIO,
+  IOEVENTFD_FLAG_VIRTIO_CCW_NOTIFY,
+  IOEVENTFD_VALID_FLAG_MASK,
+  IRQ_ROUTING_IRQCHIP,
+  IRQ_ROUTING_MSI,
+  IRQCHIP_IOAPIC,
+  IRQCHIP_PIC_MASTER,
+  IRQCHIP_PIC_SLAVE,
+  IRQFD_FLAG_DEASSIGN,
+  IRQFD_FLAG_RESAMPLE,
+  MEM_LOG_DIRTY_PAGES,
+  MEM_READONLY,
+  MSI_VALID_DEVID,
+} from '@rxvmm/kvm';
 
 const KVMIO = 0xae;
 const IOC_NONE = 0;
@@ -174,30 +206,6 @@ export const KVM_CAP_IRQFD_RESAMPLE = 82;
 export const KVM_CAP_IOEVENTFD_ANY_LENGTH = 122;
 export const KVM_CAP_IMMEDIATE_EXIT = 136;
 
-/** kvm_run.exit_reason */
-export const KVM_EXIT_UNKNOWN = 0;
-export const KVM_EXIT_IO = 2;
-export const KVM_EXIT_HLT = 5;
-export const KVM_EXIT_MMIO = 6;
-export const KVM_EXIT_SHUTDOWN = 8;
-export const KVM_EXIT_FAIL_ENTRY = 9;
-export const KVM_EXIT_INTR = 10;
-export const KVM_EXIT_INTERNAL_ERROR = 17;
-export const KVM_EXIT_SYSTEM_EVENT = 24;
-export const KVM_EXIT_IO_IN = 0;
-export const KVM_EXIT_IO_OUT = 1;
-
-export const KVM_IOEVENTFD_FLAG_DATAMATCH = 1 << 0;
-export const KVM_IOEVENTFD_FLAG_PIO = 1 << 1;
-export const KVM_IOEVENTFD_FLAG_DEASSIGN = 1 << 2;
-export const KVM_IRQFD_FLAG_DEASSIGN = 1 << 0;
-export const KVM_IRQFD_FLAG_RESAMPLE = 1 << 1;
-export const KVM_IRQ_ROUTING_IRQCHIP = 1;
-export const KVM_IRQ_ROUTING_MSI = 2;
-export const KVM_MSI_VALID_DEVID = 1 << 0;
-export const KVM_MEM_LOG_DIRTY_PAGES = 1 << 0;
-export const KVM_MEM_READONLY = 1 << 1;
-
 /** Every value above under the key abi/kvm-abi.c prints it with. */
 export function abiTable(): Record<string, number> {
   const table: Record<string, number> = {
@@ -228,27 +236,35 @@ export function abiTable(): Record<string, number> {
     KVM_CAP_IRQFD_RESAMPLE,
     KVM_CAP_IOEVENTFD_ANY_LENGTH,
     KVM_CAP_IMMEDIATE_EXIT,
-    KVM_EXIT_UNKNOWN,
-    KVM_EXIT_IO,
-    KVM_EXIT_HLT,
-    KVM_EXIT_MMIO,
-    KVM_EXIT_SHUTDOWN,
-    KVM_EXIT_FAIL_ENTRY,
-    KVM_EXIT_INTR,
-    KVM_EXIT_INTERNAL_ERROR,
-    KVM_EXIT_SYSTEM_EVENT,
-    KVM_EXIT_IO_IN,
-    KVM_EXIT_IO_OUT,
-    KVM_IOEVENTFD_FLAG_DATAMATCH,
-    KVM_IOEVENTFD_FLAG_PIO,
-    KVM_IOEVENTFD_FLAG_DEASSIGN,
-    KVM_IRQFD_FLAG_DEASSIGN,
-    KVM_IRQFD_FLAG_RESAMPLE,
-    KVM_IRQ_ROUTING_IRQCHIP,
-    KVM_IRQ_ROUTING_MSI,
-    KVM_MSI_VALID_DEVID,
-    KVM_MEM_LOG_DIRTY_PAGES,
-    KVM_MEM_READONLY,
+    // @rxvmm/kvm's values, under their header names.
+    KVM_EXIT_UNKNOWN: EXIT_UNKNOWN,
+    KVM_EXIT_IO: EXIT_IO,
+    KVM_EXIT_HLT: EXIT_HLT,
+    KVM_EXIT_MMIO: EXIT_MMIO,
+    KVM_EXIT_SHUTDOWN: EXIT_SHUTDOWN,
+    KVM_EXIT_FAIL_ENTRY: EXIT_FAIL_ENTRY,
+    KVM_EXIT_INTR: EXIT_INTR,
+    KVM_EXIT_INTERNAL_ERROR: EXIT_INTERNAL_ERROR,
+    KVM_EXIT_SYSTEM_EVENT: EXIT_SYSTEM_EVENT,
+    KVM_EXIT_IO_IN: EXIT_IO_IN,
+    KVM_EXIT_IO_OUT: EXIT_IO_OUT,
+    KVM_IOEVENTFD_FLAG_DATAMATCH: IOEVENTFD_FLAG_DATAMATCH,
+    KVM_IOEVENTFD_FLAG_PIO: IOEVENTFD_FLAG_PIO,
+    KVM_IOEVENTFD_FLAG_DEASSIGN: IOEVENTFD_FLAG_DEASSIGN,
+    KVM_IOEVENTFD_FLAG_VIRTIO_CCW_NOTIFY: IOEVENTFD_FLAG_VIRTIO_CCW_NOTIFY,
+    KVM_IOEVENTFD_FLAG_NR_FAST_MMIO: IOEVENTFD_FLAG_NR_FAST_MMIO_BIT,
+    KVM_IOEVENTFD_VALID_FLAG_MASK: IOEVENTFD_VALID_FLAG_MASK,
+    KVM_IRQFD_FLAG_DEASSIGN: IRQFD_FLAG_DEASSIGN,
+    KVM_IRQFD_FLAG_RESAMPLE: IRQFD_FLAG_RESAMPLE,
+    KVM_IRQ_ROUTING_IRQCHIP: IRQ_ROUTING_IRQCHIP,
+    KVM_IRQ_ROUTING_MSI: IRQ_ROUTING_MSI,
+    KVM_IRQCHIP_PIC_MASTER: IRQCHIP_PIC_MASTER,
+    KVM_IRQCHIP_PIC_SLAVE: IRQCHIP_PIC_SLAVE,
+    KVM_IRQCHIP_IOAPIC: IRQCHIP_IOAPIC,
+    KVM_IOAPIC_NUM_PINS: IOAPIC_NUM_PINS,
+    KVM_MSI_VALID_DEVID: MSI_VALID_DEVID,
+    KVM_MEM_LOG_DIRTY_PAGES: MEM_LOG_DIRTY_PAGES,
+    KVM_MEM_READONLY: MEM_READONLY,
   };
   const structs: Record<string, Record<string, number>> = {
     kvm_userspace_memory_region: MemoryRegionLayout,

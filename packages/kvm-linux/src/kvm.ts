@@ -44,7 +44,7 @@ function openError(path: string, error: NodeJS.ErrnoException): ErrnoError {
         'ENOENT',
         `${path} does not exist: KVM is not available on this machine. Enable hardware virtualization ` +
           '(VT-x/AMD-V, or nested virtualization in a VM) and load the module (modprobe kvm_intel or kvm_amd), ' +
-          'or use SoftKvm from @rxvmm/kvm.',
+          'or use SoftKvm from @rxvmm/kvm-soft.',
         'open',
       );
     case 'EACCES':
@@ -94,7 +94,7 @@ export class LinuxKvm implements Kvm {
         throw errnoError(
           'EINVAL',
           `${path} is not a KVM device (KVM_GET_API_VERSION: ${(error as Error).message}): ` +
-            'open the KVM character device (10:232, /dev/kvm from the kvm module) or use SoftKvm from @rxvmm/kvm.',
+            'open the KVM character device (10:232, /dev/kvm from the kvm module) or use SoftKvm from @rxvmm/kvm-soft.',
         );
       }
       if (version !== KVM_API_VERSION) {

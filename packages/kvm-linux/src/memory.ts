@@ -6,6 +6,7 @@
  * between threads.
  */
 import { errnoError } from '@rxvmm/errno';
+import { GuestMemory } from '@rxvmm/guest-memory';
 import type { MemoryRegion } from '@rxvmm/kvm';
 import * as sys from '@rxvmm/sys';
 
@@ -160,24 +161,22 @@ export function mapGuestRam(descriptors: readonly GuestRamDescriptor[]): MappedR
     .sort((a, b) => (a.guestPhysAddr < b.guestPhysAddr ? -1 : 1));
 }
 
-/** The region holding [gpa, gpa+length), or throws EFAULT. */
+// One-off accesses by region list. They are `GuestMemory`'s (`@rxvmm/guest-memory`); for repeated
+// ones, build `new GuestMemory(vm.memoryRegions())` once per region set and keep it.
+
+/** The region holding [gpa, gpa+length), or throws EFAULT (GuestMemoryError). */
 export function findRegion<R extends MemoryRegion>(regions: readonly R[], gpa: bigint, length: number): R {
-  for (const region of regions) {
-    if (gpa >= region.guestPhysAddr && gpa + BigInt(length) <= region.guestPhysAddr + BigInt(region.size))
-      return region;
-  }
-  throw errnoError('EFAULT', `guest range 0x${gpa.toString(16)}+${length} is not inside one memory region`);
+  const [host] = new GuestMemory(regions).resolve(gpa, length);
+  // resolve() only returns a region built from one of these, so one has its bytes.
+  return regions.find((region) => region.bytes === host.bytes) as R;
 }
 
-/** Copies `data` into guest RAM at `gpa` (one region). */
+/** Copies `data` into guest RAM at `gpa` (adjacent regions may share it); EFAULT outside RAM. */
 export function writeGuest(regions: readonly MemoryRegion[], gpa: bigint, data: Uint8Array): void {
-  const region = findRegion(regions, gpa, data.length);
-  region.bytes.set(data, Number(gpa - region.guestPhysAddr));
+  new GuestMemory(regions).write(gpa, data);
 }
 
-/** A zero-copy view of [gpa, gpa+length) of guest RAM (one region). */
+/** A zero-copy view of [gpa, gpa+length) of guest RAM (one region); EFAULT outside it. */
 export function guestSlice(regions: readonly MemoryRegion[], gpa: bigint, length: number): Uint8Array {
-  const region = findRegion(regions, gpa, length);
-  const offset = Number(gpa - region.guestPhysAddr);
-  return region.bytes.subarray(offset, offset + length);
+  return new GuestMemory(regions).slice(gpa, length);
 }

@@ -44,6 +44,11 @@ describe('struct encoders (layouts checked against <linux/kvm.h> in abi.test.ts)
     expect(view(encodeIrqfd({ fd: 2 ** 40, gsi: 0 })).getInt32(IrqfdLayout.fd, true)).toBe(-1);
   });
 
+  it('kvm_irqfd without a resamplefd: -1 (EBADF with RESAMPLE), never 0, which is stdin', () => {
+    expect(view(encodeIrqfd({ fd: 9, gsi: 10, flags: 2 })).getInt32(IrqfdLayout.resamplefd, true)).toBe(-1);
+    expect(view(encodeIrqfd({ fd: 9, gsi: 10 })).getInt32(IrqfdLayout.resamplefd, true)).toBe(-1);
+  });
+
   it('rejects values the struct cannot hold instead of wrapping them (EINVAL)', () => {
     expect(() => encodeIrqfd({ fd: 1, gsi: -1 })).toThrow(expect.objectContaining({ code: 'EINVAL' }));
     expect(() => encodeIrqfd({ fd: 1, gsi: 2 ** 32 })).toThrow(expect.objectContaining({ code: 'EINVAL' }));

@@ -4,16 +4,19 @@
  * checked against <linux/kvm.h>; the ioctl wrappers only ever pass these.
  */
 import { errnoError } from '@rxvmm/errno';
-import type {
-  DescriptorTable,
-  EventFdRef,
-  IoEventFdArgs,
-  IrqFdArgs,
-  IrqRoutingEntry,
-  MsiMessage,
-  Regs,
-  Segment,
-  Sregs,
+import {
+  type DescriptorTable,
+  type EventFdRef,
+  type IoEventFdArgs,
+  IRQ_ROUTING_IRQCHIP,
+  IRQ_ROUTING_MSI,
+  type IrqFdArgs,
+  type IrqRoutingEntry,
+  MSI_VALID_DEVID,
+  type MsiMessage,
+  type Regs,
+  type Segment,
+  type Sregs,
 } from '@rxvmm/kvm';
 import {
   DtableLayout,
@@ -22,9 +25,6 @@ import {
   IrqLevelLayout,
   IrqRoutingEntryLayout,
   IrqRoutingLayout,
-  KVM_IRQ_ROUTING_IRQCHIP,
-  KVM_IRQ_ROUTING_MSI,
-  KVM_MSI_VALID_DEVID,
   MemoryRegionLayout,
   MsiLayout,
   REGS_ORDER,
@@ -91,9 +91,10 @@ export function encodeIrqfd(args: IrqFdArgs): Uint8Array {
   view.setInt32(IrqfdLayout.fd, eventFdNumber(args.fd), true);
   view.setUint32(IrqfdLayout.gsi, u32(args.gsi, 'gsi'), true);
   view.setUint32(IrqfdLayout.flags, u32(args.flags ?? 0, 'flags'), true);
+  // No resamplefd is -1, never 0 (stdin): with RESAMPLE the kernel answers EBADF, as every backend does.
   view.setInt32(
     IrqfdLayout.resamplefd,
-    args.resamplefd === undefined ? 0 : eventFdNumber(args.resamplefd),
+    args.resamplefd === undefined ? -1 : eventFdNumber(args.resamplefd),
     true,
   );
   return bytes;
@@ -115,7 +116,7 @@ export function encodeMsi(msi: MsiMessage): Uint8Array {
   view.setUint32(MsiLayout.address_hi, u32(msi.addressHi, 'addressHi'), true);
   view.setUint32(MsiLayout.data, u32(msi.data, 'data'), true);
   if (msi.devid !== undefined) {
-    view.setUint32(MsiLayout.flags, KVM_MSI_VALID_DEVID, true);
+    view.setUint32(MsiLayout.flags, MSI_VALID_DEVID, true);
     view.setUint32(MsiLayout.devid, u32(msi.devid, 'devid'), true);
   }
   return bytes;
@@ -132,9 +133,9 @@ export function encodeGsiRouting(entries: readonly IrqRoutingEntry[], flags = 0)
     // A raw numeric type code is passed as is (the kernel rejects unknown ones).
     const type =
       entry.type === 'irqchip'
-        ? KVM_IRQ_ROUTING_IRQCHIP
+        ? IRQ_ROUTING_IRQCHIP
         : entry.type === 'msi'
-          ? KVM_IRQ_ROUTING_MSI
+          ? IRQ_ROUTING_MSI
           : u32(entry.type as number, 'routing entry type');
     view.setUint32(at + E.type, type, true);
     const e = entry as {
@@ -147,13 +148,13 @@ export function encodeGsiRouting(entries: readonly IrqRoutingEntry[], flags = 0)
       devid?: number;
     };
     let entryFlags = e.flags ?? 0;
-    if (type === KVM_IRQ_ROUTING_MSI) {
+    if (type === IRQ_ROUTING_MSI) {
       view.setUint32(at + E.msi_address_lo, u32(e.addressLo ?? 0, 'addressLo'), true);
       view.setUint32(at + E.msi_address_hi, u32(e.addressHi ?? 0, 'addressHi'), true);
       view.setUint32(at + E.msi_data, u32(e.data ?? 0, 'data'), true);
       if (e.devid !== undefined) {
         view.setUint32(at + E.msi_devid, u32(e.devid, 'devid'), true);
-        if (e.flags === undefined) entryFlags = KVM_MSI_VALID_DEVID;
+        if (e.flags === undefined) entryFlags = MSI_VALID_DEVID;
       }
     } else {
       view.setUint32(at + E.irqchip, u32(e.irqchip ?? 0, 'irqchip'), true);

@@ -7,19 +7,24 @@
  * the thread that runs it (see runner/ for worker threads).
  */
 import { errnoError } from '@rxvmm/errno';
-import type { Regs, Sregs, Vcpu, VcpuExit } from '@rxvmm/kvm';
+import {
+  EXIT_FAIL_ENTRY,
+  EXIT_HLT,
+  EXIT_INTERNAL_ERROR,
+  EXIT_INTR,
+  EXIT_IO,
+  EXIT_IO_OUT,
+  EXIT_MMIO,
+  EXIT_SHUTDOWN,
+  EXIT_SYSTEM_EVENT,
+  type Regs,
+  type Sregs,
+  type Vcpu,
+  type VcpuExit,
+} from '@rxvmm/kvm';
 import * as sys from '@rxvmm/sys';
 import {
   KVM_CREATE_VCPU,
-  KVM_EXIT_FAIL_ENTRY,
-  KVM_EXIT_HLT,
-  KVM_EXIT_INTERNAL_ERROR,
-  KVM_EXIT_INTR,
-  KVM_EXIT_IO,
-  KVM_EXIT_IO_OUT,
-  KVM_EXIT_MMIO,
-  KVM_EXIT_SHUTDOWN,
-  KVM_EXIT_SYSTEM_EVENT,
   KVM_GET_REGS,
   KVM_GET_SREGS,
   KVM_RUN,
@@ -127,20 +132,20 @@ export class LinuxVcpu implements Vcpu {
     }
     const view = this.#view;
     switch (view.getUint32(R.exit_reason, true)) {
-      case KVM_EXIT_IO: {
+      case EXIT_IO: {
         const size = this.#run[R.io_size] ?? 0;
         const count = view.getUint32(R.io_count, true);
         const offset = Number(view.getBigUint64(R.io_data_offset, true));
         return {
           kind: 'io',
-          direction: this.#run[R.io_direction] === KVM_EXIT_IO_OUT ? 'out' : 'in',
+          direction: this.#run[R.io_direction] === EXIT_IO_OUT ? 'out' : 'in',
           port: view.getUint16(R.io_port, true),
           size,
           count,
           data: new Uint8Array(this.#runBuffer, offset, size * count),
         };
       }
-      case KVM_EXIT_MMIO: {
+      case EXIT_MMIO: {
         const len = view.getUint32(R.mmio_len, true);
         return {
           kind: 'mmio',
@@ -150,18 +155,18 @@ export class LinuxVcpu implements Vcpu {
           data: this.#mmioData[len] ?? new Uint8Array(this.#runBuffer, R.mmio_data, Math.min(len, 8)),
         };
       }
-      case KVM_EXIT_HLT:
+      case EXIT_HLT:
         return HLT;
-      case KVM_EXIT_SHUTDOWN:
+      case EXIT_SHUTDOWN:
         return SHUTDOWN;
-      case KVM_EXIT_INTR:
+      case EXIT_INTR:
         this.#run[R.immediate_exit] = 0;
         return INTR;
-      case KVM_EXIT_INTERNAL_ERROR:
+      case EXIT_INTERNAL_ERROR:
         return { kind: 'internal-error', suberror: view.getUint32(R.internal_suberror, true) };
-      case KVM_EXIT_FAIL_ENTRY:
+      case EXIT_FAIL_ENTRY:
         return { kind: 'fail-entry', reason: view.getBigUint64(R.fail_entry_reason, true) };
-      case KVM_EXIT_SYSTEM_EVENT:
+      case EXIT_SYSTEM_EVENT:
         return { kind: 'system-event', type: view.getUint32(R.system_event_type, true) };
       default:
         return { kind: 'unknown', reason: view.getUint32(R.exit_reason, true) };

@@ -1,14 +1,14 @@
 import { readSync } from 'node:fs';
+import {
+  IOEVENTFD_FLAG_DATAMATCH,
+  IOEVENTFD_FLAG_DEASSIGN,
+  IOEVENTFD_FLAG_PIO,
+  IRQFD_FLAG_DEASSIGN,
+  IRQFD_FLAG_RESAMPLE,
+  MEM_LOG_DIRTY_PAGES,
+} from '@rxvmm/kvm';
 import * as sys from '@rxvmm/sys';
 import { describe, expect, it } from 'vitest';
-import {
-  KVM_IOEVENTFD_FLAG_DATAMATCH,
-  KVM_IOEVENTFD_FLAG_DEASSIGN,
-  KVM_IOEVENTFD_FLAG_PIO,
-  KVM_IRQFD_FLAG_DEASSIGN,
-  KVM_IRQFD_FLAG_RESAMPLE,
-  KVM_MEM_LOG_DIRTY_PAGES,
-} from './abi.js';
 import { openKvm } from './kvm.js';
 import { mapGuestRam } from './memory.js';
 import { kvmAvailable } from './test-support/availability.js';
@@ -58,9 +58,9 @@ describe.skipIf(!kvmAvailable)('LinuxVm memory regions', () => {
       slot: 1,
       guestPhysAddr: 0x80_0000n,
       size: MiB,
-      flags: KVM_MEM_LOG_DIRTY_PAGES,
+      flags: MEM_LOG_DIRTY_PAGES,
     });
-    expect(moved).toMatchObject({ guestPhysAddr: 0x80_0000n, flags: KVM_MEM_LOG_DIRTY_PAGES, fd: high?.fd });
+    expect(moved).toMatchObject({ guestPhysAddr: 0x80_0000n, flags: MEM_LOG_DIRTY_PAGES, fd: high?.fd });
     expect(moved?.bytes[0]).toBe(0xaa); // same memory
     // The kernel rejects a new size for an existing slot.
     expect(() => vm.setMemoryRegion({ slot: 1, guestPhysAddr: 0x80_0000n, size: 2 * MiB })).toThrow(
@@ -106,18 +106,18 @@ describe.skipIf(!kvmAvailable)('LinuxVm interrupt and eventfd ioctls', () => {
     const exit = vcpu.run();
     expect(exit).toMatchObject({ kind: 'io', port: 0x3f4 }); // DONE: the 10 doorbells never exited
     expect(sys.read8(efd.fd)).toBe(10n);
-    vm.ioeventfd({ addr: 0xd000_0000n, len: 4, fd: efd, flags: KVM_IOEVENTFD_FLAG_DEASSIGN });
+    vm.ioeventfd({ addr: 0xd000_0000n, len: 4, fd: efd, flags: IOEVENTFD_FLAG_DEASSIGN });
     expect(() =>
-      vm.ioeventfd({ addr: 0xd000_0000n, len: 4, fd: efd, flags: KVM_IOEVENTFD_FLAG_DEASSIGN }),
+      vm.ioeventfd({ addr: 0xd000_0000n, len: 4, fd: efd, flags: IOEVENTFD_FLAG_DEASSIGN }),
     ).toThrow(expect.objectContaining({ code: 'ENOENT' }));
     vm.ioeventfd({
       addr: 0x3f0n,
       len: 2,
       fd: efd,
-      flags: KVM_IOEVENTFD_FLAG_PIO | KVM_IOEVENTFD_FLAG_DATAMATCH,
+      flags: IOEVENTFD_FLAG_PIO | IOEVENTFD_FLAG_DATAMATCH,
       datamatch: 7n,
     });
-    expect(() => vm.ioeventfd({ addr: 0x3f0n, len: 3, fd: efd, flags: KVM_IOEVENTFD_FLAG_PIO })).toThrow(
+    expect(() => vm.ioeventfd({ addr: 0x3f0n, len: 3, fd: efd, flags: IOEVENTFD_FLAG_PIO })).toThrow(
       expect.objectContaining({ code: 'EINVAL' }),
     );
     expect(() => vm.ioeventfd({ addr: 0x3f8n, len: 1, fd: 99999 })).toThrow(
@@ -134,8 +134,8 @@ describe.skipIf(!kvmAvailable)('LinuxVm interrupt and eventfd ioctls', () => {
     using trigger = eventfd();
     using resample = eventfd();
     vm.irqfd({ fd: trigger, gsi: 5 });
-    vm.irqfd({ fd: trigger, gsi: 5, flags: KVM_IRQFD_FLAG_DEASSIGN });
-    vm.irqfd({ fd: trigger, gsi: 10, flags: KVM_IRQFD_FLAG_RESAMPLE, resamplefd: resample });
+    vm.irqfd({ fd: trigger, gsi: 5, flags: IRQFD_FLAG_DEASSIGN });
+    vm.irqfd({ fd: trigger, gsi: 10, flags: IRQFD_FLAG_RESAMPLE, resamplefd: resample });
     expect(() => vm.irqfd({ fd: trigger, gsi: 11 })).toThrow(expect.objectContaining({ code: 'EBUSY' }));
     vm.setIrqLine(4, true);
     vm.setIrqLine(4, false);

@@ -1,5 +1,5 @@
 /** The shared KVM backend contract suite, run against the kernel (/dev/kvm). */
-import { describeKvmContract } from '@rxvmm/kvm/contract';
+import { describeKvmContract } from '@rxvmm/kvm-contract';
 import { afterAll, afterEach, beforeEach, describe } from 'vitest';
 import { kvmAvailable } from '../src/test-support/availability.js';
 import { kvmLinuxFixture } from './fixture.js';

@@ -5,7 +5,7 @@
 import { closeSync, openSync } from 'node:fs';
 import { EventFd } from '@rxvmm/eventfd';
 import type { Vcpu, Vm } from '@rxvmm/kvm';
-import type { BackendFixture } from '@rxvmm/kvm/contract';
+import type { BackendFixture } from '@rxvmm/kvm-contract';
 import { openKvm } from '../src/index.js';
 import { type GuestParams, startGuest } from './guests.js';
 import type { KvmRunWatchdog } from './watchdog.js';

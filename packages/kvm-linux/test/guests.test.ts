@@ -1,5 +1,5 @@
 /** The guests' layout (guest/layout.h) agrees with the contract and with setupLongMode's boot area. */
-import { CONTRACT_RAM_SIZE, DONE_PORT, READY_REPORT, REPORT_PORT } from '@rxvmm/kvm/contract';
+import { CONTRACT_RAM_SIZE, DONE_PORT, READY_REPORT, REPORT_PORT } from '@rxvmm/kvm-contract';
 import { describe, expect, it } from 'vitest';
 import { BOOT_GDT_ADDR, BOOT_PML4_ADDR, BOOT_TABLES_END } from '../src/index.js';
 import { type GuestName, guestBinary, guestEntry, LAYOUT } from './guests.js';

@@ -7,9 +7,10 @@
  * handler returns a promise), which is how messages and stop requests land.
  */
 import { type MessagePort, parentPort, type TransferListItem, workerData } from 'node:worker_threads';
+import { GuestMemory } from '@rxvmm/guest-memory';
 import type { VcpuExit } from '@rxvmm/kvm';
 import { KickTarget } from '../kick.js';
-import { guestSlice, mapGuestRam } from '../memory.js';
+import { mapGuestRam } from '../memory.js';
 import { LinuxVcpu } from '../vcpu.js';
 import { ExitCounterWriter } from './counters.js';
 import type { ExitDecision, VcpuContext, VcpuHandler } from './handler.js';
@@ -69,6 +70,7 @@ async function main(init: RunnerInit): Promise<VcpuRunResult> {
   const control = new Int32Array(init.control);
   const stopRequested = () => Atomics.load(control, CONTROL_STOP) !== 0;
   const regions = mapGuestRam(init.memory);
+  let memory: GuestMemory | undefined; // made at the first slice(): mapping is per thread, on demand
   const kickTarget = new KickTarget(init.kickSlot);
   const counters = new ExitCounterWriter(init.counters);
   let vcpu: LinuxVcpu | undefined;
@@ -88,7 +90,10 @@ async function main(init: RunnerInit): Promise<VcpuRunResult> {
       vcpu,
       id: init.vcpuId,
       memoryRegions: () => regions,
-      slice: (gpa, length) => guestSlice(regions, gpa, length),
+      slice: (gpa, length) => {
+        memory ??= new GuestMemory(regions);
+        return memory.slice(gpa, length);
+      },
       data: init.data,
       counters,
       post: (message, transfer) => send({ type: 'post', message }, transfer),
