@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { GuestMemory } from '@rxvmm/guest-memory';
 import { describe, expect, it } from 'vitest';
 import {
   BOOT_INFO_ADDR,
@@ -65,10 +66,11 @@ describe('guest ABI', () => {
     const info = Object.fromEntries(BOOT_INFO_FIELDS.map((f, i) => [f, BigInt(i) * 0x0101n])) as Parameters<
       typeof writeBootInfo
     >[1];
-    writeBootInfo(ram, info);
+    const memory = new GuestMemory([{ guestPhysAddr: 0n, bytes: ram }]);
+    writeBootInfo(memory, info);
     const view = new DataView(ram.buffer);
     expect(view.getBigUint64(Number(BOOT_INFO_ADDR) + 8, true)).toBe(0x0101n);
     view.setBigUint64(Number(RESULTS_ADDR) + 16, 42n, true);
-    expect(readResults(ram).verified).toBe(42n);
+    expect(readResults(memory).verified).toBe(42n);
   });
 });

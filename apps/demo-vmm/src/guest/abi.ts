@@ -3,6 +3,7 @@
  * RAM, which ports mean what, and the layout of the boot-info and results
  * blocks. Mirrors guest/abi.h (a test compiles a C check of the offsets).
  */
+import type { GuestMemory } from '@rxvmm/guest-memory';
 
 /** Where the flat guest binary is loaded and entered. */
 export const GUEST_LOAD_ADDR = 0x10_0000n;
@@ -66,20 +67,18 @@ export const FAIL_REASONS: Readonly<Record<number, string>> = {
   8: 'the device reported DEVICE_NEEDS_RESET',
 };
 
-/** Writes `boot_info` into guest RAM (`ram` is guest-physical 0..size). */
-export function writeBootInfo(ram: Uint8Array, info: BootInfo): void {
-  const view = new DataView(ram.buffer, ram.byteOffset + Number(BOOT_INFO_ADDR), BOOT_INFO_SIZE);
+/** Writes `boot_info` into guest RAM at BOOT_INFO_ADDR. */
+export function writeBootInfo(memory: GuestMemory, info: BootInfo): void {
   BOOT_INFO_FIELDS.forEach((field, i) => {
-    view.setBigUint64(i * 8, info[field], true);
+    memory.writeU64(BOOT_INFO_ADDR + BigInt(i * 8), info[field]);
   });
 }
 
-/** Reads `results` from guest RAM. */
-export function readResults(ram: Uint8Array): GuestResults {
-  const view = new DataView(ram.buffer, ram.byteOffset + Number(RESULTS_ADDR), RESULT_FIELDS.length * 8);
+/** Reads `results` from guest RAM at RESULTS_ADDR. */
+export function readResults(memory: GuestMemory): GuestResults {
   const out = {} as GuestResults;
   RESULT_FIELDS.forEach((field, i) => {
-    out[field] = view.getBigUint64(i * 8, true);
+    out[field] = memory.readU64(RESULTS_ADDR + BigInt(i * 8));
   });
   return out;
 }

@@ -4,7 +4,7 @@
  * ABI, same register accesses in the same order, same pattern, so the exit
  * counts of both backends compare.
  */
-import type { Guest, GuestProgram, GuestStep } from '@rxvmm/kvm';
+import type { Guest, GuestProgram, GuestStep } from '@rxvmm/kvm-soft';
 import {
   BOOT_INFO_FIELDS,
   BOOT_INFO_MAGIC,

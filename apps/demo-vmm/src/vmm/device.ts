@@ -5,8 +5,8 @@
  */
 
 import { type ErrnoCode, errnoError } from '@rxvmm/errno';
+import type { GuestMemory } from '@rxvmm/guest-memory';
 import { VIRTIO_BLK_CONFIG_SIZE, VIRTIO_ID_BLOCK, VirtioBlk } from '@rxvmm/virtio-blk';
-import { GuestMemory } from '@rxvmm/virtio-ring';
 import { BlockService, type DeviceService, VhostService } from './backends.js';
 import { DEVICE_QUEUE_MAX } from './layout.js';
 
@@ -19,6 +19,8 @@ export interface DeviceDescription {
 
 export interface OpenDeviceOptions {
   diskPath: string;
+  /** Guest RAM, as the local device reads it (`new GuestMemory(vm.memoryRegions())`). */
+  memory: GuestMemory;
   /** Guest RAM regions (memfd fd + offset needed for vhost-user). */
   regions: readonly {
     guestPhysAddr: bigint;
@@ -70,11 +72,8 @@ export async function openDevice(
       },
     };
   }
-  const memory = new GuestMemory(
-    options.regions.map((r) => ({ guestPhysAddr: r.guestPhysAddr, bytes: r.bytes })),
-  );
   const blk = await VirtioBlk.open(options.diskPath, {
-    memory,
+    memory: options.memory,
     queueSize: DEVICE_QUEUE_MAX,
     serial: 'rxvmm-demo',
     io: 'async',

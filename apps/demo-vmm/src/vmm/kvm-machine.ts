@@ -9,6 +9,7 @@
  */
 import { errnoError } from '@rxvmm/errno';
 import type { EventFd } from '@rxvmm/eventfd';
+import { GuestMemory } from '@rxvmm/guest-memory';
 import { openKvm, type PreparedVcpu, VcpuRunner } from '@rxvmm/kvm-linux';
 import { BOOT_INFO_ADDR, GUEST_LOAD_ADDR, readResults, writeBootInfo } from '../guest/abi.js';
 import { bootInfoFor } from '../guest/boot.js';
@@ -48,10 +49,11 @@ export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu)
   using kvm = openKvm();
   using vm = kvm.createVm();
   vm.createIrqChip();
-  const ram = vm.setMemoryRegion({ slot: 0, guestPhysAddr: 0n, size: RAM_SIZE });
-  if (!ram) throw errnoError('ENOMEM', 'guest RAM slot was not created');
-  ram.bytes.set(image, Number(GUEST_LOAD_ADDR));
-  writeBootInfo(ram.bytes, bootInfoFor({ ...options, ioapicPin: NO_IOAPIC_PIN }));
+  if (!vm.setMemoryRegion({ slot: 0, guestPhysAddr: 0n, size: RAM_SIZE }))
+    throw errnoError('ENOMEM', 'guest RAM slot was not created');
+  const memory = new GuestMemory(vm.memoryRegions());
+  memory.write(GUEST_LOAD_ADDR, image);
+  writeBootInfo(memory, bootInfoFor({ ...options, ioapicPin: NO_IOAPIC_PIN }));
   vm.setGsiRouting([{ gsi: DEVICE_GSI, type: 'msi', ...DEVICE_MSI }]);
   const shared = new SharedState();
 
@@ -100,6 +102,7 @@ export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu)
     shared.set(SharedWord.kickFd, kick.fd);
     const opened = await openDevice({
       diskPath: options.diskPath,
+      memory,
       regions: vm.memoryRegions(),
       shared: shared.buffer,
       inject,
@@ -141,7 +144,7 @@ export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu)
     runner = started;
     const r = runner;
     const stopWatch = watchProgress({
-      read: () => readResults(ram.bytes),
+      read: () => readResults(memory),
       onProgress: options.onProgress,
       stallMs: options.stallMs,
       onStall: () => {
@@ -160,7 +163,7 @@ export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu)
     options.signal?.removeEventListener('abort', onAbort);
     stopWatch();
     const counters = r.counters.snapshot();
-    const results = readResults(ram.bytes);
+    const results = readResults(memory);
     const hello = shared.times[SharedTime.hello] ?? 0;
     const done = shared.times[SharedTime.done] ?? 0;
     let end: string = result.reason === 'handler-stop' ? 'done' : result.reason;

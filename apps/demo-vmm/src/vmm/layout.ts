@@ -12,11 +12,6 @@ export const MMIO_SIZE = 0x1000;
 /** QueueNotify: where the ioeventfd sits (4 bytes, datamatch = queue index, as Firecracker does). */
 export const QUEUE_NOTIFY_ADDR = MMIO_BASE + 0x50n;
 /**
- * `IOEVENTFD_FLAG_DATAMATCH` of `@rxvmm/kvm` (KVM's value; layout.test.ts checks they agree), here so
- * the KVM machine does not load `@rxvmm/kvm`'s index (the whole SoftKvm graph) on its way to the guest.
- */
-export const IOEVENTFD_DATAMATCH = 1;
-/**
  * GSI of the device interrupt, routed as an MSI to APIC 0 (fixed, edge,
  * DEVICE_VECTOR). MSI rather than an IOAPIC pin because the kernel injects an
  * irqfd's MSI synchronously in the writer's context, whereas an IOAPIC route

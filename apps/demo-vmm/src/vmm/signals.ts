@@ -2,11 +2,10 @@
  * The device's two signals, wired the same way on every backend: the doorbell
  * (KVM_IOEVENTFD on QueueNotify, datamatch 0, as Firecracker registers it) and
  * the completion interrupt (KVM_IRQFD on the device GSI, or KVM_IRQ_LINE from
- * the VMM's own code with --no-irqfd). Type-only imports: the KVM path must
- * not load @rxvmm/kvm's index before the guest starts.
+ * the VMM's own code with --no-irqfd).
  */
-import type { Vm } from '@rxvmm/kvm';
-import { DEVICE_GSI, IOEVENTFD_DATAMATCH, QUEUE_NOTIFY_ADDR } from './layout.js';
+import { IOEVENTFD_FLAG_DATAMATCH, type Vm } from '@rxvmm/kvm';
+import { DEVICE_GSI, QUEUE_NOTIFY_ADDR } from './layout.js';
 
 export interface SignalOptions {
   ioeventfd: boolean;
@@ -38,7 +37,13 @@ export function wireDeviceSignals(
         vm.setIrqLine(DEVICE_GSI, false);
       };
   if (options.ioeventfd)
-    vm.ioeventfd({ addr: QUEUE_NOTIFY_ADDR, len: 4, fd: kick, datamatch: 0n, flags: IOEVENTFD_DATAMATCH });
+    vm.ioeventfd({
+      addr: QUEUE_NOTIFY_ADDR,
+      len: 4,
+      fd: kick,
+      datamatch: 0n,
+      flags: IOEVENTFD_FLAG_DATAMATCH,
+    });
   if (options.irqfd) vm.irqfd({ fd: call, gsi: DEVICE_GSI });
   return { inject, injections };
 }

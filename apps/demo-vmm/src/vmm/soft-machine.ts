@@ -9,7 +9,8 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { errnoError } from '@rxvmm/errno';
 import { InMemoryEventFd } from '@rxvmm/eventfd';
-import { SoftKvm } from '@rxvmm/kvm';
+import { GuestMemory } from '@rxvmm/guest-memory';
+import { SoftKvm } from '@rxvmm/kvm-soft';
 import { BOOT_INFO_ADDR, DONE_PORT, HELLO_PORT, readResults, writeBootInfo } from '../guest/abi.js';
 import { bootInfoFor } from '../guest/boot.js';
 import { blkGuestProgram } from '../guest/soft-guest.js';
@@ -23,11 +24,12 @@ import { wireDeviceSignals } from './signals.js';
 export async function runOnSoft(options: MachineOptions): Promise<MachineRun> {
   using kvm = new SoftKvm();
   using vm = kvm.createVm();
-  const ram = vm.setMemoryRegion({ slot: 0, guestPhysAddr: 0n, size: RAM_SIZE });
-  if (!ram) throw errnoError('ENOMEM', 'guest RAM slot was not created');
+  if (!vm.setMemoryRegion({ slot: 0, guestPhysAddr: 0n, size: RAM_SIZE }))
+    throw errnoError('ENOMEM', 'guest RAM slot was not created');
+  const memory = new GuestMemory(vm.memoryRegions());
   vm.createIrqChip();
   vm.setGsiRouting([{ gsi: DEVICE_GSI, type: 'msi', ...DEVICE_MSI }]);
-  writeBootInfo(ram.bytes, bootInfoFor({ ...options, ioapicPin: NO_IOAPIC_PIN }));
+  writeBootInfo(memory, bootInfoFor({ ...options, ioapicPin: NO_IOAPIC_PIN }));
 
   const shared = new SharedState();
   using kick = new InMemoryEventFd();
@@ -37,6 +39,7 @@ export async function runOnSoft(options: MachineOptions): Promise<MachineRun> {
 
   const { service, description } = await openDevice({
     diskPath: options.diskPath,
+    memory,
     regions: vm.memoryRegions(),
     shared: shared.buffer,
     inject,
@@ -64,7 +67,7 @@ export async function runOnSoft(options: MachineOptions): Promise<MachineRun> {
   let end = 'done';
   let stalled = false;
   const stopWatch = watchProgress({
-    read: () => readResults(ram.bytes),
+    read: () => readResults(memory),
     onProgress: options.onProgress,
     stallMs: options.stallMs,
     onStall: () => {
@@ -116,7 +119,7 @@ export async function runOnSoft(options: MachineOptions): Promise<MachineRun> {
       }
     }
     await yieldToLoop(); // deliver the register file's last events to the back-end side
-    const results = readResults(ram.bytes);
+    const results = readResults(memory);
     return {
       backend: 'soft',
       results,
