@@ -12,7 +12,13 @@
 //      dependency or peer, no dev tool leaks into dependencies, every bin is a
 //      shipped file with a shebang,
 //   5. unpacks the tarballs into a scratch node_modules and runs
-//      scripts/smoke-import.mjs there (imports through the published exports).
+//      scripts/smoke-import.mjs there (imports through the published exports),
+//   6. SoftKvm from tarballs, no compiler: npm-installs @rxvmm/kvm-soft and its
+//      @rxvmm dependencies from their tarballs (third-party ones from the registry)
+//      into fresh projects whose PATH holds only node, npm and npx, once with
+//      --omit=optional (no @rxvmm/sys: the consumer's tsc must still accept the
+//      declarations) and once plainly (sys from its prebuild), and runs
+//      scripts/smoke-soft-kvm.mjs in each.
 // Closing line: `N passed, N failed` (one per check).
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
@@ -26,10 +32,11 @@ import {
   rmSync,
   statSync,
   symlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { delimiter, dirname, join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 const bin = (name) => join(root, 'node_modules/.bin', name);
@@ -50,6 +57,13 @@ const DEV_ONLY = new Set([
   'publint',
   '@arethetypeswrong/cli',
 ]);
+// rxjs is a required peer of every library that uses it: their Observables must be made of
+// the application's own rxjs 7, one copy. Any other peer (vitest, for shipped test helpers) is optional.
+const REQUIRED_PEERS = new Map([['rxjs', '^7.8']]);
+// Dependencies a package must declare as optional (eventfd loads the native addon lazily).
+const OPTIONAL_DEPS = new Map([['@rxvmm/eventfd', ['@rxvmm/sys']]]);
+// The interface package carries no implementation: nothing at runtime but errno.
+const ONLY_DEPS = new Map([['@rxvmm/kvm', ['@rxvmm/errno']]]);
 
 let passed = 0;
 let failed = 0;
@@ -90,6 +104,8 @@ mkdirSync(tarballs);
 mkdirSync(join(consumer, 'node_modules/@rxvmm'), { recursive: true });
 /** Third-party runtime deps to provide to the consumer: name -> directory. */
 const thirdParty = new Map();
+/** Package name -> its tarball and packed manifest. */
+const packedAs = new Map();
 
 const walk = (dir) =>
   readdirSync(dir).flatMap((n) => {
@@ -123,6 +139,7 @@ for (const dir of workspaces) {
   mkdirSync(target, { recursive: true });
   execFileSync('tar', ['-xzf', tgz, '-C', target, '--strip-components=1']);
   const pub = JSON.parse(readFileSync(join(target, 'package.json'), 'utf8'));
+  packedAs.set(name, { tgz, pub });
 
   const published = JSON.stringify(pub);
   check(
@@ -130,6 +147,7 @@ for (const dir of workspaces) {
     !published.includes('workspace:') && !published.includes('"development"'),
   );
   const deps = Object.keys(pub.dependencies ?? {});
+  const optional = Object.keys(pub.optionalDependencies ?? {});
   const peers = Object.keys(pub.peerDependencies ?? {});
   const leaked = deps.filter((d) => DEV_ONLY.has(d));
   check(`${name}: no dev tool in dependencies`, leaked.length === 0, leaked.join(', '));
@@ -151,14 +169,37 @@ for (const dir of workspaces) {
       imported.set(packageName(spec), relative(target, file));
     }
   }
-  const undeclared = [...imported].filter(([d]) => d !== name && !deps.includes(d) && !peers.includes(d));
+  const undeclared = [...imported].filter(
+    ([d]) => d !== name && !deps.includes(d) && !optional.includes(d) && !peers.includes(d),
+  );
   check(
     `${name}: every import of dist/ is a declared dependency or peer`,
     undeclared.length === 0,
     undeclared.map(([d, f]) => `${d} (imported by ${f})`).join('\n'),
   );
-  for (const p of peers.filter((d) => imported.has(d)))
+  for (const [p, range] of REQUIRED_PEERS) {
+    // A CLI (bin) installs what its libraries need as its own dependency.
+    if (pub.bin !== undefined || !(imported.has(p) || deps.includes(p) || peers.includes(p))) continue;
+    const ok =
+      pub.peerDependencies?.[p] === range &&
+      pub.peerDependenciesMeta?.[p]?.optional !== true &&
+      !deps.includes(p) &&
+      !optional.includes(p);
+    check(
+      `${name}: ${p} is a required peer (${range}), not a dependency`,
+      ok,
+      ok ? '' : `peer ${pub.peerDependencies?.[p]}, dependency ${pub.dependencies?.[p]}`,
+    );
+  }
+  for (const p of peers.filter((d) => imported.has(d) && !REQUIRED_PEERS.has(d)))
     check(`${name}: peer ${p} is optional`, pub.peerDependenciesMeta?.[p]?.optional === true);
+  for (const d of OPTIONAL_DEPS.get(name) ?? [])
+    check(`${name}: ${d} is an optional dependency`, optional.includes(d) && !deps.includes(d));
+  if (ONLY_DEPS.has(name)) {
+    const expected = ONLY_DEPS.get(name);
+    const extra = [...deps, ...optional, ...peers].filter((d) => !expected.includes(d));
+    check(`${name}: no runtime dependency but ${expected.join(', ')}`, extra.length === 0, extra.join(', '));
+  }
   const unused = deps.filter((d) => !imported.has(d) && d !== 'node-addon-api');
   if (unused.length > 0)
     console.log(`note ${name}: declared but not imported by dist/: ${unused.join(', ')}`);
@@ -169,7 +210,7 @@ for (const dir of workspaces) {
     check(`${name}: bin ${cmd} -> ${file} is shipped with a node shebang`, ok);
   }
 
-  for (const d of [...deps, ...peers].filter((d) => !d.startsWith('@rxvmm/'))) {
+  for (const d of [...deps, ...optional, ...peers].filter((d) => !d.startsWith('@rxvmm/'))) {
     const from = [join(dir, 'node_modules', d), join(root, 'node_modules', d)].find((p) => existsSync(p));
     if (from) thirdParty.set(d, realpathSync(from));
   }
@@ -196,6 +237,134 @@ for (const [name, cmd] of [
   const r = run(process.execPath, [cli, '--help'], consumer);
   check(`${name}: ${cmd} --help`, r.ok && /usage/i.test(r.out), r.ok ? '' : r.out);
 }
+
+/**
+ * SoftKvm as `npm i @rxvmm/kvm-soft` gives it, where nothing can be compiled: fresh npm
+ * projects depend on the kvm-soft tarball, `overrides` point its @rxvmm dependencies at
+ * theirs (so @rxvmm/sys stays what it is for a user, an optional dependency of eventfd),
+ * third-party packages (rxjs) come from the registry, and PATH holds only node, npm and
+ * npx (no cc, c++, make, python3; npm runs install scripts with /bin/sh by absolute path).
+ */
+function softKvmWithoutCompiler() {
+  const closure = new Set();
+  const visit = (name) => {
+    if (closure.has(name) || !packedAs.has(name)) return;
+    closure.add(name);
+    const { pub } = packedAs.get(name);
+    for (const d of Object.keys({ ...pub.dependencies, ...pub.optionalDependencies })) visit(d);
+  };
+  visit('@rxvmm/kvm-soft');
+  if (!closure.has('@rxvmm/kvm-soft')) {
+    check('SoftKvm from tarballs, no compiler: @rxvmm/kvm-soft was packed', false);
+    return;
+  }
+
+  const onPath = (cmd) =>
+    (process.env.PATH ?? '')
+      .split(delimiter)
+      .map((dir) => join(dir, cmd))
+      .find((p) => existsSync(p));
+  const binDir = join(scratch, 'node-npm-npx');
+  mkdirSync(binDir);
+  for (const [cmd, from] of [
+    ['node', process.execPath],
+    ['npm', onPath('npm')],
+    ['npx', onPath('npx')],
+  ]) {
+    if (from) symlinkSync(realpathSync(from), join(binDir, cmd));
+  }
+  // The caller's environment minus anything that names a tool or an npm setting of the
+  // workspace (pnpm exports npm_config_*); the user's npm cache and registry config stay.
+  const bare = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !/^(npm_|pnpm_|CC$|CXX$|PYTHON$|MAKE$)/i.test(k)),
+  );
+  bare.PATH = binDir;
+
+  const tarball = (name) => `file:${packedAs.get(name).tgz}`;
+  for (const [mode, npmArgs, smokeArg] of [
+    ['--omit=optional', ['--omit=optional'], '--without-sys'],
+    ['with optional dependencies', [], '--with-sys'],
+  ]) {
+    const label = `SoftKvm from tarballs, no compiler (${mode})`;
+    const project = mkdtempSync(join(scratch, 'soft-kvm-'));
+    const manifest = {
+      name: 'soft-kvm-consumer',
+      private: true,
+      type: 'module',
+      dependencies: { '@rxvmm/kvm-soft': tarball('@rxvmm/kvm-soft') },
+      overrides: Object.fromEntries(
+        [...closure].filter((n) => n !== '@rxvmm/kvm-soft').map((n) => [n, tarball(n)]),
+      ),
+    };
+    writeFileSync(join(project, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+    const install = spawnSync(
+      join(binDir, 'npm'),
+      ['install', '--no-audit', '--no-fund', '--script-shell=/bin/sh', ...npmArgs],
+      { cwd: project, env: bare, encoding: 'utf8', timeout: 180_000 },
+    );
+    const installOut = `${install.stdout ?? ''}${install.stderr ?? ''}${install.error?.message ?? ''}`;
+    check(`${label}: npm install`, install.status === 0, install.status === 0 ? '' : installOut);
+    if (install.status !== 0) continue;
+
+    copyFileSync(join(root, 'scripts/smoke-soft-kvm.mjs'), join(project, 'smoke-soft-kvm.mjs'));
+    const smoke = spawnSync(join(binDir, 'node'), ['smoke-soft-kvm.mjs', smokeArg], {
+      cwd: project,
+      env: bare,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    check(
+      `${label}: scripts/smoke-soft-kvm.mjs ${smokeArg}`,
+      smoke.status === 0,
+      smoke.status === 0 ? '' : `${smoke.stdout ?? ''}${smoke.stderr ?? ''}${smoke.error?.message ?? ''}`,
+    );
+
+    if (smokeArg === '--without-sys') {
+      // The published declarations must not need the optional addon: a strict consumer compiles.
+      writeFileSync(
+        join(project, 'consumer.ts'),
+        [
+          "import { EventFd, InMemoryEventFd, nativeAvailable } from '@rxvmm/eventfd';",
+          "import { IOEVENTFD_FLAG_DATAMATCH } from '@rxvmm/kvm';",
+          "import { SoftKvm, type SoftVcpu } from '@rxvmm/kvm-soft';",
+          'const kvm: SoftKvm = new SoftKvm();',
+          'const vcpu: SoftVcpu = kvm.createVm().createSoftVcpu(0);',
+          'const fds: (EventFd | InMemoryEventFd)[] = [new InMemoryEventFd()];',
+          'export const used = [vcpu, fds, nativeAvailable, IOEVENTFD_FLAG_DATAMATCH];',
+          '',
+        ].join('\n'),
+      );
+      const tsc = spawnSync(
+        process.execPath,
+        [
+          join(root, 'node_modules/typescript/bin/tsc'),
+          '--noEmit',
+          '--strict',
+          '--exactOptionalPropertyTypes',
+          '--module',
+          'nodenext',
+          '--target',
+          'es2022',
+          '--lib',
+          'es2023,esnext.disposable',
+          '--types',
+          'node',
+          '--typeRoots',
+          join(root, 'node_modules/@types'),
+          'consumer.ts',
+        ],
+        { cwd: project, encoding: 'utf8', timeout: 60_000 },
+      );
+      check(
+        `${label}: a strict tsc consumer accepts the declarations without @rxvmm/sys`,
+        tsc.status === 0,
+        `${tsc.stdout ?? ''}${tsc.stderr ?? ''}`,
+      );
+    }
+  }
+}
+
+softKvmWithoutCompiler();
 
 if (!process.argv.includes('--keep')) rmSync(scratch, { recursive: true, force: true });
 else console.log(`kept ${scratch}`);

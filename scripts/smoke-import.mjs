@@ -24,8 +24,19 @@ const entries = {
   '@rxvmm/kvm-contract': { describeKvmContract: 'function', drive: 'function' },
   '@rxvmm/kvm-linux': { openKvm: 'function', LinuxKvm: 'function', VcpuRunner: 'function' },
   '@rxvmm/virtio': { featureBit: 'function', queueSizeError: 'function', DeviceStatus: 'object' },
-  '@rxvmm/virtio-ring': { GuestMemory: 'function', SplitQueue: 'function', PackedQueue: 'function' },
-  '@rxvmm/virtio-ring/test': { MockSplitDriver: 'function', MockPackedDriver: 'function' },
+  '@rxvmm/guest-memory': { GuestMemory: 'function', GuestMemoryError: 'function' },
+  '@rxvmm/virtio-ring': {
+    SplitQueue: 'function',
+    PackedQueue: 'function',
+    openQueue: 'function',
+    serveQueue: 'function',
+    DeviceServer: 'function',
+  },
+  '@rxvmm/virtio-ring/testing': {
+    MockSplitDriver: 'function',
+    MockPackedDriver: 'function',
+    EchoDevice: 'function',
+  },
   '@rxvmm/virtio-mmio': { VirtioMmioTransport: 'function' },
   '@rxvmm/virtio-blk': { VirtioBlk: 'function', BlockRequestHandler: 'function', FileBackend: 'function' },
   '@rxvmm/vhost-user': {

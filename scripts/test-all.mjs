@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// Builds every package, runs every package's tests through turbo, then sums the
-// vitest JSON reports into the one plain line CI reads: `N passed, N failed[, N skipped]`.
-import { spawnSync } from 'node:child_process';
+// Builds every package, runs every package's tests through turbo, then checks the
+// packages as they would be published (scripts/check-packages.mjs on the build just
+// made), and sums the vitest JSON reports and those checks into the one plain line CI
+// reads: `N passed, N failed[, N skipped]`.
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -33,8 +35,41 @@ const buildStatus = turbo(['run', 'build', '--output-logs=errors-only']);
 const testStatus =
   buildStatus === 0 ? turbo(['run', 'test', '--continue', '--concurrency=1'], TEST_BUDGET_MS) : 1;
 
-let passed = 0;
-let failed = 0;
+// The packed tarballs: publint, attw, manifests, imports, SoftKvm installed without a
+// compiler. Its closing line `N passed, N failed` joins the total.
+const PACKAGES_BUDGET_S = 10 * 60;
+const checkPackages = async () => {
+  // Streamed as it runs and kept for its closing line; GNU timeout stops its whole process group.
+  const child = spawn(
+    'timeout',
+    [
+      '--kill-after=20',
+      String(PACKAGES_BUDGET_S),
+      process.execPath,
+      'scripts/check-packages.mjs',
+      '--no-build',
+    ],
+    { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let out = '';
+  child.stdout.on('data', (chunk) => {
+    out += chunk;
+    process.stdout.write(chunk);
+  });
+  const status = await new Promise((resolve) => child.on('close', (code) => resolve(code ?? 1)));
+  const summary = /^(\d+) passed, (\d+) failed$/.exec(out.trimEnd().split('\n').at(-1) ?? '');
+  if (summary === null) {
+    console.log(
+      `check-packages: no summary line (exit status ${status}${status === 124 ? ', timed out' : ''})`,
+    );
+    return { passed: 0, failed: 1 };
+  }
+  return { passed: Number(summary[1]), failed: Number(summary[2]) };
+};
+const packages = buildStatus === 0 ? await checkPackages() : { passed: 0, failed: 0 };
+
+let passed = packages.passed;
+let failed = packages.failed;
 let skipped = 0;
 const missing = [];
 for (const [i, report] of reports.entries()) {
