@@ -8,7 +8,6 @@
 // on a gone thread fails with ESRCH. Callers still gate kicks on "the vCPU is
 // alive" (see kvm-linux's runner), so a reused id is never signalled.
 #include <errno.h>
-#include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -54,8 +53,16 @@ Napi::Value PrepareKickTarget(const Napi::CallbackInfo& info) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, kKickSignal);
-  int err = pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
-  if (err != 0) return FailErrno(info.Env(), err, "pthread_sigmask");
+  // The raw rt_sigprocmask syscall, not pthread_sigmask: glibc 2.32 moved
+  // pthread_sigmask from libpthread into libc under a new symbol version
+  // (GLIBC_2.32), so an addon built on a newer glibc would not load on
+  // glibc 2.28-2.31 (Debian 11, Ubuntu 20.04, RHEL 8). The syscall is what
+  // pthread_sigmask does on Linux (the mask is per thread in the kernel), needs
+  // no versioned symbol and no .symver per architecture, and only unblocks, so
+  // glibc's filtering of its internal signals does not apply. _NSIG / 8 is the
+  // kernel's sigset size (8 bytes on x86-64 and arm64), as glibc and musl pass it.
+  if (syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &set, nullptr, _NSIG / 8) < 0)
+    return FailErrno(info.Env(), errno, "rt_sigprocmask");
   return Napi::Number::New(info.Env(), static_cast<double>(syscall(SYS_gettid)));
 }
 
