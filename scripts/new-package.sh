@@ -16,7 +16,7 @@ mkdir -p "$p/src"
   "license": "MIT",
   "keywords": ["rxvmm", "vmm", "virtualization"],
   "repository": { "type": "git", "url": "git+https://github.com/rxvmm/rxvmm.git", "directory": "$dir/$name" },
-  "engines": { "node": ">=20.5.0" },
+  "engines": { "node": "^20.5.0 || ^22.0.0 || ^24.0.0" },
   "sideEffects": false,
   "exports": {
     ".": {
