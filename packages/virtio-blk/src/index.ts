@@ -21,6 +21,9 @@ export {
 } from './request-handler.js';
 export { byteAddress, segmentRange } from './segments.js';
 export {
+  BlockDevice,
+  type BlockDeviceOpenOptions,
+  type BlockDeviceOptions,
   type CompletionListener,
   VirtioBlk,
   type VirtioBlkFeatureOptions,

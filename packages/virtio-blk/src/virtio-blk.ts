@@ -1,22 +1,21 @@
 /**
- * The virtio-blk device model: a `VirtioDevice` (`@rxvmm/virtio`'s contract,
- * hosted by any transport, e.g. `@rxvmm/virtio-mmio`) that serves its request
- * queues from a `BlockBackend` through a `BlockRequestHandler`. Requests run
- * concurrently and complete out of order (5.2: "serviced (probably out of
- * order)"); a used-buffer interrupt is raised only when the ring's notification
- * suppression asks for one.
+ * The virtio-blk device (virtio 1.2 section 5.2), as the library's devices
+ * are: a request handler plus the serving loop.
+ *
+ * - `BlockDevice` is the device as a `ChainDevice`: what it offers (features,
+ *   configuration space, queues) and what one chain does (`BlockRequestHandler`
+ *   parses it into a typed request and runs it on a `BlockBackend`). A
+ *   vhost-user back-end hosts it as it is.
+ * - `VirtioBlk` hosts a `BlockDevice` in the VMM behind any transport
+ *   (`@rxvmm/virtio-mmio`): the `DeviceServer` of `@rxvmm/virtio-ring` runs one
+ *   serving loop per queue. Requests run concurrently and complete out of order
+ *   (5.2: "serviced (probably out of order)"); a used-buffer interrupt is
+ *   raised only when the ring's notification suppression asks for one.
  */
 import { debuglog } from 'node:util';
 import { errnoError } from '@rxvmm/errno';
-import {
-  featureBit,
-  hasFeature,
-  queueSizeError,
-  type VirtioActivation,
-  type VirtioDevice,
-  VirtioFeature,
-} from '@rxvmm/virtio';
-import { type DescriptorChain, type GuestMemory, openQueue, type Virtqueue } from '@rxvmm/virtio-ring';
+import { featureBit, queueSizeError, type VirtioActivationInfo, VirtioFeature } from '@rxvmm/virtio';
+import { type ChainDevice, type DescriptorChain, DeviceServer, type GuestMemory } from '@rxvmm/virtio-ring';
 import { Observable } from 'rxjs';
 import { type BlockBackend, FileBackend } from './backend.js';
 import { type BlkConfig, type BlkGeometry, blkConfig, encodeBlkConfig } from './config.js';
@@ -59,10 +58,8 @@ export function virtioBlkFeatures(options: VirtioBlkFeatureOptions = {}): bigint
   return f;
 }
 
-export interface VirtioBlkOptions extends VirtioBlkFeatureOptions {
+export interface BlockDeviceOptions extends VirtioBlkFeatureOptions {
   backend: BlockBackend;
-  /** Guest RAM the queues and buffers live in. */
-  memory: GuestMemory;
   /** QueueNumMax of every queue (default 256). */
   queueSize?: number;
   segMax?: number;
@@ -73,35 +70,35 @@ export interface VirtioBlkOptions extends VirtioBlkFeatureOptions {
   serial?: string;
 }
 
-export interface VirtioBlkOpenOptions extends Omit<VirtioBlkOptions, 'backend'> {
+export interface VirtioBlkOptions extends BlockDeviceOptions {
+  /** Guest RAM the queues and buffers live in. */
+  memory: GuestMemory;
+}
+
+export interface BlockDeviceOpenOptions extends Omit<BlockDeviceOptions, 'backend'> {
   /** FileBackend I/O mode (default 'async'; see FileBackendOptions.io). */
   io?: 'async' | 'sync';
+}
+
+export interface VirtioBlkOpenOptions extends BlockDeviceOpenOptions {
+  /** Guest RAM the queues and buffers live in. */
+  memory: GuestMemory;
 }
 
 /** Called for every completed request (for statistics, progress, logging). */
 export type CompletionListener = (queueIndex: number, result: BlockRequestResult) => void;
 
-interface ActiveQueue {
-  index: number;
-  queue: Virtqueue;
-  inflight: number;
-}
-
-export class VirtioBlk implements VirtioDevice {
+/** A virtio-blk device as a request handler: hosted by `VirtioBlk` in a VMM, or by a vhost-user back-end. */
+export class BlockDevice implements ChainDevice {
   readonly deviceType = VIRTIO_ID_BLOCK;
   readonly features: bigint;
   readonly queueMaxSizes: readonly number[];
   readonly handler: BlockRequestHandler;
-  readonly memory: GuestMemory;
-  readonly #config: BlkConfig;
+  readonly config: Readonly<BlkConfig>;
   readonly #configBytes: Uint8Array;
-  #activation: VirtioActivation | undefined;
-  #queues: ActiveQueue[] = [];
-  #epoch = 0;
-  #broken = false;
   readonly #listeners = new Set<CompletionListener>();
 
-  constructor(options: VirtioBlkOptions) {
+  constructor(options: BlockDeviceOptions) {
     const numQueues = options.numQueues ?? 1;
     const queueSize = options.queueSize ?? 256;
     if (!Number.isInteger(numQueues) || numQueues < 1 || numQueues > 0xffff)
@@ -122,10 +119,9 @@ export class VirtioBlk implements VirtioDevice {
       sizeMax: options.sizeMax ?? DEFAULT_SIZE_MAX,
       ...(options.serial !== undefined ? { serial: options.serial } : {}),
     });
-    this.memory = options.memory;
     this.features = virtioBlkFeatures({ ...options, readOnly });
     this.queueMaxSizes = Array.from({ length: numQueues }, () => queueSize);
-    this.#config = blkConfig({
+    this.config = blkConfig({
       capacity: this.handler.capacity,
       sizeMax: this.handler.sizeMax,
       segMax: this.handler.segMax,
@@ -133,36 +129,35 @@ export class VirtioBlk implements VirtioDevice {
       numQueues,
       ...(options.geometry ? { geometry: options.geometry } : {}),
     });
-    this.#configBytes = encodeBlkConfig(this.#config);
+    this.#configBytes = encodeBlkConfig(this.config);
   }
 
   /** Opens `path` (never creating it) and builds a device on it. */
-  static async open(path: string, options: VirtioBlkOpenOptions): Promise<VirtioBlk> {
+  static async open(path: string, options: BlockDeviceOpenOptions = {}): Promise<BlockDevice> {
     const backend = await FileBackend.open(path, {
       readOnly: options.readOnly ?? false,
       io: options.io ?? 'async',
     });
     try {
-      return new VirtioBlk({ ...options, backend });
+      return new BlockDevice({ ...options, backend });
     } catch (error) {
       await backend.close();
       throw error;
     }
   }
 
-  /** The configuration space as a struct. */
-  get config(): Readonly<BlkConfig> {
-    return this.#config;
+  get configSize(): number {
+    return this.#configBytes.length;
   }
+
   get stats() {
     return this.handler.stats;
   }
-  /** True after a ring error sent the device to NEEDS_RESET (cleared by reset). */
-  get broken(): boolean {
-    return this.#broken;
-  }
 
-  /** Every completed request, as a stream (for progress lines, statistics, logs). */
+  /**
+   * Every completed request, as a stream (for progress lines, statistics, logs): emitted when its
+   * I/O is done; the serving loop publishes its used entry later in the same turn.
+   */
   readonly completions$: Observable<{ queue: number; result: BlockRequestResult }> = new Observable(
     (subscriber) => this.onCompletion((queue, result) => subscriber.next({ queue, result })),
   );
@@ -182,102 +177,67 @@ export class VirtioBlk implements VirtioDevice {
     log(`ignored config write of ${data.length} byte(s) at ${offset}`);
   }
 
-  activate(activation: VirtioActivation): void {
-    const multiqueue = hasFeature(activation.features, BlkFeature.MQ);
-    const usable = multiqueue ? activation.queues : activation.queues.slice(0, 1);
-    if (!usable[0]?.ready) throw errnoError('EINVAL', 'request queue 0 is not ready');
-    const queues: ActiveQueue[] = [];
-    for (const q of usable) {
-      if (!q.ready) continue;
-      // q carries the negotiated ring features (packed, eventIdx, indirect): openQueue picks the format.
-      // Throws VirtqueueError for a layout outside guest memory: the transport turns that into NEEDS_RESET.
-      queues[q.index] = { index: q.index, queue: openQueue(this.memory, q), inflight: 0 };
-    }
-    this.#epoch++; // completions of an earlier activation never touch these rings
-    this.#queues = queues;
-    this.#activation = activation;
-    this.#broken = false;
+  checkActivation(info: VirtioActivationInfo): void {
+    if (!info.queues[0]?.ready) throw errnoError('EINVAL', 'request queue 0 is not ready');
   }
 
+  handleChain(chain: DescriptorChain, memory: GuestMemory, queueIndex: number): Promise<number> {
+    return this.handler.process(memory, chain).then((result) => {
+      if (result.error) log(`queue ${queueIndex} head ${chain.head}: ${result.error}`);
+      for (const listener of this.#listeners) listener(queueIndex, result);
+      return result.usedLen;
+    });
+  }
+
+  /** Waits for requests in flight (their I/O finishes; the rings were already abandoned). */
   reset(): Promise<void> {
-    this.#epoch++;
-    this.#activation = undefined;
-    this.#queues = [];
-    this.#broken = false;
-    // In-flight requests finish their I/O but no longer touch the rings (epoch changed).
     return this.handler.drain();
   }
 
-  queueNotify(queueIndex: number): void {
-    const active = this.#queues[queueIndex];
-    if (!active || !this.#activation || this.#broken) return;
-    this.#process(active);
-  }
-
-  /** Flushes and closes the backend. */
+  /** Waits for requests in flight, flushes and closes the backend. */
   async close(): Promise<void> {
     await this.handler.drain();
     await this.handler.backend.flush().catch(() => undefined);
     await this.handler.backend.close();
   }
+}
 
-  /** Pops every available chain and starts it; re-checks after enabling notifications (no lost kick). */
-  #process(active: ActiveQueue): void {
-    const { queue } = active;
-    // A guest on another thread can republish chains (even heads in flight) as fast as they are
-    // popped: after a budget the rest waits for the next turn of the loop, so completions and the
-    // VMM's other work are not starved by one endless synchronous pop loop.
-    let budget = 4 * queue.size;
-    try {
-      for (;;) {
-        queue.disableNotifications();
-        let chain: DescriptorChain | null = queue.pop();
-        while (chain) {
-          this.#start(active, chain);
-          chain = budget-- > 0 ? queue.pop() : null;
-        }
-        if (budget < 0) {
-          const epoch = this.#epoch;
-          setImmediate(() => {
-            if (epoch === this.#epoch && !this.#broken && this.#queues[active.index] === active)
-              this.#process(active);
-          });
-          return;
-        }
-        if (!queue.enableNotifications()) break;
-      }
-    } catch (error) {
-      this.#fail(error);
-    }
+/** A virtio-blk device in the VMM, behind any transport: a `BlockDevice` served by a `DeviceServer`. */
+export class VirtioBlk extends DeviceServer {
+  declare readonly device: BlockDevice;
+
+  constructor(options: VirtioBlkOptions | { device: BlockDevice; memory: GuestMemory }) {
+    super('device' in options ? options.device : new BlockDevice(options), options.memory);
   }
 
-  #start(active: ActiveQueue, chain: DescriptorChain): void {
-    const epoch = this.#epoch;
-    active.inflight++;
-    this.handler.process(this.memory, chain).then(
-      (result) => {
-        if (epoch !== this.#epoch) return;
-        active.inflight--;
-        if (result.error) log(`queue ${active.index} head ${chain.head}: ${result.error}`);
-        try {
-          active.queue.pushUsed(chain.head, result.usedLen);
-          if (active.queue.needsNotification()) this.#activation?.signalUsedBuffer(active.index);
-        } catch (error) {
-          this.#fail(error);
-          return;
-        }
-        for (const listener of this.#listeners) listener(active.index, result);
-      },
-      (error: unknown) => {
-        if (epoch === this.#epoch) this.#fail(error);
-      },
-    );
+  /** Opens `path` (never creating it) and builds a device on it. */
+  static async open(path: string, options: VirtioBlkOpenOptions): Promise<VirtioBlk> {
+    const device = await BlockDevice.open(path, options);
+    return new VirtioBlk({ device, memory: options.memory });
   }
 
-  #fail(error: unknown): void {
-    if (this.#broken) return;
-    this.#broken = true;
-    log(`device failed: ${error instanceof Error ? error.message : String(error)}`);
-    this.#activation?.needsReset(error);
+  get handler(): BlockRequestHandler {
+    return this.device.handler;
+  }
+  /** The configuration space as a struct. */
+  get config(): Readonly<BlkConfig> {
+    return this.device.config;
+  }
+  get stats() {
+    return this.device.stats;
+  }
+  /** True after a ring or device error sent the device to NEEDS_RESET (cleared by reset). */
+  get broken(): boolean {
+    return this.failure !== undefined;
+  }
+  get completions$(): Observable<{ queue: number; result: BlockRequestResult }> {
+    return this.device.completions$;
+  }
+  onCompletion(listener: CompletionListener): () => void {
+    return this.device.onCompletion(listener);
+  }
+  /** Flushes and closes the backend. */
+  close(): Promise<void> {
+    return this.device.close();
   }
 }

@@ -1,4 +1,5 @@
 import type { GuestMemory } from '@rxvmm/guest-memory';
+import type { VirtioActivationInfo } from '@rxvmm/virtio';
 import type { DescriptorChain } from './chain.js';
 import type { ServeQueueOptions } from './serve-queue.js';
 
@@ -27,6 +28,12 @@ export interface ChainDevice {
   validateFeatures?(features: bigint): boolean;
   /** The features the driver accepted, before the first chain is served. */
   setFeatures?(features: bigint): void;
+  /**
+   * In-VMM hosting ({@link DeviceServer}): the driver set DRIVER_OK with these
+   * features and queues; throw to refuse them (the device goes to NEEDS_RESET).
+   * A vhost-user back-end sees queues one message at a time and does not call it.
+   */
+  checkActivation?(info: VirtioActivationInfo): void;
   /**
    * Serves one chain of queue `queueIndex`: the bytes written into its
    * device-writable buffers, now or later. A throw or rejection (for example a

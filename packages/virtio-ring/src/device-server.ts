@@ -56,6 +56,7 @@ export class DeviceServer implements VirtioDevice {
   activate(activation: VirtioActivation): void {
     this.#stop();
     this.#failure = undefined;
+    this.device.checkActivation?.(activation);
     this.device.setFeatures?.(activation.features);
     // Build every queue before serving any: a bad layout (VirtqueueError) fails activation whole.
     const queues = activation.queues.map((q) => (q.ready ? openQueue(this.memory, q) : undefined));

@@ -172,12 +172,14 @@ export async function makeRig(
         const used = d.getUsed();
         if (used) return used;
         if (transport.status & DeviceStatus.DEVICE_NEEDS_RESET) throw new Error('device needs reset');
-        // Wake on the next completion (or device failure), whatever the disk's latency.
+        // Wake on the next completion (or device failure), whatever the disk's latency. A
+        // completion is reported when its I/O is done; the serving loop publishes its used entry
+        // later in the same turn, so look again on the next one.
         await new Promise<void>((resolve) => {
           const off = blk.onCompletion(() => {
             off();
             sub.unsubscribe();
-            resolve();
+            setImmediate(resolve);
           });
           const sub = transport.needsReset$.subscribe(() => {
             off();
