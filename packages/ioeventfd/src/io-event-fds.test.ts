@@ -21,7 +21,7 @@ const le = (len: number, v: bigint) => {
   return b;
 };
 
-describe('ioeventfd assign validation (SEMANTICS §3, in order)', () => {
+describe('ioeventfd assign validation (docs/SEMANTICS.md §3, in order)', () => {
   it('§3 len not in {0,1,2,4,8}: EINVAL', () => {
     const { ioeventfds } = setup();
     using efd = new InMemoryEventFd();
@@ -92,7 +92,7 @@ describe('ioeventfd assign validation (SEMANTICS §3, in order)', () => {
   });
 });
 
-describe('ioeventfd collisions (SEMANTICS §3)', () => {
+describe('ioeventfd collisions (docs/SEMANTICS.md §3)', () => {
   const cases: [string, [number, number, bigint?], [number, number, bigint?], boolean][] = [
     ['same length, both wildcard', [4, 0], [4, 0], true],
     ['same length, one wildcard', [4, DATAMATCH, 1n], [4, 0], true],
@@ -124,7 +124,7 @@ describe('ioeventfd collisions (SEMANTICS §3)', () => {
   });
 });
 
-describe('ioeventfd matching (SEMANTICS §3)', () => {
+describe('ioeventfd matching (docs/SEMANTICS.md §3)', () => {
   it('§3 datamatch: only the matching value of the matching length signals and is absorbed', () => {
     const { ioeventfds, buses } = setup();
     using efd = new InMemoryEventFd({ nonblock: true });
@@ -181,7 +181,7 @@ describe('ioeventfd matching (SEMANTICS §3)', () => {
   });
 });
 
-describe('ioeventfd deassign (SEMANTICS §3)', () => {
+describe('ioeventfd deassign (docs/SEMANTICS.md §3)', () => {
   it('§3 deassign removes the exact match (bus, eventfd, addr, len, wildcard-ness, datamatch); none: ENOENT', () => {
     const { ioeventfds, buses } = setup();
     using a = new InMemoryEventFd();

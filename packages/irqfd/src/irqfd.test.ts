@@ -53,7 +53,7 @@ function setup(routes = defaultX86Routing()) {
   return { ...rec, router, irqfds };
 }
 
-describe('irqfd assign/deassign errno (SEMANTICS §4)', () => {
+describe('irqfd assign/deassign errno (docs/SEMANTICS.md §4)', () => {
   it('§4 a flag outside DEASSIGN|RESAMPLE: EINVAL', () => {
     const { irqfds } = setup();
     using efd = new InMemoryEventFd();
@@ -108,7 +108,7 @@ describe('irqfd assign/deassign errno (SEMANTICS §4)', () => {
   });
 });
 
-describe('irqfd injection (SEMANTICS §4)', () => {
+describe('irqfd injection (docs/SEMANTICS.md §4)', () => {
   it('§4 edge: a signal pulses every irqchip route of the GSI (userspace source), asynchronously', async () => {
     const { irqfds, log } = setup();
     using efd = new InMemoryEventFd({ nonblock: true });
@@ -185,7 +185,7 @@ describe('irqfd injection (SEMANTICS §4)', () => {
   });
 });
 
-describe('irqfd level-triggered with resample (SEMANTICS §4)', () => {
+describe('irqfd level-triggered with resample (docs/SEMANTICS.md §4)', () => {
   it('§4 RESAMPLE: asserts and holds; the guest EOI de-asserts and signals every resamplefd of the GSI', async () => {
     const { irqfds, router, line } = setup([{ gsi: 10, type: 'irqchip', irqchip: IRQCHIP_IOAPIC, pin: 10 }]);
     using efd = new InMemoryEventFd();
@@ -244,7 +244,7 @@ describe('irqfd level-triggered with resample (SEMANTICS §4)', () => {
   });
 });
 
-describe('GSI routing (SEMANTICS §5)', () => {
+describe('GSI routing (docs/SEMANTICS.md §5)', () => {
   const router = () => new IrqRouter(recordingSink().sink);
   it('§5 flags != 0: EINVAL; nr > 4096: EINVAL; gsi >= 4096: EINVAL; unknown type: EINVAL', () => {
     const r = router();

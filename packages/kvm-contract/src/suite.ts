@@ -1,7 +1,7 @@
 /**
  * The KVM backend contract suite: one set of tests, run against every backend
  * (SoftKvm in @rxvmm/kvm-soft, /dev/kvm in @rxvmm/kvm-linux). Each test names the
- * rule of SEMANTICS.md it checks (§2 io bus, §3 ioeventfd, §4 irqfd, §5 GSI
+ * rule of docs/SEMANTICS.md it checks (§2 io bus, §3 ioeventfd, §4 irqfd, §5 GSI
  * routing, §6 other ioctls and exits); assertions are errno for errno.
  *
  * Interrupt scenarios never block in a sleeping vCPU: signals are sent before
@@ -198,7 +198,7 @@ export function describeKvmContract(fixture: BackendFixture): void {
         const e = efd();
         expect(() => vm.ioeventfd({ addr: MMIO, len: 4, fd: e, flags: 1 << 5 })).toThrow(errno('EINVAL'));
         expect(() => vm.ioeventfd({ addr: MMIO, len: 4, fd: e, flags: 1 << 30 })).toThrow(errno('EINVAL'));
-        // The live kernel's mask is (1 << kvm_ioeventfd_flag_nr_max) - 1 = 0x1f (SEMANTICS.md says "four").
+        // The live kernel's mask is (1 << kvm_ioeventfd_flag_nr_max) - 1 = 0x1f (docs/SEMANTICS.md §3).
         vm.ioeventfd({ addr: MMIO, len: 4, fd: e, flags: 1 << 4 });
       });
       it('§3 len 0 with DATAMATCH: EINVAL; len 0 with PIO is accepted', () => {
