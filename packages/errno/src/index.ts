@@ -49,3 +49,6 @@ export function isErrno(error: unknown, code?: ErrnoCode): error is ErrnoError {
   if (!(error instanceof Error) || typeof (error as ErrnoError).code !== 'string') return false;
   return code === undefined || (error as ErrnoError).code === code;
 }
+
+export { type DebugLog, debug, debugEnabled } from './debug.js';
+export { nextTurn } from './next-turn.js';
