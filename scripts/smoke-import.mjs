@@ -46,7 +46,7 @@ const entries = {
   },
   '@rxvmm/vhost-user/testing': { MemfdRam: 'function', TestQueue: 'function' },
   '@rxvmm/demo-vmm': { runDemo: 'function', parseOptions: 'function' },
-  '@rxvmm/vhost-backend': { run: 'function', VhostUserBlkDevice: 'function' },
+  '@rxvmm/vhost-backend': { run: 'function', openBlkDevice: 'function' },
 };
 
 let passed = 0;

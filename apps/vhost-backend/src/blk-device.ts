@@ -1,22 +1,15 @@
 /**
- * The vhost-user-blk device: @rxvmm/virtio-blk's BlockRequestHandler behind
- * the @rxvmm/vhost-user back-end. GET_CONFIG is answered with the
- * virtio_blk_config from virtio-blk's encoder; each popped chain becomes one
- * asynchronous file request; a frontend going away flushes the disk.
+ * The vhost-user-blk device: @rxvmm/virtio-blk's `BlockDevice` (a
+ * `ChainDevice`) hosted as it is by the @rxvmm/vhost-user back-end, on a disk
+ * opened with this program's I/O choice. GET_CONFIG answers virtio_blk_config;
+ * each popped chain becomes one file request; a frontend going away (the
+ * device's reset) makes every completed write durable.
  */
-
-import type { VhostUserDevice } from '@rxvmm/vhost-user';
-import { featureBit, VirtioFeature } from '@rxvmm/virtio';
 import {
+  BlockDevice,
   type BlockBackend,
-  BlockRequestHandler,
-  type BlockRequestStats,
-  blkConfig,
-  encodeBlkConfig,
   FileBackend,
-  virtioBlkFeatures,
 } from '@rxvmm/virtio-blk';
-import type { DescriptorChain, GuestMemory } from '@rxvmm/virtio-ring';
 import { SyncFileBackend } from './sync-file-backend.js';
 
 export interface BlkDeviceOptions {
@@ -32,72 +25,27 @@ export interface BlkDeviceOptions {
   io?: 'sync' | 'async';
 }
 
-export class VhostUserBlkDevice implements VhostUserDevice {
-  readonly features: bigint;
-  readonly numQueues: number;
-  readonly maxQueueSize: number;
-  private readonly config: Uint8Array;
-
-  private constructor(
-    readonly backend: BlockBackend,
-    readonly handler: BlockRequestHandler,
-    options: BlkDeviceOptions,
-  ) {
-    this.numQueues = options.numQueues ?? 1;
-    this.maxQueueSize = options.maxQueueSize ?? 1024;
-    const readOnly = options.readOnly ?? false;
-    // The vhost-user back-end builds split rings only: never offer VIRTIO_F_RING_PACKED.
-    this.features =
-      virtioBlkFeatures({ readOnly, numQueues: this.numQueues, packed: false }) &
-      ~featureBit(VirtioFeature.RING_PACKED);
-    this.config = encodeBlkConfig(
-      blkConfig({
-        capacity: handler.capacity,
-        segMax: handler.segMax,
-        sizeMax: handler.sizeMax,
-        numQueues: this.numQueues,
-      }),
-    );
-  }
-
-  static async open(options: BlkDeviceOptions): Promise<VhostUserBlkDevice> {
-    const numQueues = options.numQueues ?? 1;
-    if (!Number.isInteger(numQueues) || numQueues < 1 || numQueues > 64)
-      throw new RangeError(`num-queues ${numQueues} must be 1..64`);
-    const readOnly = options.readOnly ?? false;
-    const backend: BlockBackend =
-      (options.io ?? 'sync') === 'sync'
-        ? SyncFileBackend.open(options.path, { readOnly })
-        : await FileBackend.open(options.path, { readOnly });
-    const handler = new BlockRequestHandler({
+/** Opens the disk and builds the block device the back-end serves. */
+export async function openBlkDevice(options: BlkDeviceOptions): Promise<BlockDevice> {
+  const numQueues = options.numQueues ?? 1;
+  if (!Number.isInteger(numQueues) || numQueues < 1 || numQueues > 64)
+    throw new RangeError(`num-queues ${numQueues} must be 1..64`);
+  const readOnly = options.readOnly ?? false;
+  const backend: BlockBackend =
+    (options.io ?? 'sync') === 'sync'
+      ? SyncFileBackend.open(options.path, { readOnly })
+      : await FileBackend.open(options.path, { readOnly });
+  try {
+    return new BlockDevice({
       backend,
       readOnly,
+      numQueues,
+      queueSize: options.maxQueueSize ?? 1024,
       serial: options.serial ?? 'rxvmm-vhost-blk',
+      packed: false, // the vhost-user back-end builds split rings only
     });
-    return new VhostUserBlkDevice(backend, handler, options);
-  }
-
-  get stats(): BlockRequestStats {
-    return { ...this.handler.stats };
-  }
-
-  readConfig(): Uint8Array {
-    return this.config;
-  }
-
-  handleChain(chain: DescriptorChain, memory: GuestMemory): Promise<number> {
-    return this.handler.process(memory, chain).then((r) => r.usedLen);
-  }
-
-  /** Frontend gone or device reset: make every completed write durable. */
-  async reset(): Promise<void> {
-    await this.handler.drain();
-    if (!this.backend.readOnly) await this.backend.flush();
-  }
-
-  /** Flushes and closes the disk. */
-  async close(): Promise<void> {
-    await this.reset();
-    await this.backend.close();
+  } catch (error) {
+    await backend.close();
+    throw error;
   }
 }

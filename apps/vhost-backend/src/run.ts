@@ -8,7 +8,8 @@
  */
 import { parseArgs } from 'node:util';
 import { VhostUserServer } from '@rxvmm/vhost-user';
-import { VhostUserBlkDevice } from './blk-device.js';
+import type { BlockDevice } from '@rxvmm/virtio-blk';
+import { openBlkDevice } from './blk-device.js';
 
 export const USAGE = `Usage: rxvmm-vhost-blk (--socket-path PATH | --fd N) --blk-file FILE [options]
        rxvmm-vhost-blk --print-capabilities
@@ -46,7 +47,7 @@ const defaultIo: CliIo = {
 
 export interface RunningBackend {
   server: VhostUserServer;
-  device: VhostUserBlkDevice;
+  device: BlockDevice;
   /** Ends the session, flushes and closes the disk, removes the socket. */
   shutdown(reason: string): Promise<void>;
   /** Resolves when there is nothing left to serve: `--fd` was a connected socket and its frontend left (or shutdown). */
@@ -86,9 +87,9 @@ export async function run(argv: string[], io: CliIo = defaultIo): Promise<number
 
   const ioMode = values.io ?? 'sync';
   if (ioMode !== 'sync' && ioMode !== 'async') return usage(`--io ${ioMode} must be sync or async`);
-  let device: VhostUserBlkDevice;
+  let device: BlockDevice;
   try {
-    device = await VhostUserBlkDevice.open({
+    device = await openBlkDevice({
       path: values['blk-file'],
       readOnly: values['read-only'] ?? false,
       numQueues,

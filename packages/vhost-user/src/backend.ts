@@ -20,9 +20,8 @@ import { type ErrnoError, errnoError } from '@rxvmm/errno';
 import type { GuestMemory } from '@rxvmm/guest-memory';
 import { close } from '@rxvmm/sys';
 import { hasFeature, VirtioFeature } from '@rxvmm/virtio';
-import type { DescriptorChain } from '@rxvmm/virtio-ring';
+import type { ChainDevice, DescriptorChain } from '@rxvmm/virtio-ring';
 import { MessageChannel, type RawMessage } from './channel.js';
-import type { VhostUserDevice } from './device.js';
 import { MemoryTable } from './memory-table.js';
 import {
   encodeConfig,
@@ -111,14 +110,14 @@ export class BackendSession implements VringHost {
 
   constructor(
     fd: number,
-    private readonly device: VhostUserDevice,
+    private readonly device: ChainDevice,
     private readonly options: BackendSessionOptions = {},
   ) {
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve;
     });
-    this.rings = Array.from({ length: device.numQueues }, (_, i) => new Vring(i, this));
+    this.rings = Array.from({ length: device.queueMaxSizes.length }, (_, i) => new Vring(i, this));
     this.channel = new MessageChannel(fd, {
       onMessage: (message) => this.enqueue(message),
       onClose: (reason) => void this.teardown(reason),
@@ -146,7 +145,7 @@ export class BackendSession implements VringHost {
     return this.table.vaToGpa(va, len);
   }
 
-  handleChain(queueIndex: number, memory: GuestMemory, chain: DescriptorChain): number | Promise<number> {
+  handleChain(queueIndex: number, memory: GuestMemory, chain: DescriptorChain): number | PromiseLike<number> {
     return this.device.handleChain(chain, memory, queueIndex);
   }
 
@@ -278,7 +277,7 @@ export class BackendSession implements VringHost {
         const s = m as Extract<Message, { kind: 'vringState' }>;
         const ring = this.ring(s.index);
         if (ring.started) throw errnoError('EBUSY', `queue ${s.index} is running`);
-        checkRingSize(s.num, this.device.maxQueueSize);
+        checkRingSize(s.num, this.device.queueMaxSizes[s.index] ?? 0);
         ring.size = s.num;
         ring.invalidate();
         return undefined;
@@ -334,11 +333,8 @@ export class BackendSession implements VringHost {
         const c = m as Extract<Message, { kind: 'config' }>;
         if (c.offset + c.size > MAX_CONFIG_SIZE)
           throw errnoError('EINVAL', `config [${c.offset}, +${c.size}) is out of range`);
-        const config = this.device.readConfig();
         const out = new Uint8Array(c.size);
-        out.set(
-          config.subarray(Math.min(c.offset, config.length), Math.min(c.offset + c.size, config.length)),
-        );
+        this.device.readConfig(c.offset, out);
         return encodeConfig(c.offset, c.flags, out);
       }
       case Request.SET_CONFIG: {
@@ -350,7 +346,7 @@ export class BackendSession implements VringHost {
           );
           return undefined;
         }
-        if (c.offset + c.size > this.device.readConfig().length)
+        if (c.offset + c.size > this.device.configSize)
           throw errnoError('EINVAL', `config write [${c.offset}, +${c.size}) is out of range`);
         this.device.writeConfig(c.offset, c.data);
         return undefined;

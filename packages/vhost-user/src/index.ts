@@ -1,7 +1,8 @@
 /**
  * @rxvmm/vhost-user: the vhost-user protocol (QEMU docs/interop/vhost-user.rst).
  * Back-end: `VhostUserServer` (listening socket, one frontend at a time) running
- * a `BackendSession` per frontend over any `VhostUserDevice`. Frontend:
+ * a `BackendSession` per frontend over any `ChainDevice` of `@rxvmm/virtio-ring`
+ * (the same device a VMM hosts behind a transport with `DeviceServer`). Frontend:
  * `VhostUserFrontend` (what a VMM uses to hand its queues to a back-end).
  */
 
@@ -9,7 +10,6 @@ export type { BackendSessionOptions, Logger, SessionStats } from './backend.js';
 export { BACKEND_PROTOCOL_FEATURES, BackendSession } from './backend.js';
 export type { ChannelHandlers, RawMessage } from './channel.js';
 export { MessageChannel } from './channel.js';
-export type { VhostUserDevice } from './device.js';
 export { type DeviceProxyOptions, type ProxyActivation, VhostUserDeviceProxy } from './device-proxy.js';
 export type { FrontendMemoryRegion, FrontendQueue } from './frontend.js';
 export { identityMappedRegions, VhostUserFrontend } from './frontend.js';

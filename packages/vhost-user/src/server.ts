@@ -12,7 +12,7 @@ import { fstatSync, readFileSync } from 'node:fs';
 import { errnoError } from '@rxvmm/errno';
 import { close, Poller, type PollerHandle, setNonBlocking, UV_READABLE, unixAccept } from '@rxvmm/sys';
 import { BackendSession, type Logger, type SessionStats } from './backend.js';
-import type { VhostUserDevice } from './device.js';
+import type { ChainDevice } from '@rxvmm/virtio-ring';
 import { type BoundSocket, listenOnPath, removeBoundSocket } from './socket-path.js';
 
 /** Back-off after a failed accept (the error is usually EMFILE: fds must be freed first). */
@@ -65,7 +65,7 @@ export class VhostUserServer {
   sessions = 0;
 
   constructor(
-    private readonly device: VhostUserDevice,
+    private readonly device: ChainDevice,
     private readonly options: ServerOptions,
   ) {
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));

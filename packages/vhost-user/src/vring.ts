@@ -16,8 +16,8 @@ import { errnoError } from '@rxvmm/errno';
 import { EventFd } from '@rxvmm/eventfd';
 import type { GuestMemory } from '@rxvmm/guest-memory';
 import { queueAreaSizes, queueSizeError } from '@rxvmm/virtio';
-import { type DescriptorChain, SplitQueue } from '@rxvmm/virtio-ring';
-import type { Subscription } from 'rxjs';
+import { type DescriptorChain, SplitQueue, serveQueue } from '@rxvmm/virtio-ring';
+import { Subject, type Subscription } from 'rxjs';
 import type { VringAddr } from './message.js';
 
 export interface VringStats {
@@ -33,7 +33,7 @@ export interface VringHost {
   readonly eventIdx: boolean;
   readonly indirect: boolean;
   /** Runs one chain through the device: the used length, now or later. */
-  handleChain(queueIndex: number, memory: GuestMemory, chain: DescriptorChain): number | Promise<number>;
+  handleChain(queueIndex: number, memory: GuestMemory, chain: DescriptorChain): number | PromiseLike<number>;
   /** A ring broke (bad descriptor, bad layout): log and signal the err fd. */
   ringFailed(queueIndex: number, error: Error): void;
 }
@@ -64,12 +64,20 @@ export function translateRingAreas(
   };
 }
 
+/** One serving of the ring: the loop's kick input, and a promise settled when the loop ends. */
+interface Serving {
+  kicks: Subject<void>;
+  ended: Promise<void>;
+  subscription: Subscription;
+}
+
 export class Vring {
   size = 0;
   addr: VringAddr | null = null;
   base = 0;
   enabled = false;
   started = false;
+  /** A kick arrived (or work may be left in the ring) while the ring was not being served. */
   pendingKick = false;
   broken = false;
   /** Set while the session swaps something the ring depends on (memory table, addresses); kicks are held. */
@@ -80,8 +88,10 @@ export class Vring {
   err: EventFd | null = null;
   readonly stats: VringStats = { kicks: 0, chains: 0, calls: 0 };
   private kickSub: Subscription | null = null;
-  private readonly inflight = new Set<Promise<unknown>>();
-  private flushScheduled = false;
+  /** The serving loop, while the ring is processable and served. */
+  private serving: Serving | null = null;
+  /** Settles when a pause (drain) in progress has published its last used entry. */
+  private pausing: Promise<void> | null = null;
 
   constructor(
     readonly index: number,
@@ -104,8 +114,11 @@ export class Vring {
       next: () => {
         this.stats.kicks++;
         this.started = true;
-        this.pendingKick = true;
-        this.process();
+        if (this.serving) this.serving.kicks.next();
+        else {
+          this.pendingKick = true;
+          this.process();
+        }
       },
       error: (error: Error) => this.host.ringFailed(this.index, error),
     });
@@ -122,107 +135,102 @@ export class Vring {
     this.err = fd === null ? null : EventFd.fromFd(fd, { nonblock: true });
   }
 
-  /** SET_VRING_ENABLE. Enabling serves a held kick. */
+  /** SET_VRING_ENABLE. Enabling serves a held kick; disabling pauses the ring. */
   setEnabled(enabled: boolean): void {
     this.enabled = enabled;
     if (enabled) this.process();
+    else void this.drain(); // requests in flight finish; nothing more is popped until re-enabled
   }
 
-  /** Config changes (num, base, addr) rebuild the queue object on the next processing. */
+  /** Config changes (num, base, addr) rebuild the queue object on the next processing. Not while served. */
   invalidate(): void {
-    if (this.queue) {
-      this.base = this.queue.nextAvail;
-    }
+    if (this.queue) this.base = this.queue.nextAvail;
     this.queue = null;
     this.broken = false;
   }
 
-  /** Runs the ring if it can be run; otherwise the kick stays held. */
+  /** Starts serving the ring if it can be served and a kick is held; otherwise the kick stays held. */
   process(): void {
-    if (!this.pendingKick || !this.started || !this.enabled || this.broken || this.suspended) return;
+    if (this.serving || this.pausing || !this.pendingKick) return;
+    if (!this.started || !this.enabled || this.broken || this.suspended) return;
     const memory = this.host.memory;
     if (memory === null || this.size === 0 || this.addr === null) return;
+    let queue: SplitQueue;
     try {
-      const queue = this.queue ?? this.build(memory);
-      this.pendingKick = false;
-      // A driver that refills the ring as fast as we empty it must not starve the socket and the
-      // other rings: after a budget of chains the rest waits for the next turn of the loop.
-      let budget = 4 * this.size;
-      for (;;) {
-        queue.disableNotifications();
-        for (let chain = queue.pop(); chain !== null; chain = budget-- > 0 ? queue.pop() : null) {
-          this.completed(queue, chain.head, this.host.handleChain(this.index, memory, chain));
-        }
-        if (budget < 0) {
-          this.pendingKick = true;
-          setImmediate(() => this.process());
-          break;
-        }
-        if (!queue.enableNotifications()) break;
-      }
-      this.scheduleFlush();
+      queue = this.queue ?? this.build(memory);
     } catch (error) {
-      this.broken = true;
-      this.host.ringFailed(this.index, error as Error);
-    }
-  }
-
-  /** Pushes a chain's used entry now, or when its Promise settles (tracked for drain()). */
-  private completed(queue: SplitQueue, head: number, len: number | Promise<number>): void {
-    this.stats.chains++;
-    if (typeof len === 'number') {
-      queue.pushUsed(head, len);
+      this.fail(error);
       return;
     }
-    // One catch for the device's rejection AND a pushUsed that throws (e.g. a length that is not a
-    // u32): anything else would be an unhandled rejection, which ends the process.
-    const work = len
-      .then((n) => {
-        if (this.queue === queue && !this.broken) {
-          queue.pushUsed(head, n);
-          this.scheduleFlush();
-        }
-      })
-      .catch((error: Error) => {
-        this.broken = true;
-        this.host.ringFailed(this.index, error);
-      });
-    this.inflight.add(work);
-    void work.finally(() => this.inflight.delete(work));
+    this.pendingKick = false;
+    this.serving = this.serve(queue, memory);
+    this.serving.kicks.next();
   }
 
-  /** Completions in one turn of the loop share one interrupt (as event-idx allows). */
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    queueMicrotask(() => {
-      this.flushScheduled = false;
-      const queue = this.queue;
-      if (queue === null || this.call === null || this.call.closed) return;
-      if (queue.needsNotification()) {
-        this.stats.calls++;
-        signal(this.call);
-      }
+  /**
+   * Runs `serveQueue` on the ring: the one device loop (budget per turn, concurrency bounded by
+   * the ring size, one call per batch of used entries as event-idx allows).
+   */
+  private serve(queue: SplitQueue, memory: GuestMemory): Serving {
+    const kicks = new Subject<void>();
+    let subscription!: Subscription;
+    const ended = new Promise<void>((resolve) => {
+      subscription = kicks
+        .pipe(
+          serveQueue(queue, (chain) => this.host.handleChain(this.index, memory, chain), {
+            onPop: () => {
+              this.stats.chains++;
+            },
+          }),
+        )
+        .subscribe({
+          next: () => {
+            if (this.call === null || this.call.closed) return;
+            this.stats.calls++;
+            signal(this.call);
+          },
+          error: (error: unknown) => {
+            if (this.serving?.kicks === kicks) this.serving = null;
+            this.fail(error);
+            resolve();
+          },
+          complete: () => resolve(),
+        });
     });
+    return { kicks, ended, subscription };
   }
 
-  /** Waits until no request of this ring is in flight. */
-  async drain(): Promise<void> {
-    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  /** A ring (or its device) failed: it stays broken until reconfigured; the frontend hears of it. */
+  private fail(error: unknown): void {
+    this.broken = true;
+    this.host.ringFailed(this.index, error instanceof Error ? error : new Error(String(error)));
+  }
+
+  /**
+   * Pauses the ring: pops nothing more, waits for the requests in flight and publishes their
+   * used entries (and the call they need). Kicks after this are held until `process()`.
+   */
+  drain(): Promise<void> {
+    if (this.pausing) return this.pausing; // a second caller waits for the same requests
+    const serving = this.serving;
+    if (serving === null) return Promise.resolve();
+    this.serving = null;
+    serving.kicks.complete();
+    this.pausing = serving.ended.then(() => {
+      this.pausing = null;
+      // The pause may have left chains in the ring whose kick it consumed: look again on resume.
+      if (this.started && !this.broken) this.pendingKick = true;
+      this.process(); // resumes at once if what paused the ring is already over (re-enabled)
+    });
+    return this.pausing;
   }
 
   /** GET_VRING_BASE: stop, drain, release the notifiers; returns the next avail index. */
   async stop(): Promise<number> {
     this.started = false;
-    this.pendingKick = false;
     this.closeKick();
     await this.drain();
-    // Flush the last completions' interrupt before the call fd goes away.
-    const queue = this.queue;
-    if (queue !== null && this.call !== null && !this.call.closed && queue.needsNotification()) {
-      this.stats.calls++;
-      signal(this.call);
-    }
+    this.pendingKick = false;
     this.invalidate();
     this.call?.close();
     this.call = null;
@@ -233,6 +241,8 @@ export class Vring {
   dispose(): void {
     this.started = false;
     this.pendingKick = false;
+    this.serving?.subscription.unsubscribe();
+    this.serving = null;
     this.closeKick();
     this.call?.close();
     this.call = null;

@@ -8,7 +8,7 @@ import { firstValueFrom } from 'rxjs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { identityMappedRegions, type ProxyActivation, VhostUserDeviceProxy } from '../src/index.js';
 import { countFds, MemfdRam } from '../src/testing/index.js';
-import { EchoDevice } from './echo-device.js';
+import { EchoDevice } from '@rxvmm/virtio-ring/testing';
 import { type Rig, startServer } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rxvmm-vu-proxy-'));
@@ -172,7 +172,7 @@ describe('VhostUserDeviceProxy', () => {
   });
 
   it('refuses a back-end with fewer queues than the device needs', async () => {
-    rig = startServer(join(dir, `p${n++}`), new EchoDevice(1));
+    rig = startServer(join(dir, `p${n++}`), new EchoDevice());
     ram = new MemfdRam(1 << 16);
     await expect(
       VhostUserDeviceProxy.connect(rig.path, {

@@ -14,7 +14,7 @@ import {
   VhostUserServer,
 } from '../src/index.js';
 import { MemfdRam, TestQueue } from '../src/testing/index.js';
-import { EchoDevice } from './echo-device.js';
+import { EchoDevice } from '@rxvmm/virtio-ring/testing';
 
 export interface Rig {
   server: VhostUserServer;
@@ -25,7 +25,7 @@ export interface Rig {
   nextEnd(): Promise<string | null>;
 }
 
-export function startServer(path: string, device = new EchoDevice()): Rig {
+export function startServer(path: string, device = new EchoDevice({ queues: 2 })): Rig {
   const logs: string[] = [];
   const waiters: ((r: string | null) => void)[] = [];
   const ended: (string | null)[] = []; // session ends nobody waited for yet

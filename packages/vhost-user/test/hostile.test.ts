@@ -22,7 +22,7 @@ import {
   VERSION,
 } from '../src/index.js';
 import { countFds, countMaps, MemfdRam } from '../src/testing/index.js';
-import { EchoDevice } from './echo-device.js';
+import { EchoDevice } from '@rxvmm/virtio-ring/testing';
 import { expectServes, RawFrontend, type Rig, startServer } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rxvmm-vu-hostile-'));
@@ -402,7 +402,7 @@ describe('hostile ring contents', () => {
 describe('device results', () => {
   it('an asynchronous used length that is not a u32 stops that ring (logged, err eventfd) instead of an unhandled rejection', async () => {
     await rig.server.close();
-    const device = new EchoDevice(1, 5);
+    const device = new EchoDevice({ delayMs: 5 });
     const handle = device.handleChain.bind(device);
     device.handleChain = (chain, memory) => Promise.resolve(handle(chain, memory)).then(() => -1);
     rig = startServer(join(dir, `h${n++}`), device);
@@ -479,7 +479,7 @@ describe('vanishing frontends', () => {
 
   it('survives a frontend that disappears with a request in flight, and releases everything after it completes', async () => {
     await rig.server.close();
-    rig = startServer(join(dir, `h${n++}`), new EchoDevice(1, 50));
+    rig = startServer(join(dir, `h${n++}`), new EchoDevice({ delayMs: 50 }));
     const { VhostUserFrontend } = await import('../src/index.js');
     const { TestQueue } = await import('../src/testing/index.js');
     const ram = new MemfdRam(1 << 20);
@@ -505,7 +505,7 @@ describe('vanishing frontends', () => {
 
   it('does not map a memory table whose SET_MEM_TABLE was still waiting for in-flight requests when the frontend left', async () => {
     await rig.server.close();
-    rig = startServer(join(dir, `h${n++}`), new EchoDevice(1, 50));
+    rig = startServer(join(dir, `h${n++}`), new EchoDevice({ delayMs: 50 }));
     const { VhostUserFrontend } = await import('../src/index.js');
     const { TestQueue } = await import('../src/testing/index.js');
     const ram = new MemfdRam(1 << 20);

@@ -3,19 +3,21 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type VhostUserDevice, VhostUserFrontend, VhostUserServer } from '@rxvmm/vhost-user';
+import { VhostUserFrontend, VhostUserServer } from '@rxvmm/vhost-user';
 import { MemfdRam, TestQueue } from '@rxvmm/vhost-user/testing';
 import { featureBit, VirtioFeature } from '@rxvmm/virtio';
-import { readSegments, writeSegments } from '@rxvmm/virtio-ring';
+import { type ChainDevice, readSegments, writeSegments } from '@rxvmm/virtio-ring';
 import { firstValueFrom } from 'rxjs';
 
 export async function main(log: (line: string) => void = console.log): Promise<void> {
-  // --- back-end: any VhostUserDevice; the server owns protocol, memory table and rings ---
-  const device: VhostUserDevice = {
+  // --- back-end: any ChainDevice (a request handler); the server owns protocol, memory table,
+  // rings and the serving loop. The same object could sit behind virtio-mmio in a VMM. ---
+  const device: ChainDevice = {
+    deviceType: 0xffff, // not a spec device
     features: featureBit(VirtioFeature.VERSION_1), // VHOST_USER_F_PROTOCOL_FEATURES is added by the back-end
-    numQueues: 1,
-    maxQueueSize: 256,
-    readConfig: () => new Uint8Array(8),
+    queueMaxSizes: [256], // one queue of up to 256 entries
+    configSize: 0,
+    readConfig: (_offset, data) => data.fill(0),
     handleChain(chain, memory) {
       const input = new Uint8Array(chain.readableLength);
       readSegments(memory, chain.readable, input);

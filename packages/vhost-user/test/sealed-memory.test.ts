@@ -20,7 +20,7 @@ import {
 import { afterAll, describe, expect, it } from 'vitest';
 import { type FrontendMemoryRegion, VhostUserFrontend, VhostUserServer } from '../src/index.js';
 import { countFds, countMaps, MemfdRam } from '../src/testing/index.js';
-import { EchoDevice } from './echo-device.js';
+import { EchoDevice } from '@rxvmm/virtio-ring/testing';
 
 const dir = mkdtempSync(join(tmpdir(), 'rxvmm-vu-sealed-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -54,7 +54,7 @@ async function setUp(
   const ended = new Promise<void>((resolve) => {
     sessionEnded = resolve;
   });
-  const server = new VhostUserServer(new EchoDevice(1), {
+  const server = new VhostUserServer(new EchoDevice(), {
     socketPath,
     log: (l) => logs.push(l),
     ...(requireSealed === undefined ? {} : { requireSealed }),

@@ -5,7 +5,7 @@ import { firstValueFrom } from 'rxjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { identityMappedRegions, VhostUserFrontend, VhostUserServer } from '../src/index.js';
 import { countFds, countMapsNamed, MemfdRam, TestQueue } from '../src/testing/index.js';
-import { EchoDevice } from './echo-device.js';
+import { EchoDevice } from '@rxvmm/virtio-ring/testing';
 
 const dir = mkdtempSync(join(tmpdir(), 'rxvmm-vu-session-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -22,7 +22,7 @@ interface Rig {
 }
 
 let counter = 0;
-function startServer(device = new EchoDevice()): Rig {
+function startServer(device = new EchoDevice({ queues: 2 })): Rig {
   const path = join(dir, `s${counter++}`);
   const logs: string[] = [];
   let resolveEnded!: (r: string | null) => void;
@@ -190,7 +190,7 @@ describe('a full session driven by the TS frontend', () => {
   });
 
   it('GET_VRING_BASE waits for in-flight requests, stops the ring, and a restart resumes from the base', async () => {
-    rig = startServer(new EchoDevice(1, 30));
+    rig = startServer(new EchoDevice({ delayMs: 30 }));
     ram = new MemfdRam(1 << 20);
     const q = new TestQueue(ram, 8, 0x10000n);
     queues = [q];
@@ -224,7 +224,7 @@ describe('a full session driven by the TS frontend', () => {
   });
 
   it('a new memory table waits for requests in flight on the old one, then serves from the new one', async () => {
-    rig = startServer(new EchoDevice(1, 30));
+    rig = startServer(new EchoDevice({ delayMs: 30 }));
     ram = new MemfdRam(1 << 20);
     const q = new TestQueue(ram, 8, 0x10000n);
     queues = [q];
@@ -295,7 +295,7 @@ describe('a full session driven by the TS frontend', () => {
   });
 
   it('frontend: a refusal rejects that call (REPLY_ACK), a vanished back-end rejects with ENOTCONN', async () => {
-    rig = startServer(new EchoDevice(1, 50));
+    rig = startServer(new EchoDevice({ delayMs: 50 }));
     ram = new MemfdRam(1 << 20);
     const q = new TestQueue(ram, 8, 0x10000n);
     queues = [q];

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { close, unixBind, unixSocket } from '@rxvmm/sys';
 import { afterAll, describe, expect, it } from 'vitest';
 import { VhostUserServer } from '../src/index.js';
-import { EchoDevice } from './echo-device.js';
+import { EchoDevice } from '@rxvmm/virtio-ring/testing';
 import { expectServes, startServer } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rxvmm-vu-path-'));
@@ -29,7 +29,7 @@ const fresh = (): string => join(dir, `p${n++}`);
 /** The error `new VhostUserServer` throws for `path`. */
 function listenError(path: string): Error & { code?: string; path?: string } {
   try {
-    new VhostUserServer(new EchoDevice(), { socketPath: path, log: () => {} });
+    new VhostUserServer(new EchoDevice({ queues: 2 }), { socketPath: path, log: () => {} });
   } catch (error) {
     return error as Error & { code?: string; path?: string };
   }

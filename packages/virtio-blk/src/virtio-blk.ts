@@ -189,9 +189,13 @@ export class BlockDevice implements ChainDevice {
     });
   }
 
-  /** Waits for requests in flight (their I/O finishes; the rings were already abandoned). */
-  reset(): Promise<void> {
-    return this.handler.drain();
+  /**
+   * The driver reset the device (or a vhost-user frontend left): waits for requests in flight
+   * (their I/O finishes; the rings were already abandoned) and makes every completed write durable.
+   */
+  async reset(): Promise<void> {
+    await this.handler.drain();
+    if (!this.handler.backend.readOnly) await this.handler.backend.flush();
   }
 
   /** Waits for requests in flight, flushes and closes the backend. */

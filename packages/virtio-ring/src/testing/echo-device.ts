@@ -11,8 +11,12 @@ export const ECHO_MAX_REQUEST = 64 * 1024;
 export const ECHO_DEVICE_TYPE = 0xffff;
 
 export interface EchoDeviceOptions {
-  /** Queue size offered (default 256). */
+  /** Number of queues (default 1), each served the same way. */
+  queues?: number;
+  /** Largest queue size offered (default 256). */
   queueSize?: number;
+  /** Complete each request after this many milliseconds (default 0: at once), so requests stay in flight. */
+  delayMs?: number;
   /** Complete each request on a later turn of the event loop (out of order), not at once. */
   async?: boolean;
   /** Offer VIRTIO_F_RING_PACKED too (default false). */
@@ -20,34 +24,48 @@ export interface EchoDeviceOptions {
 }
 
 /**
- * The smallest useful device: one queue; each chain's device-readable bytes
- * are written back, upper-cased, into its device-writable buffers. Its
- * configuration space is one little-endian u64, the number of requests served.
- * It runs in both hosting modes (a `DeviceServer` behind a transport, and a
- * vhost-user back-end), which is what the tests of both use it for.
+ * The smallest useful device: each chain's device-readable bytes are written
+ * back, upper-cased, into its device-writable buffers (as many as fit). Its
+ * configuration space is 16 writable bytes, initially 1..16. It runs in every
+ * hosting mode (a `DeviceServer` behind a transport, a vhost-user back-end),
+ * which is what the tests of each use it for.
  */
 export class EchoDevice implements ChainDevice {
   readonly deviceType = ECHO_DEVICE_TYPE;
   readonly features: bigint;
   readonly queueMaxSizes: readonly number[];
-  readonly configSize = 8;
-  served = 0n;
+  readonly config = new Uint8Array(16).map((_, i) => i + 1);
+  /** Requests completed since construction. */
+  handled = 0;
+  /** Times the device was reset. */
+  resets = 0;
+  /** Milliseconds each request takes (0: synchronous); may be changed between requests. */
+  delayMs: number;
   readonly #async: boolean;
 
   constructor(options: EchoDeviceOptions = {}) {
-    this.queueMaxSizes = [options.queueSize ?? 256];
+    this.queueMaxSizes = Array.from({ length: options.queues ?? 1 }, () => options.queueSize ?? 256);
     this.features =
       featureBit(VirtioFeature.VERSION_1) |
       featureBit(VirtioFeature.EVENT_IDX) |
       featureBit(VirtioFeature.INDIRECT_DESC) |
       (options.packed ? featureBit(VirtioFeature.RING_PACKED) : 0n);
+    this.delayMs = options.delayMs ?? 0;
     this.#async = options.async ?? false;
   }
 
+  get configSize(): number {
+    return this.config.length;
+  }
+
   readConfig(offset: number, data: Uint8Array): void {
-    const config = new Uint8Array(8);
-    new DataView(config.buffer).setBigUint64(0, this.served, true);
-    for (let i = 0; i < data.length; i++) data[i] = config[offset + i] ?? 0;
+    for (let i = 0; i < data.length; i++) data[i] = this.config[offset + i] ?? 0;
+  }
+
+  writeConfig(offset: number, data: Uint8Array): void {
+    if (offset + data.length > this.config.length)
+      throw errnoError('EINVAL', `config write [${offset}, +${data.length}) is out of range`);
+    this.config.set(data, offset);
   }
 
   handleChain(chain: DescriptorChain, memory: GuestMemory): number | Promise<number> {
@@ -55,24 +73,28 @@ export class EchoDevice implements ChainDevice {
       throw errnoError('EMSGSIZE', `echo request of ${chain.readableLength} bytes (at most ${ECHO_MAX_REQUEST})`);
     const request = new Uint8Array(chain.readableLength);
     readSegments(memory, chain.readable, request);
-    const upper = new TextEncoder().encode(new TextDecoder().decode(request).toUpperCase());
-    const reply = () => {
-      this.served++;
-      return writeSegments(memory, chain.writable, upper);
+    const reply = new TextEncoder()
+      .encode(new TextDecoder().decode(request).toUpperCase())
+      .subarray(0, chain.writableLength);
+    const finish = (): number => {
+      const written = writeSegments(memory, chain.writable, reply);
+      this.handled++;
+      return written;
     };
-    if (!this.#async) return reply();
+    if (this.delayMs === 0 && !this.#async) return finish();
+    // Later: a failure then rejects (the loop fails the device), never throws from a timer.
     return new Promise((resolve, reject) =>
-      setImmediate(() => {
+      setTimeout(() => {
         try {
-          resolve(reply());
+          resolve(finish());
         } catch (error) {
           reject(error);
         }
-      }),
+      }, this.delayMs),
     );
   }
 
   reset(): void {
-    this.served = 0n;
+    this.resets++;
   }
 }
