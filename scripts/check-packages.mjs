@@ -159,16 +159,36 @@ for (const dir of workspaces) {
   // Every bare specifier the shipped JavaScript or declarations import must be
   // declared (a type-only import still needs the package for the consumer's tsc).
   const imported = new Map();
+  const subpathImports = new Map();
   for (const file of walk(join(target, 'dist')).filter((f) => /\.(js|d\.ts)$/.test(f))) {
     const text = readFileSync(file, 'utf8');
     for (const m of text.matchAll(
       /(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|^\s*import\s+)['"]([^'"]+)['"]/gm,
     )) {
       const spec = m[1];
+      // `#name`: the package's own "imports" map (platform files, e.g. eventfd's browser build).
+      if (spec.startsWith('#')) {
+        subpathImports.set(spec, relative(target, file));
+        continue;
+      }
       if (spec.startsWith('.') || spec.startsWith('node:') || builtins.has(packageName(spec))) continue;
       imported.set(packageName(spec), relative(target, file));
     }
   }
+  // Each `#name` import resolves, under every condition the packed map names, to a shipped file.
+  const unmapped = [...subpathImports].flatMap(([spec, file]) => {
+    const targets = [];
+    const collect = (entry) => {
+      if (typeof entry === 'string') targets.push(entry);
+      else if (entry && typeof entry === 'object') for (const v of Object.values(entry)) collect(v);
+    };
+    collect(pub.imports?.[spec]);
+    if (targets.length === 0) return [`${spec} (imported by ${file}) is not in "imports"`];
+    return targets
+      .filter((t) => !existsSync(join(target, t)))
+      .map((t) => `${spec} -> ${t} (imported by ${file}) is not in the tarball`);
+  });
+  check(`${name}: every #import of dist/ maps to shipped files`, unmapped.length === 0, unmapped.join('\n'));
   const undeclared = [...imported].filter(
     ([d]) => d !== name && !deps.includes(d) && !optional.includes(d) && !peers.includes(d),
   );

@@ -15,6 +15,7 @@ const entries = {
   '@rxvmm/errno': { errnoError: 'function', isErrno: 'function' },
   '@rxvmm/sys': { eventfd: 'function', read8: 'function', write8: 'function', close: 'function' },
   '@rxvmm/eventfd': { EventFd: 'function', InMemoryEventFd: 'function', signalEach: 'function' },
+  '@rxvmm/eventfd/linux': { EventFd: 'function', nativeAvailable: 'boolean' },
   '@rxvmm/io-bus': { IoBus: 'function', bsearch: 'function' },
   '@rxvmm/ioeventfd': { IoEventFd: 'function', IoEventFds: 'function' },
   '@rxvmm/irqfd': { IrqFd: 'function', IrqFds: 'function', IrqRouter: 'function' },

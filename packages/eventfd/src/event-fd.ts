@@ -7,11 +7,11 @@
 // block the loop on a spurious wake-up. `nonblock: false` is implemented above the
 // fd: a synchronous call that cannot complete waits in poll(2) (blocking the
 // thread, as read(2) on a blocking eventfd would).
-import { readFileSync, readlinkSync } from 'node:fs';
 import { errnoError } from '@rxvmm/errno';
 import { Observable, Subject } from 'rxjs';
+import { inspectEventFd } from '#host-fds';
+import { sys } from '#native';
 import { U64_MAX } from './constants.js';
-import { sys } from './native.js';
 import type { ReadinessPoller } from './syscalls.js';
 import type { EventFdLike, EventFdOptions } from './types.js';
 import { checkBigint, checkU64, parseOptions } from './validate.js';
@@ -27,27 +27,6 @@ interface Adopted {
   [ADOPT]: true;
   fd: number;
   semaphore: boolean;
-}
-
-/** Checks that `fd` is an open eventfd of this process (via /proc) and reads its semaphore flag. */
-function inspectEventFd(fd: number): { semaphore: boolean | undefined } {
-  let target: string;
-  try {
-    target = readlinkSync(`/proc/self/fd/${fd}`);
-  } catch {
-    throw errnoError('EBADF', `fd ${fd} is not open`, 'fromFd');
-  }
-  if (target !== 'anon_inode:[eventfd]')
-    throw errnoError('EINVAL', `fd ${fd} is not an eventfd (${target})`, 'fromFd');
-  let fdinfo = '';
-  try {
-    fdinfo = readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
-  } catch {
-    throw errnoError('EBADF', `fd ${fd} is not open`, 'fromFd');
-  }
-  // "eventfd-semaphore:" exists since Linux 6.4; older kernels do not say.
-  const match = /^eventfd-semaphore:\s*(\d)\s*$/m.exec(fdinfo);
-  return { semaphore: match === null ? undefined : match[1] === '1' };
 }
 
 export class EventFd implements EventFdLike {

@@ -5,7 +5,7 @@
 // It also carries the kernel-side API that KVM's ioeventfd / irqfd use on a
 // real eventfd (eventfd_signal, eventfd_ctx_do_read, the wait queue), so the
 // pure-TypeScript SoftKvm can be wired exactly like the kernel is.
-import { errnoError } from '@rxvmm/errno';
+import { errnoError, nextTurn } from '@rxvmm/errno';
 import { Observable, Subject } from 'rxjs';
 import { U64_MAX } from './constants.js';
 import { allocateFd, lookupFd, releaseFd } from './registry.js';
@@ -234,7 +234,7 @@ export class InMemoryEventFd implements EventFdLike {
     this.#pumpScheduled = true;
     // A later turn of the event loop, like a uv_poll readiness callback: writes made in one
     // synchronous run coalesce into one value, and a subscriber that writes back cannot recurse.
-    setImmediate(() => this.#pump());
+    nextTurn(() => this.#pump());
   }
 
   /**

@@ -5,10 +5,10 @@
 import type { EventFd } from './event-fd.js';
 import type { InMemoryEventFd } from './in-memory-event-fd.js';
 
+export { nativeAvailable } from '#native';
 export { EFD_COUNTER_MAX, IN_MEMORY_FD_BASE, INITVAL_MAX, U64_MAX } from './constants.js';
 export { EventFd } from './event-fd.js';
 export { InMemoryEventFd } from './in-memory-event-fd.js';
-export { nativeAvailable } from './native.js';
 export { eventFdWriter, perSignal, signalEach } from './operators.js';
 export { type EventFdResolver, type KernelEventFd, resolveInMemoryEventFd } from './resolve.js';
 export type { EventFdLike, EventFdOptions, EventFdWatcher } from './types.js';

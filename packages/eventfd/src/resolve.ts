@@ -1,7 +1,7 @@
 // The kernel side of an eventfd lookup (`eventfd_ctx_fdget`), shared by the
 // software ioeventfd and irqfd so both apply the same EBADF/EINVAL rules.
-import { fstatSync } from 'node:fs';
 import { errnoError } from '@rxvmm/errno';
+import { hostFdIsOpen } from '#host-fds';
 import { InMemoryEventFd } from './in-memory-event-fd.js';
 import type { EventFdWatcher } from './types.js';
 
@@ -27,16 +27,13 @@ export type EventFdResolver = (fd: number) => KernelEventFd;
  * The resolver SoftKvm uses: open InMemoryEventFds are eventfds; any other
  * open descriptor of this process (checked with fstat) is `EINVAL`, a kernel
  * eventfd included, since a pure-TypeScript kernel cannot see into one;
- * anything else is `EBADF`.
+ * anything else is `EBADF` (in a browser, which has no descriptors, that is
+ * every other fd).
  */
 export function resolveInMemoryEventFd(fd: number): KernelEventFd {
   const efd = InMemoryEventFd.fromFd(fd);
   if (efd) return efd;
   if (!Number.isSafeInteger(fd) || fd < 0) throw errnoError('EBADF', `fd ${fd} is not open`);
-  try {
-    fstatSync(fd);
-  } catch {
-    throw errnoError('EBADF', `fd ${fd} is not open`);
-  }
+  if (!hostFdIsOpen(fd)) throw errnoError('EBADF', `fd ${fd} is not open`);
   throw errnoError('EINVAL', `fd ${fd} is open but is not an (in-memory) eventfd`);
 }
