@@ -2,13 +2,11 @@
  * A synchronous event source with plain listeners (`on`) and an RxJS view
  * (`x$`) made on first use. The register file runs inside a VMM's vCPU worker,
  * on the way to the guest's first instruction, where RxJS's CommonJS build
- * costs 80–250 ms to load: only code that asks for an Observable pays for it.
+ * costs 80–250 ms to load: only code that asks for an Observable pays for it
+ * (#observable loads it then; see observable.ts).
  */
-import { createRequire } from 'node:module';
 import type * as Rx from 'rxjs';
-
-// RxJS resolves to its CommonJS build under Node for both import and require: the same module instance.
-const require = createRequire(import.meta.url);
+import { observableClass } from '#observable';
 
 export class Emitter<T> {
   #listeners: ((value: T) => void)[] = [];
@@ -39,7 +37,7 @@ export class Emitter<T> {
   /** The same events as a hot Observable (RxJS loaded at the first call). */
   get observable(): Rx.Observable<T> {
     if (!this.#observable) {
-      const { Observable } = require('rxjs') as typeof Rx;
+      const Observable = observableClass();
       this.#observable = new Observable<T>((subscriber) => this.listen((value) => subscriber.next(value)));
     }
     return this.#observable;

@@ -5,7 +5,7 @@
  * `interrupt$` to an irqfd or KVM_IRQ_LINE, and optionally feeds ioeventfd
  * signals to `notifyQueue`.
  */
-import { debuglog } from 'node:util';
+import { debug } from '@rxvmm/errno';
 import {
   type ActivatedQueue,
   DeviceStatus,
@@ -28,7 +28,7 @@ import {
 } from './constants.js';
 import { Emitter } from './emitter.js';
 
-const log = debuglog('rxvmm:virtio-mmio');
+const log = debug('rxvmm:virtio-mmio');
 const U32 = 0xffff_ffffn;
 
 /** Features this transport cannot honour, masked out of what the device offers. */
