@@ -7,7 +7,7 @@
 // block the loop on a spurious wake-up. `nonblock: false` is implemented above the
 // fd: a synchronous call that cannot complete waits in poll(2) (blocking the
 // thread, as read(2) on a blocking eventfd would).
-import { errnoError } from '@rxvmm/errno';
+import { errnoError, isErrno } from '@rxvmm/errno';
 import { Observable, Subject } from 'rxjs';
 import { inspectEventFd } from '#host-fds';
 import { sys } from '#native';
@@ -19,7 +19,7 @@ import { closedError, type ReadWaiter, rejectWaiters, type WriteWaiter } from '.
 
 /** Set only while EventFd.fromFd() runs the constructor on an existing fd. */
 
-const isEagain = (error: unknown) => (error as { code?: unknown } | null)?.code === 'EAGAIN';
+const isEagain = (error: unknown) => isErrno(error, 'EAGAIN');
 
 /** Only EventFd.fromFd can make one: the constructor's hidden second argument. */
 const ADOPT: unique symbol = Symbol('adopt');

@@ -8,7 +8,7 @@
  * the guest runs or at its READY report (an exit), and "nothing was injected"
  * is shown with a lower-priority probe MSI that the guest takes instead.
  */
-import type { ErrnoCode } from '@rxvmm/errno';
+import { type ErrnoCode, isErrno } from '@rxvmm/errno';
 import {
   IOEVENTFD_FLAG_DATAMATCH as DATAMATCH,
   IOEVENTFD_FLAG_DEASSIGN as DEASSIGN,
@@ -42,7 +42,7 @@ const isEagain = (efd: ContractEventFd) => {
     efd.read();
     return false;
   } catch (error) {
-    return (error as { code?: string }).code === 'EAGAIN';
+    return isErrno(error, 'EAGAIN');
   }
 };
 

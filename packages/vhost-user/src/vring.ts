@@ -12,7 +12,7 @@
  *   for SET_VRING_ENABLE.
  */
 
-import { errnoError } from '@rxvmm/errno';
+import { errnoError, isErrno } from '@rxvmm/errno';
 import { EventFd } from '@rxvmm/eventfd';
 import type { GuestMemory } from '@rxvmm/guest-memory';
 import { queueAreaSizes, queueSizeError } from '@rxvmm/virtio';
@@ -290,7 +290,7 @@ export function signal(efd: EventFd): void {
   try {
     efd.write(1n);
   } catch (error) {
-    if ((error as { code?: unknown }).code !== 'EAGAIN') throw error;
+    if (!isErrno(error, 'EAGAIN')) throw error;
   }
 }
 
