@@ -12,8 +12,7 @@
  *   (5.2: "serviced (probably out of order)"); a used-buffer interrupt is
  *   raised only when the ring's notification suppression asks for one.
  */
-import { debuglog } from 'node:util';
-import { errnoError } from '@rxvmm/errno';
+import { debug, errnoError } from '@rxvmm/errno';
 import { featureBit, queueSizeError, type VirtioActivationInfo, VirtioFeature } from '@rxvmm/virtio';
 import { type ChainDevice, type DescriptorChain, DeviceServer, type GuestMemory } from '@rxvmm/virtio-ring';
 import { Observable } from 'rxjs';
@@ -27,7 +26,7 @@ import {
   DEFAULT_SIZE_MAX,
 } from './request-handler.js';
 
-const log = debuglog('rxvmm:virtio-blk');
+const log = debug('rxvmm:virtio-blk');
 
 export interface VirtioBlkFeatureOptions {
   readOnly?: boolean;

@@ -19,6 +19,7 @@
  *   length the ring refuses ends the stream with that error: the device then
  *   sets NEEDS_RESET. Nothing is thrown into the event loop.
  */
+import { nextTurn } from '@rxvmm/errno';
 import { Observable, type OperatorFunction, type Subscriber } from 'rxjs';
 import type { DescriptorChain } from './chain.js';
 import type { Virtqueue } from './virtqueue.js';
@@ -74,12 +75,6 @@ export function serveQueue(
       };
     });
 }
-
-/** Schedules `fn` after I/O of the current turn (setImmediate where there is one). */
-const nextTurn: (fn: () => void) => void =
-  typeof globalThis.setImmediate === 'function'
-    ? (fn) => globalThis.setImmediate(fn)
-    : (fn) => globalThis.setTimeout(fn, 0);
 
 /** The state of one served queue. One instance per subscription. */
 class QueueServer {
