@@ -20,8 +20,19 @@ class SoftMemoryRegion implements MemoryRegion {
 }
 
 /**
- * SoftKvm guest RAM: each slot is a SharedArrayBuffer (so worker threads can
- * view it), validated like KVM_SET_USER_MEMORY_REGION (page alignment, flags,
+ * Bytes for a new slot: a SharedArrayBuffer (so worker threads can view it)
+ * wherever there is one; a plain ArrayBuffer in a browser page that is not
+ * cross-origin isolated, which has no SharedArrayBuffer (everything there runs
+ * on the page's one thread anyway).
+ */
+function allocateRam(size: number): Uint8Array {
+  return new Uint8Array(
+    typeof globalThis.SharedArrayBuffer === 'function' ? new SharedArrayBuffer(size) : new ArrayBuffer(size),
+  );
+}
+
+/**
+ * SoftKvm guest RAM: each slot is a SharedArrayBuffer (see allocateRam), validated like KVM_SET_USER_MEMORY_REGION (page alignment, flags,
  * overlap `EEXIST`, size 0 deletes, a slot may move but not change size).
  * Guest-physical lookups are `GuestMemory`'s, rebuilt whenever the slots change.
  */
@@ -62,7 +73,7 @@ export class SoftMemory {
       existing.flags = flags;
       region = existing;
     } else {
-      region = new SoftMemoryRegion(slot, gpa, size, flags, new Uint8Array(new SharedArrayBuffer(size)));
+      region = new SoftMemoryRegion(slot, gpa, size, flags, allocateRam(size));
       this.#slots.set(slot, region);
     }
     this.#sort();

@@ -1,7 +1,7 @@
 import { EventFd, InMemoryEventFd, nativeAvailable } from '@rxvmm/eventfd';
 import { IRQFD_FLAG_RESAMPLE, MEM_READONLY, type VcpuExit } from '@rxvmm/kvm';
 import { DONE_PORT, drive, REPORT_PORT } from '@rxvmm/kvm-contract';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { type GuestProgram, SoftKvm, type SoftVm } from './index.js';
 
 const errno = (code: string) => expect.objectContaining({ code });
@@ -41,6 +41,30 @@ describe('SoftKvm memory regions (KVM_SET_USER_MEMORY_REGION rules)', () => {
     expect([...(moved?.bytes.subarray(0, 3) ?? [])]).toEqual([1, 2, 3]);
     expect(vm.setMemoryRegion({ slot: 0, guestPhysAddr: 0n, size: 0 })).toBeUndefined();
     expect(vm.memoryRegions().map((r) => r.slot)).toEqual([1]);
+  });
+
+  it('without SharedArrayBuffer (a page that is not cross-origin isolated) slots are plain ArrayBuffers', () => {
+    const shared = globalThis.SharedArrayBuffer;
+    vi.stubGlobal('SharedArrayBuffer', undefined);
+    try {
+      using vm = new SoftKvm().createVm();
+      const ram = vm.setMemoryRegion({ slot: 0, guestPhysAddr: 0n, size: 0x1000 });
+      expect(ram?.bytes.buffer).toBeInstanceOf(ArrayBuffer);
+      const vcpu = vm.createSoftVcpu(0);
+      vcpu.load(function* (g) {
+        g.writeU32(0x10n, 0x1234_5678);
+        yield* g.pioOut(REPORT_PORT, 4, g.readU32(0x10n));
+      });
+      const exit = vcpu.run();
+      expect(exit).toMatchObject({
+        kind: 'io',
+        port: REPORT_PORT,
+        data: new Uint8Array([0x78, 0x56, 0x34, 0x12]),
+      });
+    } finally {
+      vi.unstubAllGlobals();
+    }
+    expect(globalThis.SharedArrayBuffer).toBe(shared);
   });
 
   it('guest RAM accesses never exit; a write to a read-only slot is an MMIO exit', async () => {
