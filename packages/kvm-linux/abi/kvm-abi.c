@@ -23,6 +23,7 @@ int main(void) {
   N(KVM_CREATE_VCPU); N(KVM_SET_USER_MEMORY_REGION); N(KVM_CREATE_IRQCHIP); N(KVM_IRQ_LINE);
   N(KVM_SET_GSI_ROUTING); N(KVM_IRQFD); N(KVM_IOEVENTFD); N(KVM_SIGNAL_MSI); N(KVM_RUN);
   N(KVM_GET_REGS); N(KVM_SET_REGS); N(KVM_GET_SREGS); N(KVM_SET_SREGS);
+  N(KVM_GET_LAPIC); N(KVM_SET_LAPIC);
   /* constants */
   N(KVM_API_VERSION);
   N(KVM_CAP_IRQCHIP); N(KVM_CAP_USER_MEMORY); N(KVM_CAP_IRQ_ROUTING); N(KVM_CAP_IRQFD); N(KVM_CAP_IOEVENTFD);
@@ -93,6 +94,8 @@ int main(void) {
   OFF(kvm_run, mmio.len, "mmio_len"); OFF(kvm_run, mmio.is_write, "mmio_is_write");
   OFF(kvm_run, fail_entry.hardware_entry_failure_reason, "fail_entry_reason");
   OFF(kvm_run, internal.suberror, "internal_suberror"); OFF(kvm_run, system_event.type, "system_event_type");
+  /* struct kvm_lapic_state */
+  SZ(kvm_lapic_state); OFF(kvm_lapic_state, regs, "regs");
   printf("\n}\n");
   return 0;
 }

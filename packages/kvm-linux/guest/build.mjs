@@ -15,7 +15,16 @@ mkdirSync(outDir, { recursive: true });
 
 const run = (cmd, args) => execFileSync(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'] });
 const cc = process.env.CC ?? 'gcc';
-const asFlags = ['-c', '-nostdlib', '-ffreestanding', '-Wa,--fatal-warnings', '-I', guestDir];
+const asFlags = [
+  '-c',
+  '-nostdlib',
+  '-ffreestanding',
+  '-Wa,--fatal-warnings',
+  '-I',
+  guestDir,
+  '-I',
+  join(guestDir, 'include'), // rxvmm/x86.h, the header the package ships for guests
+];
 
 const prologue = join(outDir, 'long-mode.o');
 run(cc, [...asFlags, '-o', prologue, join(guestDir, 'long-mode.S')]);

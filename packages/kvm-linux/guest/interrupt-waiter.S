@@ -14,43 +14,16 @@
  * A CPU exception reports FAULT_TAG | vector, then DONE.
  */
 #include "layout.h"
-
-#define LAPIC_TPR   0x080
-#define LAPIC_EOI   0x0b0
-#define LAPIC_SVR   0x0f0
-#define LAPIC_LVT0  0x350
-#define LAPIC_LVT1  0x360
+#include <rxvmm/x86.h>
 
 	.text
 	.globl main
 main:
-	/* IDT: gate i -> stubs + 16 * i, interrupt gate, present, DPL 0. */
-	mov $IDT_BASE, %rdi
-	mov $stubs, %rsi
-	mov $256, %ecx
-1:	mov %rsi, %rax
-	mov %ax, (%rdi)                 /* offset 15:0 */
-	movw $0x08, 2(%rdi)             /* code selector */
-	movw $0x8e00, 4(%rdi)           /* IST 0, type 0xE, P */
-	shr $16, %rax
-	mov %ax, 6(%rdi)                /* offset 31:16 */
-	shr $16, %rax
-	mov %eax, 8(%rdi)               /* offset 63:32 */
-	movl $0, 12(%rdi)
-	add $16, %rdi
-	add $16, %rsi
-	dec %ecx
-	jnz 1b
-	lidt idtr
-
-	/* LAPIC: spurious vector 0xff + APIC software enable; accept all priorities.
-	 * (Addresses above 2 GiB go through a register: a disp32 is sign-extended.) */
-	mov $LAPIC_BASE, %r8d
+	/* IDT: gate i -> stubs + 16 * i; LAPIC: spurious vector 0xff, software
+	 * enabled, all priorities, LINT0/LINT1 masked (rxvmm/x86.h). */
+	rxvmm_idt_fill IDT_BASE, stubs, 16
+	rxvmm_lapic_enable 0xff
 	mov $IOAPIC_BASE, %r9d
-	movl $0x1ff, LAPIC_SVR(%r8)
-	movl $0, LAPIC_TPR(%r8)
-	movl $0x10000, LAPIC_LVT0(%r8)
-	movl $0x10000, LAPIC_LVT1(%r8)
 
 	/* IOAPIC redirection entry (registers 0x10 + 2 * pin, low then high). */
 	mov PARAMS_BASE + P_IOAPIC_PIN, %rcx
@@ -101,10 +74,7 @@ isr_common:
 	jb fault
 	mov $REPORT_PORT, %dx
 	out %eax, %dx
-	push %r8
-	mov $LAPIC_BASE, %r8d
-	movl $0, LAPIC_EOI(%r8)
-	pop %r8
+	rxvmm_lapic_eoi
 	incq taken
 	pop %rdx
 	pop %rax
@@ -126,13 +96,6 @@ stubs:
 	jmp isr_common
 	.set v, v + 1
 	.endr
-
-	.section .rodata
-	.balign 8
-	.word 0, 0, 0
-idtr:
-	.word 256 * 16 - 1
-	.quad IDT_BASE
 
 	.data
 	.balign 8

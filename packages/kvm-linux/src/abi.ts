@@ -192,6 +192,10 @@ export const KVM_GET_REGS = ior(0x81, RegsLayout.size);
 export const KVM_SET_REGS = iow(0x82, RegsLayout.size);
 export const KVM_GET_SREGS = ior(0x83, SregsLayout.size);
 export const KVM_SET_SREGS = iow(0x84, SregsLayout.size);
+/** struct kvm_lapic_state: the local APIC's 1 KiB register page (x86 KVM_APIC_REG_SIZE). */
+export const LapicStateLayout = { size: 0x400, regs: 0 } as const;
+export const KVM_GET_LAPIC = ior(0x8e, LapicStateLayout.size);
+export const KVM_SET_LAPIC = iow(0x8f, LapicStateLayout.size);
 
 export const KVM_API_VERSION = 12;
 
@@ -226,6 +230,8 @@ export function abiTable(): Record<string, number> {
     KVM_SET_REGS,
     KVM_GET_SREGS,
     KVM_SET_SREGS,
+    KVM_GET_LAPIC,
+    KVM_SET_LAPIC,
     KVM_API_VERSION,
     KVM_CAP_IRQCHIP,
     KVM_CAP_USER_MEMORY,
@@ -279,6 +285,7 @@ export function abiTable(): Record<string, number> {
     kvm_dtable: DtableLayout,
     kvm_sregs: SregsLayout,
     kvm_run: RunLayout,
+    kvm_lapic_state: LapicStateLayout,
   };
   for (const [struct, layout] of Object.entries(structs)) {
     for (const [field, value] of Object.entries(layout)) {

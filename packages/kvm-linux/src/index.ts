@@ -5,7 +5,8 @@
  */
 
 export { KICK_SLOT_BYTES, Kicker, KickTarget } from './kick.js';
-export { kvmAvailability, LinuxKvm, openKvm } from './kvm.js';
+export { type KvmOptions, kvmAvailability, LinuxKvm, openKvm } from './kvm.js';
+export { MAIN_THREAD_RUN_WARNING, type MainThreadRun } from './main-thread-warning.js';
 export {
   findRegion,
   type GuestRamDescriptor,
@@ -26,6 +27,10 @@ export { PreparedVcpu, type PrepareVcpuOptions } from './runner/prepared.js';
 export type { RunEndReason, SerializedError, VcpuRunResult } from './runner/protocol.js';
 export { VCPU_WORKER_URL, VcpuRunner, type VcpuRunnerOptions } from './runner/vcpu-runner.js';
 export { LinuxVcpu } from './vcpu.js';
-export { LinuxVm, type VmUser } from './vm.js';
+export { LinuxVm, type VcpuOptions, type VmUser } from './vm.js';
+export * from './x86/guest-code.js';
+export * from './x86/idt.js';
+export * from './x86/local-apic.js';
 export * from './x86/long-mode.js';
+export * from './x86/memory-map.js';
 export * from './x86/real-mode.js';

@@ -22,7 +22,13 @@ import {
   KVM_GET_API_VERSION,
   KVM_GET_VCPU_MMAP_SIZE,
 } from './abi.js';
-import { LinuxVm } from './vm.js';
+import { LinuxVm, type VcpuOptions } from './vm.js';
+
+/** Options of `openKvm`; they apply to every VM and vCPU made through the handle. */
+export interface KvmOptions {
+  /** See `VcpuOptions.mainThreadRun` (a `createVcpu` option overrides it). */
+  mainThreadRun?: VcpuOptions['mainThreadRun'];
+}
 
 const CAPABILITIES: Record<Capability, number> = {
   irqchip: KVM_CAP_IRQCHIP,
@@ -79,8 +85,11 @@ export class LinuxKvm implements Kvm {
   readonly #vms = new Set<LinuxVm>();
   #closed = false;
 
-  constructor(path = '/dev/kvm') {
+  readonly #options: KvmOptions;
+
+  constructor(path = '/dev/kvm', options: KvmOptions = {}) {
     this.path = path;
+    this.#options = options;
     try {
       this.fd = openSync(path, constants.O_RDWR); // libuv adds O_CLOEXEC;
     } catch (error) {
@@ -129,7 +138,7 @@ export class LinuxKvm implements Kvm {
   createVm(): LinuxVm {
     this.#check();
     const fd = sys.ioctl(this.fd, KVM_CREATE_VM, 0);
-    const vm = new LinuxVm(fd, this.vcpuMmapSize, () => this.#vms.delete(vm));
+    const vm = new LinuxVm(fd, this.vcpuMmapSize, () => this.#vms.delete(vm), this.#options);
     this.#vms.add(vm);
     return vm;
   }
@@ -152,8 +161,8 @@ export class LinuxKvm implements Kvm {
  * device: enable/load KVM or use SoftKvm), `EACCES` (no permission: join the
  * kvm group or run as root) or `ENXIO` (no virtualization behind it).
  */
-export function openKvm(path = '/dev/kvm'): LinuxKvm {
-  return new LinuxKvm(path);
+export function openKvm(path = '/dev/kvm', options: KvmOptions = {}): LinuxKvm {
+  return new LinuxKvm(path, options);
 }
 
 /** Whether /dev/kvm can be opened here, and if not, why (for test skips and fallbacks). */

@@ -1,7 +1,15 @@
 // The README examples, checked.
+import { EventFd } from '@rxvmm/eventfd';
 import { firstValueFrom, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { openKvm, setupLongMode, VcpuRunner } from './index.js';
+import {
+  FREE_MEMORY_START,
+  GUEST_STI_HLT,
+  interruptHandlerCode,
+  openKvm,
+  setupLongMode,
+  VcpuRunner,
+} from './index.js';
 import { kvmAvailable } from './test-support/availability.js';
 
 describe.skipIf(!kvmAvailable)('README', () => {
@@ -49,5 +57,42 @@ describe.skipIf(!kvmAvailable)('README', () => {
     vm.close();
     await vm.whenReleased();
     kvm.close();
+  });
+
+  it('interrupts: setupIdt, enableLocalApic and the guest-side EOI', async () => {
+    const VECTOR = 0x40;
+    const CODE = FREE_MEMORY_START; // sti; hlt; jmp back
+    const ISR = CODE + 0x100n; // reports its vector on port 0x3f0, EOI, iretq
+    using kvm = openKvm();
+    const vm = kvm.createVm();
+    vm.createIrqChip(); // before the vCPU: the LAPIC is the kernel's
+    const ram = vm.setMemoryRegion({ slot: 0, guestPhysAddr: 0n, size: 2 << 20 })!;
+    ram.bytes.set([...GUEST_STI_HLT, 0xeb, 0xfc], Number(CODE));
+    // push rax; push rdx; mov dx, 0x3f0; mov al, VECTOR; out dx, al; pop rdx; pop rax
+    const report = [0x50, 0x52, 0x66, 0xba, 0xf0, 0x03, 0xb0, VECTOR, 0xee, 0x5a, 0x58];
+    ram.bytes.set(interruptHandlerCode(Uint8Array.from(report)), Number(ISR));
+
+    // The device's interrupt: an irqfd on GSI 24, routed as an MSI to APIC 0.
+    using irq = new EventFd();
+    vm.setGsiRouting([{ gsi: 24, type: 'msi', addressLo: 0xfee0_0000, addressHi: 0, data: VECTOR }]);
+    vm.irqfd({ fd: irq, gsi: 24 });
+
+    const runner = await VcpuRunner.start({
+      vm,
+      id: 0,
+      handler: new URL('./runner/fixtures/interrupt-handler.mjs', import.meta.url),
+      data: { entry: CODE, isr: ISR, vector: VECTOR },
+    });
+    const taken: number[] = [];
+    runner.onMessage((vector) => {
+      taken.push(vector as number);
+      if (taken.length < 3) irq.write(1n);
+      else void runner.stop();
+    });
+    irq.write(1n); // start() resolved after setup: the LAPIC is enabled
+    await runner.done;
+    expect(taken).toEqual([VECTOR, VECTOR, VECTOR]);
+    vm.close();
+    await vm.whenReleased();
   });
 });

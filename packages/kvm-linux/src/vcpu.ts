@@ -25,14 +25,18 @@ import {
 import * as sys from '@rxvmm/sys';
 import {
   KVM_CREATE_VCPU,
+  KVM_GET_LAPIC,
   KVM_GET_REGS,
   KVM_GET_SREGS,
   KVM_RUN,
+  KVM_SET_LAPIC,
   KVM_SET_REGS,
   KVM_SET_SREGS,
+  LapicStateLayout,
   RunLayout as R,
 } from './abi.js';
 import { KickTarget } from './kick.js';
+import { warnMainThreadRun } from './main-thread-warning.js';
 import {
   decodeRegs,
   decodeSregs,
@@ -61,9 +65,21 @@ export class LinuxVcpu implements Vcpu {
   #kickTarget: KickTarget | undefined;
   #onClose: (() => void) | undefined;
   #closed = false;
+  /** Set on the main thread: what of its VM's wiring needs the event loop (undefined: nothing yet). */
+  #mainThreadWiring: (() => string | undefined) | undefined;
 
-  /** KVM_CREATE_VCPU on `vmFd` and the mmap of its kvm_run area (`mmapSize` from KVM_GET_VCPU_MMAP_SIZE). */
-  constructor(vmFd: number, id: number, mmapSize: number, onClose?: () => void) {
+  /**
+   * KVM_CREATE_VCPU on `vmFd` and the mmap of its kvm_run area (`mmapSize` from KVM_GET_VCPU_MMAP_SIZE).
+   * `mainThreadWiring` (given by `LinuxVm.createVcpu` on the main thread) names what of the VM needs
+   * the event loop, so the first `run()` after it exists warns once.
+   */
+  constructor(
+    vmFd: number,
+    id: number,
+    mmapSize: number,
+    onClose?: () => void,
+    mainThreadWiring?: () => string | undefined,
+  ) {
     if (!Number.isInteger(id) || id < 0)
       throw errnoError('EINVAL', `vCPU id must be a non-negative integer: ${id}`);
     this.id = id;
@@ -84,6 +100,7 @@ export class LinuxVcpu implements Vcpu {
       (len) => new Uint8Array(this.#runBuffer, R.mmio_data, len),
     );
     this.#onClose = onClose;
+    this.#mainThreadWiring = mainThreadWiring;
   }
 
   get closed(): boolean {
@@ -122,8 +139,52 @@ export class LinuxVcpu implements Vcpu {
     sys.ioctl(this.fd, KVM_SET_SREGS, encodeSregsInto(bytes, sregs));
   }
 
+  /**
+   * KVM_GET_LAPIC: the local APIC's register page (1 KiB, registers at their MMIO offsets, e.g.
+   * SVR at 0xf0). Needs the in-kernel irqchip (`vm.createIrqChip()` before this vCPU was created).
+   */
+  getLapic(): Uint8Array {
+    this.#check();
+    const bytes = new Uint8Array(LapicStateLayout.size);
+    this.#lapicIoctl('KVM_GET_LAPIC', KVM_GET_LAPIC, bytes);
+    return bytes;
+  }
+
+  /** KVM_SET_LAPIC: loads the local APIC's register page (as `getLapic()` returns it). */
+  setLapic(regs: Uint8Array): void {
+    this.#check();
+    if (regs.byteLength !== LapicStateLayout.size)
+      throw errnoError(
+        'EINVAL',
+        `the LAPIC register page is ${LapicStateLayout.size} bytes, got ${regs.byteLength}`,
+      );
+    this.#lapicIoctl('KVM_SET_LAPIC', KVM_SET_LAPIC, regs);
+  }
+
+  #lapicIoctl(name: string, request: number, bytes: Uint8Array): void {
+    try {
+      sys.ioctl(this.fd, request, bytes);
+    } catch (error) {
+      // The kernel's only EINVAL here: no local APIC in the kernel for this vCPU.
+      if ((error as { code?: string }).code === 'EINVAL')
+        throw errnoError(
+          'EINVAL',
+          `${name}: vCPU ${this.id} has no in-kernel local APIC: call vm.createIrqChip() before vm.createVcpu()`,
+          'ioctl',
+        );
+      throw error;
+    }
+  }
+
   run(): VcpuExit {
     this.#check();
+    if (this.#mainThreadWiring) {
+      const wiring = this.#mainThreadWiring();
+      if (wiring !== undefined) {
+        this.#mainThreadWiring = undefined;
+        warnMainThreadRun(wiring);
+      }
+    }
     const r = sys.ioctlIntr(this.fd, KVM_RUN);
     if (r === -EINTR) {
       // The kick was consumed: let the next run enter the guest again.

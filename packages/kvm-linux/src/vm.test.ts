@@ -101,7 +101,8 @@ describe.skipIf(!kvmAvailable)('LinuxVm interrupt and eventfd ioctls', () => {
     expect(() => vm.ioeventfd({ addr: 0xd000_0000n, len: 4, fd: efd })).toThrow(
       expect.objectContaining({ code: 'EEXIST' }),
     );
-    using vcpu = vm.createVcpu(0);
+    // The eventfd is read synchronously after the run: no event loop needed on this thread.
+    using vcpu = vm.createVcpu(0, { mainThreadRun: 'allow' });
     setupLongMode(vm, vcpu, { entry: CODE_GPA, stack: STACK_GPA });
     const exit = vcpu.run();
     expect(exit).toMatchObject({ kind: 'io', port: 0x3f4 }); // DONE: the 10 doorbells never exited

@@ -23,6 +23,7 @@ import {
   KVM_SET_USER_MEMORY_REGION,
   KVM_SIGNAL_MSI,
 } from './abi.js';
+import { type MainThreadRun, mainThreadCheckWanted } from './main-thread-warning.js';
 import { type GuestRamDescriptor, LinuxMemoryRegion, RamBacking } from './memory.js';
 import {
   encodeGsiRouting,
@@ -33,6 +34,14 @@ import {
   encodeMsi,
 } from './structs.js';
 import { LinuxVcpu } from './vcpu.js';
+
+export interface VcpuOptions {
+  /**
+   * `'warn'` (default): the first `run()` on the main thread of a VM wired for events warns once
+   * per process (`MAIN_THREAD_RUN_WARNING`); `'allow'`: no warning (the loop needs no event loop).
+   */
+  mainThreadRun?: MainThreadRun;
+}
 
 /** Something outside this thread that uses the VM (a vCPU runner): asked to stop on close. */
 export interface VmUser {
@@ -50,11 +59,15 @@ export class LinuxVm implements Vm {
   #memoryReleased = false;
   #released: { promise: Promise<void>; resolve: () => void };
   #onClose: (() => void) | undefined;
+  readonly #mainThreadRun: MainThreadRun | undefined;
+  /** What this VM has that works through an event loop (for the main-thread warning). */
+  readonly #eventWiring = new Set<string>();
 
-  constructor(fd: number, vcpuMmapSize: number, onClose?: () => void) {
+  constructor(fd: number, vcpuMmapSize: number, onClose?: () => void, options: VcpuOptions = {}) {
     this.fd = fd;
     this.vcpuMmapSize = vcpuMmapSize;
     this.#onClose = onClose;
+    this.#mainThreadRun = options.mainThreadRun;
     let resolve!: () => void;
     const promise = new Promise<void>((r) => {
       resolve = r;
@@ -120,16 +133,19 @@ export class LinuxVm implements Vm {
   createIrqChip(): void {
     this.#check();
     sys.ioctl(this.fd, KVM_CREATE_IRQCHIP);
+    this.#eventWiring.add('an in-kernel irqchip');
   }
 
   ioeventfd(args: IoEventFdArgs): void {
     this.#check();
     sys.ioctl(this.fd, KVM_IOEVENTFD, encodeIoeventfd(args));
+    this.#eventWiring.add('an ioeventfd');
   }
 
   irqfd(args: IrqFdArgs): void {
     this.#check();
     sys.ioctl(this.fd, KVM_IRQFD, encodeIrqfd(args));
+    this.#eventWiring.add('an irqfd');
   }
 
   setGsiRouting(entries: readonly IrqRoutingEntry[], flags = 0): void {
@@ -155,10 +171,18 @@ export class LinuxVm implements Vm {
     }
   }
 
-  /** KVM_CREATE_VCPU on the calling thread, which is the only one that may run it. */
-  createVcpu(id: number): LinuxVcpu {
+  /**
+   * KVM_CREATE_VCPU on the calling thread, which is the only one that may run it. On the main thread
+   * of a VM wired for events (irqchip, ioeventfd, irqfd) its first `run()` warns once, because
+   * KVM_RUN blocks the event loop those need (`MAIN_THREAD_RUN_WARNING`); `mainThreadRun: 'allow'`
+   * (or the same option of `openKvm`) says the program does this on purpose.
+   */
+  createVcpu(id: number, options: VcpuOptions = {}): LinuxVcpu {
     this.#check();
-    const vcpu = new LinuxVcpu(this.fd, id, this.vcpuMmapSize, () => this.#vcpus.delete(vcpu));
+    const wiring = mainThreadCheckWanted(options.mainThreadRun ?? this.#mainThreadRun)
+      ? () => (this.#eventWiring.size > 0 ? [...this.#eventWiring].join(', ') : undefined)
+      : undefined;
+    const vcpu = new LinuxVcpu(this.fd, id, this.vcpuMmapSize, () => this.#vcpus.delete(vcpu), wiring);
     this.#vcpus.add(vcpu);
     return vcpu;
   }

@@ -6,12 +6,13 @@
  * `exit.data` and return; the runner enters the guest again at once.
  */
 import type { TransferListItem } from 'node:worker_threads';
-import type { MemoryRegion, Vcpu, VcpuExit } from '@rxvmm/kvm';
+import type { MemoryRegion, VcpuExit } from '@rxvmm/kvm';
+import type { LinuxVcpu } from '../vcpu.js';
 import type { ExitCounters } from './counters.js';
 
 export interface VcpuContext<Data = unknown> {
-  /** The vCPU, created on this worker thread (set registers in `setup`). */
-  readonly vcpu: Vcpu;
+  /** The vCPU, created on this worker thread (set registers, the LAPIC, ... in `setup`). */
+  readonly vcpu: LinuxVcpu;
   readonly id: number;
   /** Guest RAM, zero-copy views made in this thread; `Vm`-like for `setupLongMode(ctx, ctx.vcpu, ...)`. */
   memoryRegions(): readonly MemoryRegion[];

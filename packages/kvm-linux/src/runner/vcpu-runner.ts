@@ -46,6 +46,20 @@ export interface VcpuRunnerOptions<Data = unknown> {
   name?: string;
 }
 
+/**
+ * Why a runner did not start, with the worker's `.code` (an errno name, or the module loader's
+ * `ERR_...` when the handler could not be imported) leading the message, EIO when it had none.
+ */
+function startError(id: number, result: VcpuRunResult): Error {
+  const code = result.error?.code;
+  let why = result.error?.message ?? result.reason;
+  if (code === undefined) return errnoError('EIO', `vCPU ${id} failed to start: ${why}`);
+  if (why.startsWith(`${code}: `)) why = why.slice(code.length + 2);
+  const error = new Error(`${code}: vCPU ${id} failed to start: ${why}`) as Error & { code: string };
+  error.code = code;
+  return error;
+}
+
 export class VcpuRunner {
   readonly id: number;
   /** Exit counters, written by the worker, readable at any time. */
@@ -102,14 +116,7 @@ export class VcpuRunner {
           reason: 'error',
           error: { message: `vCPU worker exited with code ${code}` },
         };
-        if (!isReady) {
-          const e = errnoError(
-            'EIO',
-            `vCPU ${id} failed to start: ${result.error?.message ?? result.reason}`,
-          );
-          if (result.error?.code) e.code = result.error.code;
-          ready.reject(e);
-        }
+        if (!isReady) ready.reject(startError(id, result));
         this.#messages.complete();
         resolve(result);
       });

@@ -14,6 +14,7 @@ import { mapGuestRam } from '../memory.js';
 import { LinuxVcpu } from '../vcpu.js';
 import { ExitCounterWriter } from './counters.js';
 import type { ExitDecision, VcpuContext, VcpuHandler } from './handler.js';
+import { handlerLoadError } from './handler-load-error.js';
 import {
   CONTROL_STOP,
   type MainMessage,
@@ -30,7 +31,9 @@ const boot = workerData as WorkerBoot;
 if (!parentPort) throw new Error('vcpu-worker must run as a worker thread');
 const port: MessagePort = parentPort;
 // The handler module loads now, while the VM may still be set up (a prepared worker waits for `init`).
-const handlerModule = import(boot.handlerUrl) as Promise<HandlerModule>;
+const handlerModule = (import(boot.handlerUrl) as Promise<HandlerModule>).catch((error: unknown) => {
+  throw handlerLoadError(boot.handlerUrl, error);
+});
 handlerModule.catch(() => undefined); // awaited (and reported) in main()
 
 const send = (message: WorkerMessage, transfer?: readonly TransferListItem[]) =>

@@ -1,17 +1,14 @@
 import type { MemoryRegion, Regs, Sregs } from '@rxvmm/kvm';
 import { describe, expect, it } from 'vitest';
 import { decodeSregs, newSregsBuffer } from '../structs.js';
+import { GDT_CODE64_SELECTOR, gdtEntries, setupLongMode, writeLongModeTables } from './long-mode.js';
 import {
   BOOT_GDT_ADDR,
   BOOT_PD_ADDR,
   BOOT_PDPT_ADDR,
   BOOT_PML4_ADDR,
   BOOT_TABLES_END,
-  GDT_CODE64_SELECTOR,
-  gdtEntries,
-  setupLongMode,
-  writeLongModeTables,
-} from './long-mode.js';
+} from './memory-map.js';
 import { setupRealMode } from './real-mode.js';
 
 function ram(size: number): { memoryRegions(): MemoryRegion[]; bytes: Uint8Array } {

@@ -2,23 +2,20 @@
  * x86-64 set-up for a vCPU that starts directly in 64-bit long mode: a GDT,
  * identity-mapped page tables (2 MiB pages), segment registers and
  * CR0/CR4/EFER, written through KVM_SET_SREGS/KVM_SET_REGS. The tables are
- * written into guest RAM at the exported addresses, so guests know where
- * they are (and keep clear of them).
+ * written into guest RAM at the addresses of memory-map.ts, so guests know
+ * where they are (and keep clear of them).
  */
 import { errnoError } from '@rxvmm/errno';
 import type { MemoryRegion, Regs, Segment, Sregs, Vcpu, Vm } from '@rxvmm/kvm';
 import { writeGuest } from '../memory.js';
-
-/** Guest-physical address of the GDT the helpers write (5 entries, 40 bytes). */
-export const BOOT_GDT_ADDR = 0x700n;
-/** PML4 (one page); the PDPT follows at +0x1000 and the page directories at +0x2000. */
-export const BOOT_PML4_ADDR = 0x2000n;
-export const BOOT_PDPT_ADDR = 0x3000n;
-export const BOOT_PD_ADDR = 0x4000n;
-/** Default identity-mapped range: 4 GiB (RAM, MMIO windows, IOAPIC, LAPIC), 4 page directories (0x4000-0x7fff). */
-export const DEFAULT_IDENTITY_MAP_SIZE = 4n << 30n;
-/** Highest guest-physical byte the boot structures use (exclusive) for the default 4 GiB map. */
-export const BOOT_TABLES_END = 0x8000n;
+import {
+  assertOutsideBootArea,
+  BOOT_GDT_ADDR,
+  BOOT_PD_ADDR,
+  BOOT_PDPT_ADDR,
+  BOOT_PML4_ADDR,
+  DEFAULT_IDENTITY_MAP_SIZE,
+} from './memory-map.js';
 
 /** GDT selectors the helpers load. */
 export const GDT_CODE64_SELECTOR = 0x08;
@@ -158,9 +155,15 @@ export function longModeSregs(base: Sregs): Sregs {
 /**
  * Puts `vcpu` in 64-bit long mode at `entry` with the stack at `stack`:
  * writes the GDT and identity page tables into `vm`'s RAM (which must cover
- * 0..BOOT_TABLES_END) and loads the registers. Call on the vCPU's thread.
+ * 0..BOOT_TABLES_END) and loads the registers. `entry` and the top of the
+ * stack must be outside those tables (EINVAL otherwise; `FREE_MEMORY_START`
+ * and up is the guest's). Call on the vCPU's thread.
  */
 export function setupLongMode(vm: GuestMemorySource, vcpu: RegisterAccess, options: LongModeOptions): void {
+  const mapSize = options.identityMapSize ?? DEFAULT_IDENTITY_MAP_SIZE;
+  // Code or a stack on the tables would overwrite them (or be overwritten) at once.
+  assertOutsideBootArea('entry', options.entry, 1n, mapSize);
+  assertOutsideBootArea('the stack', options.stack - 16n, 16n, mapSize);
   writeLongModeTables(vm, options.identityMapSize);
   vcpu.setSregs(longModeSregs(vcpu.getSregs()));
   vcpu.setRegs({ ...vcpu.getRegs(), ...options.regs, rip: options.entry, rsp: options.stack, rflags: 0x2n });
