@@ -8,8 +8,10 @@ import { map, tap } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { type GuestProgram, SoftKvm } from '../src/index.js';
 
-const REQUEST = 0x1000n; // one request slot in guest RAM
-const RESPONSE = 0x2000n; // where the back-end writes its answer
+// Both at or above 0x8000 (kvm-linux's FREE_MEMORY_START), as the README says: on /dev/kvm the
+// long-mode page tables and the IDT live below it.
+const REQUEST = 0x9000n; // one request slot in guest RAM
+const RESPONSE = 0x9004n; // where the back-end writes its answer
 const DOORBELL = 0xd000_0050n; // virtio-mmio QueueNotify-style doorbell
 const REPORT_PORT = 0x3f0;
 const DONE_PORT = 0x3f4;
