@@ -44,4 +44,12 @@ export interface ChainDevice {
   serveOptions?(queueIndex: number): Pick<ServeQueueOptions, 'concurrency' | 'budget'>;
   /** The driver reset the device (or the frontend left): in-flight requests were abandoned. */
   reset?(): void | Promise<void>;
+  /**
+   * The device's own state as plain JSON-serialisable data (for snapshots), beside its rings'
+   * that the host saves. Throw an errno error (`EBUSY`) when it cannot be taken now, e.g. with
+   * requests in flight.
+   */
+  state?(): unknown;
+  /** Loads what {@link state} returned (untrusted: throw `EINVAL` for anything it could not have). */
+  restoreState?(state: unknown): void;
 }

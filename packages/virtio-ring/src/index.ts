@@ -12,10 +12,18 @@ export {
 export { packedNeedEvent, vringNeedEvent } from './need-event.js';
 export { PackedDriver } from './packed-driver.js';
 export type { ChainDevice } from './chain-device.js';
-export { DeviceServer } from './device-server.js';
-export { openQueue } from './open-queue.js';
+export { DEVICE_SERVER_STATE_VERSION, DeviceServer, type DeviceServerState } from './device-server.js';
+export { openQueue, restoreQueue } from './open-queue.js';
 export { PackedQueue } from './packed-queue.js';
 export type { QueueConfig } from './queue-config.js';
+export {
+  type BrokenQueueState,
+  type PackedQueueState,
+  QUEUE_STATE_VERSION,
+  type QueueConfigState,
+  type QueueState,
+  type SplitQueueState,
+} from './queue-state.js';
 export { type ChainHandler, type ServeQueueOptions, serveQueue } from './serve-queue.js';
 export { type AddOptions, SplitDriver, type UsedElement } from './split-driver.js';
 export { SplitQueue } from './split-queue.js';

@@ -15,6 +15,17 @@ import {
 import { VirtqueueError, type VirtqueueErrorReason } from './errors.js';
 import { packedNeedEvent } from './need-event.js';
 import { checkQueueSize, describeBadBuffer, type QueueConfig, ringArea } from './queue-config.js';
+import {
+  bad,
+  bool,
+  brokenQueueState,
+  checkedBroken,
+  checkedQueueState,
+  int,
+  type PackedQueueState,
+  QUEUE_STATE_VERSION,
+  queueConfigState,
+} from './queue-state.js';
 import type { Virtqueue } from './virtqueue.js';
 
 const TWO_32 = 4294967296;
@@ -150,6 +161,66 @@ export class PackedQueue implements Virtqueue {
     this.brokenBy = null;
     if (this.inflightCount !== 0) this.inflight.fill(0);
     this.inflightCount = 0;
+  }
+
+  // ---- state as plain data (snapshots): kept apart from the pop/push hot path ----
+
+  /** The queue's device-side state as plain data (the ring itself is in guest memory). */
+  state(): PackedQueueState {
+    const inflight: [number, number][] = [];
+    if (this.inflightCount !== 0) {
+      for (let id = 0; id < this.inflight.length; id++) {
+        const slots = this.inflight[id]!;
+        if (slots !== 0) inflight.push([id, slots]);
+      }
+    }
+    return {
+      version: QUEUE_STATE_VERSION,
+      kind: 'packed',
+      config: queueConfigState(this.config),
+      availPos: this.availPos,
+      availWrap: this.availWrap,
+      usedPos: this.usedPos,
+      usedWrap: this.usedWrap,
+      sinceSignal: this.sinceSignal,
+      signalledValid: this.signalledValid,
+      dirty: this.dirty,
+      inflight,
+      broken: brokenQueueState(this.brokenBy),
+    };
+  }
+
+  /**
+   * Rebuilds a queue from {@link state} over `mem` (the restored guest RAM). A
+   * state that is not one `state()` could have written is `EINVAL`; a layout
+   * outside `mem` is the constructor's VirtqueueError.
+   */
+  static fromState(mem: GuestMemory, state: PackedQueueState): PackedQueue {
+    const config = checkedQueueState(state, 'packed');
+    const q = new PackedQueue(mem, config);
+    const size = q.size;
+    q.availPos = int(state.availPos, 'availPos', 0, size - 1);
+    q.availWrap = int(state.availWrap, 'availWrap', 0, 1);
+    q.usedPos = int(state.usedPos, 'usedPos', 0, size - 1);
+    q.usedWrap = int(state.usedWrap, 'usedWrap', 0, 1);
+    q.sinceSignal = int(state.sinceSignal, 'sinceSignal', 0, 0xffff_ffff);
+    q.signalledValid = bool(state.signalledValid, 'signalledValid');
+    q.dirty = bool(state.dirty, 'dirty');
+    if (!Array.isArray(state.inflight) || state.inflight.length > size)
+      throw bad('inflight is not a list of at most queue-size entries');
+    let slotsInFlight = 0;
+    for (const entry of state.inflight as unknown[]) {
+      if (!Array.isArray(entry) || entry.length !== 2) throw bad('an inflight entry is not [id, slots]');
+      const id = int(entry[0], 'inflight id', 0, 0xffff);
+      const slots = int(entry[1], 'inflight slots', 1, size);
+      if (q.inflight[id] !== 0) throw bad(`buffer id ${id} is in flight twice`);
+      slotsInFlight += slots;
+      if (slotsInFlight > size) throw bad('more ring slots in flight than the queue has');
+      q.inflight[id] = slots;
+      q.inflightCount++;
+    }
+    q.brokenBy = checkedBroken(state.broken);
+    return q;
   }
 
   pop(): DescriptorChain | null {

@@ -12,6 +12,17 @@ import {
 import { VirtqueueError, type VirtqueueErrorReason } from './errors.js';
 import { vringNeedEvent } from './need-event.js';
 import { checkQueueSize, describeBadBuffer, type QueueConfig, ringArea } from './queue-config.js';
+import {
+  bad,
+  bool,
+  brokenQueueState,
+  checkedBroken,
+  checkedQueueState,
+  int,
+  QUEUE_STATE_VERSION,
+  queueConfigState,
+  type SplitQueueState,
+} from './queue-state.js';
 import type { Virtqueue } from './virtqueue.js';
 
 const TWO_32 = 4294967296;
@@ -133,6 +144,47 @@ export class SplitQueue implements Virtqueue {
     this.dirty = false;
     this.unpublished = false;
     this.brokenBy = null;
+  }
+
+  // ---- state as plain data (snapshots): kept apart from the pop/push hot path ----
+
+  /** The queue's device-side state as plain data (the ring itself is in guest memory). */
+  state(): SplitQueueState {
+    return {
+      version: QUEUE_STATE_VERSION,
+      kind: 'split',
+      config: queueConfigState(this.config),
+      nextAvail: this.next,
+      availShadow: this.availShadow,
+      nextUsed: this.used,
+      signalledUsed: this.signalled,
+      signalledValid: this.signalledValid,
+      dirty: this.dirty,
+      unpublished: this.unpublished,
+      broken: brokenQueueState(this.brokenBy),
+    };
+  }
+
+  /**
+   * Rebuilds a queue from {@link state} over `mem` (the restored guest RAM). A
+   * state that is not one `state()` could have written is `EINVAL`; a layout
+   * outside `mem` is the constructor's VirtqueueError.
+   */
+  static fromState(mem: GuestMemory, state: SplitQueueState): SplitQueue {
+    const config = checkedQueueState(state, 'split');
+    const q = new SplitQueue(mem, config);
+    const u16 = (v: unknown, what: string) => int(v, what, 0, 0xffff);
+    q.next = u16(state.nextAvail, 'nextAvail');
+    q.availShadow = u16(state.availShadow, 'availShadow');
+    if (((q.availShadow - q.next) & 0xffff) > q.size)
+      throw bad(`availShadow ${q.availShadow} is more than the queue size ahead of nextAvail ${q.next}`);
+    q.used = u16(state.nextUsed, 'nextUsed');
+    q.signalled = u16(state.signalledUsed, 'signalledUsed');
+    q.signalledValid = bool(state.signalledValid, 'signalledValid');
+    q.dirty = bool(state.dirty, 'dirty');
+    q.unpublished = bool(state.unpublished, 'unpublished');
+    q.brokenBy = checkedBroken(state.broken);
+    return q;
   }
 
   pop(): DescriptorChain | null {

@@ -1,5 +1,6 @@
 import type { ChainBuffer, DescriptorChain } from './chain.js';
 import type { VirtqueueError } from './errors.js';
+import type { QueueState } from './queue-state.js';
 
 /** The device side shared by {@link SplitQueue} and {@link PackedQueue}. */
 export interface Virtqueue {
@@ -26,4 +27,6 @@ export interface Virtqueue {
   disableNotifications(): void;
   /** Device reset: indices and wrap counters to their initial values, error cleared. */
   reset(): void;
+  /** The device-side state as plain data (snapshots); `restoreQueue` rebuilds the queue from it. */
+  state(): QueueState;
 }

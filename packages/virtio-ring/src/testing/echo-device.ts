@@ -70,7 +70,10 @@ export class EchoDevice implements ChainDevice {
 
   handleChain(chain: DescriptorChain, memory: GuestMemory): number | Promise<number> {
     if (chain.readableLength > ECHO_MAX_REQUEST)
-      throw errnoError('EMSGSIZE', `echo request of ${chain.readableLength} bytes (at most ${ECHO_MAX_REQUEST})`);
+      throw errnoError(
+        'EMSGSIZE',
+        `echo request of ${chain.readableLength} bytes (at most ${ECHO_MAX_REQUEST})`,
+      );
     const request = new Uint8Array(chain.readableLength);
     readSegments(memory, chain.readable, request);
     const reply = new TextEncoder()
@@ -96,5 +99,23 @@ export class EchoDevice implements ChainDevice {
 
   reset(): void {
     this.resets++;
+  }
+
+  /** Its configuration space, as plain data (the device's own state beside its rings'). */
+  state(): { version: 1; config: number[] } {
+    return { version: 1, config: [...this.config] };
+  }
+
+  restoreState(state: unknown): void {
+    const s = state as { version?: unknown; config?: unknown };
+    const config = s?.config;
+    if (
+      s?.version !== 1 ||
+      !Array.isArray(config) ||
+      config.length !== this.config.length ||
+      !config.every((b) => Number.isInteger(b) && b >= 0 && b <= 255)
+    )
+      throw errnoError('EINVAL', 'bad echo device state');
+    this.config.set(config as number[]);
   }
 }
