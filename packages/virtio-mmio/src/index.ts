@@ -9,3 +9,8 @@ export {
   type VirtioMmioTransportEvents,
   type VirtioMmioTransportOptions,
 } from './transport.js';
+export {
+  type QueueRegistersState,
+  TRANSPORT_STATE_VERSION,
+  type VirtioMmioTransportState,
+} from './transport-state.js';

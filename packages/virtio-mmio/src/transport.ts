@@ -27,6 +27,12 @@ import {
   VIRTIO_MMIO_VERSION,
 } from './constants.js';
 import { Emitter } from './emitter.js';
+import {
+  bad,
+  loadTransportState,
+  TRANSPORT_STATE_VERSION,
+  type VirtioMmioTransportState,
+} from './transport-state.js';
 
 const log = debug('rxvmm:virtio-mmio');
 const U32 = 0xffff_ffffn;
@@ -176,6 +182,86 @@ export class VirtioMmioTransport {
     this.#queues = device.queueMaxSizes.map(freshQueue);
     if (options.onInterrupt) this.#events.interrupt.listen(options.onInterrupt);
     if (options.onWarning) this.#events.warning.listen(options.onWarning);
+  }
+
+  // ---- state as plain data (snapshots) ------------------------------------------------------
+
+  /** The register file as plain data (`fromState` rebuilds it). */
+  state(): VirtioMmioTransportState {
+    return {
+      version: TRANSPORT_STATE_VERSION,
+      deviceType: this.device.deviceType,
+      offeredFeatures: this.#offered.toString(),
+      queueMaxSizes: [...this.device.queueMaxSizes],
+      status: this.#status,
+      deviceFeaturesSel: this.#deviceFeaturesSel,
+      driverFeaturesSel: this.#driverFeaturesSel,
+      driverFeatures: this.#driverFeatures.toString(),
+      queueSel: this.#queueSel,
+      shmSel: this.#shmSel,
+      interruptStatus: this.#interruptStatus,
+      configGeneration: this.#configGeneration,
+      queues: this.#queues.map((q) => ({
+        size: q.size,
+        ready: q.ready,
+        descTable: q.descTable.toString(),
+        driverArea: q.driverArea.toString(),
+        deviceArea: q.deviceArea.toString(),
+      })),
+      activated: this.#activation !== undefined,
+    };
+  }
+
+  /**
+   * A transport over `device` with the registers of `state`. If the device was
+   * activated (and not in NEEDS_RESET), the device is activated again with the
+   * same features and queues: a device restored to its own saved state first
+   * (`DeviceServer.restoreState`) resumes its rings there. Nothing is raised:
+   * InterruptStatus is as saved, and the interrupt line's level belongs to the
+   * irqchip's saved state. A state this transport could not have reached (a
+   * hostile or foreign file, another device) is `EINVAL` before the device is
+   * touched; a device that refuses the activation throws its own error.
+   */
+  static fromState(
+    device: VirtioDevice,
+    state: VirtioMmioTransportState,
+    options: VirtioMmioTransportOptions = {},
+  ): VirtioMmioTransport {
+    const t = new VirtioMmioTransport(device, options);
+    const s = loadTransportState(state, device, t.#offered);
+    const S = DeviceStatus;
+    if (s.status & S.FEATURES_OK) {
+      const why = t.#featuresError(s.driverFeatures);
+      if (why) throw bad(`FEATURES_OK with features the device refuses: ${why}`);
+    }
+    if (s.status & S.DRIVER_OK && !(s.status & S.FEATURES_OK) && !(s.status & S.FAILED))
+      throw bad('DRIVER_OK without FEATURES_OK');
+    if (s.activated && !(s.status & S.DRIVER_OK)) throw bad('activated without DRIVER_OK');
+    t.#status = s.status;
+    t.#deviceFeaturesSel = s.deviceFeaturesSel;
+    t.#driverFeaturesSel = s.driverFeaturesSel;
+    t.#driverFeatures = s.driverFeatures;
+    t.#queueSel = s.queueSel;
+    t.#shmSel = s.shmSel;
+    t.#interruptStatus = s.interruptStatus;
+    t.#configGeneration = s.configGeneration;
+    t.#queues = s.queues;
+    if (!s.activated) return t;
+    const queues = t.queueConfigs();
+    for (const q of queues) {
+      const why = q.ready ? queueLayoutError(q, { isValidRange: options.isValidRange }) : undefined;
+      if (why) throw bad(`activated with a bad queue layout: ${why}`);
+    }
+    const info: VirtioActivationInfo = { features: s.driverFeatures, queues };
+    if (s.status & S.DEVICE_NEEDS_RESET) {
+      t.#activation = info; // the device stopped when it failed; the driver resets it
+      return t;
+    }
+    t.#activation = info;
+    const result = device.activate(t.#activationFor(info));
+    if (result && typeof (result as Promise<void>).then === 'function')
+      t.#watchActivation(result as Promise<void>);
+    return t;
   }
 
   // ---- observable state -------------------------------------------------------------------
@@ -589,12 +675,26 @@ export class VirtioMmioTransport {
         return;
       }
     }
+    const info: VirtioActivationInfo = { features, queues };
+    this.#activation = info;
+    try {
+      const result = this.device.activate(this.#activationFor(info));
+      if (result && typeof (result as Promise<void>).then === 'function')
+        this.#watchActivation(result as Promise<void>);
+    } catch (error) {
+      this.#activation = undefined;
+      this.setNeedsReset(`activation failed: ${describe(error)}`, error);
+      return;
+    }
+    this.#events.activated.emit(info);
+  }
+
+  /** The callbacks of one activation: no-ops once a reset ended it. */
+  #activationFor(info: VirtioActivationInfo): VirtioActivation {
     const epoch = this.#epoch;
     const live = () => epoch === this.#epoch;
-    const info: VirtioActivationInfo = { features, queues };
-    const activation: VirtioActivation = {
-      features,
-      queues,
+    return {
+      ...info,
       signalUsedBuffer: () => {
         if (live()) this.#raise(InterruptBit.USED_BUFFER);
       },
@@ -605,22 +705,16 @@ export class VirtioMmioTransport {
         if (live()) this.setNeedsReset(describe(error), error);
       },
     };
-    this.#activation = info;
-    try {
-      const result = this.device.activate(activation);
-      if (result && typeof (result as Promise<void>).then === 'function') {
-        (result as Promise<void>).then(undefined, (error: unknown) => {
-          if (!live()) return;
-          this.#activation = undefined;
-          this.setNeedsReset(`activation failed: ${describe(error)}`, error);
-        });
-      }
-    } catch (error) {
+  }
+
+  /** An asynchronous activation that rejects sends the device to NEEDS_RESET. */
+  #watchActivation(result: PromiseLike<void>): void {
+    const epoch = this.#epoch;
+    result.then(undefined, (error: unknown) => {
+      if (epoch !== this.#epoch) return;
       this.#activation = undefined;
       this.setNeedsReset(`activation failed: ${describe(error)}`, error);
-      return;
-    }
-    this.#events.activated.emit(info);
+    });
   }
 
   #doReset(): void {
