@@ -14,7 +14,7 @@ export { PackedDriver } from './packed-driver.js';
 export type { ChainDevice } from './chain-device.js';
 export { DEVICE_SERVER_STATE_VERSION, DeviceServer, type DeviceServerState } from './device-server.js';
 export { openQueue, restoreQueue } from './open-queue.js';
-export { PackedQueue } from './packed-queue.js';
+export { type PackedDescriptor, PackedQueue } from './packed-queue.js';
 export type { QueueConfig } from './queue-config.js';
 export {
   type BrokenQueueState,

@@ -223,6 +223,64 @@ export class PackedQueue implements Virtqueue {
     return q;
   }
 
+  /**
+   * Copies the descriptor at ring position `slot` into `out` (the address as a
+   * number: exact below 2^53, where all guest memory is). What vhost-user's
+   * inflight records keep of a buffer just popped: its ring slots may hold used
+   * descriptors by the time it has to be served again. Nothing is checked.
+   */
+  descriptorAt(slot: number, out: PackedDescriptor): void {
+    if (!(slot >>> 0 === slot && slot < this.size)) throw new RangeError(`slot ${slot} is outside the ring`);
+    const k = this.desc32 + 4 * slot;
+    out.addr = this.descU32[k + 1]! * TWO_32 + this.descU32[k]!;
+    out.len = this.descU32[k + 2]!;
+    out.id = this.descU16[this.desc16 + 8 * slot + 6]!;
+    out.flags = this.descU16[this.desc16 + 8 * slot + 7]!;
+  }
+
+  /**
+   * A buffer popped before a restart and still in flight, rebuilt from copies
+   * of its ring descriptors in ring order (vhost-user's inflight records) and
+   * checked as popInto() checks them; its buffer ID (the last descriptor's) is
+   * in flight again, taking `descriptors.length` ring slots, so its used
+   * descriptor can be written. NEXT flags are not needed: the list is the
+   * buffer. Positions and wrap counters do not move. Off the hot path.
+   */
+  restoreInflight(descriptors: readonly PackedDescriptor[]): DescriptorChain {
+    if (this.brokenBy) throw this.brokenBy;
+    const n = descriptors.length;
+    if (n === 0 || n > this.size)
+      this.fail('EINVAL', 'chain-too-long', `a buffer of ${n} descriptors in a queue of ${this.size}`);
+    const chain = new ChainBuffer(4);
+    for (let j = 0; j < n; j++) {
+      const d = descriptors[j]!;
+      const lo = d.addr % TWO_32;
+      const hi = Math.floor(d.addr / TWO_32);
+      if ((d.flags & VIRTQ_DESC_F_INDIRECT) !== 0) {
+        if (n > 1) this.fail('EINVAL', 'indirect-in-chain', 'indirect descriptor inside a NEXT-linked list');
+        this.walkIndirect(lo, hi, d.len, d.flags, chain);
+        continue;
+      }
+      if (!(d.addr >= this.fastLo && d.len <= this.fastHi - d.addr) && !this.inMemory(d.addr, d.len))
+        this.fail('EFAULT', 'descriptor-out-of-memory', describeBadBuffer(lo, hi, d.len));
+      if ((d.flags & VIRTQ_DESC_F_WRITE) !== 0) chain.pushWritable(d.addr, d.len);
+      else {
+        if (chain.writableCount !== 0 && this.strictOrder)
+          this.fail('EINVAL', 'write-before-read', `readable descriptor ${j} after a writable one`);
+        chain.pushReadable(d.addr, d.len);
+      }
+    }
+    const id = descriptors[n - 1]!.id;
+    if (!(id >>> 0 === id && id < 65536)) this.fail('EINVAL', 'bad-used-id', `buffer id ${id} is not a u16`);
+    if (this.inflight[id] !== 0)
+      this.fail('EINVAL', 'buffer-id-in-use', `buffer id ${id} is already in flight`);
+    this.inflight[id] = n;
+    this.inflightCount++;
+    chain.head = id;
+    chain.descriptorCount = n;
+    return chain.toDescriptorChain();
+  }
+
   pop(): DescriptorChain | null {
     return this.popInto(this.scratch) ? this.scratch.toDescriptorChain() : null;
   }
@@ -460,4 +518,12 @@ export class PackedQueue implements Virtqueue {
 
 function isAvail(flags: number, wrap: number): boolean {
   return ((flags >>> 7) & 1) === wrap && ((flags >>> 15) & 1) !== wrap;
+}
+
+/** One packed ring descriptor as data (see {@link PackedQueue.descriptorAt}). */
+export interface PackedDescriptor {
+  addr: number;
+  len: number;
+  id: number;
+  flags: number;
 }
