@@ -21,7 +21,9 @@ export {
 } from './request-handler.js';
 export { byteAddress, segmentRange } from './segments.js';
 export {
+  BLOCK_DEVICE_STATE_VERSION,
   BlockDevice,
+  type BlockDeviceState,
   type BlockDeviceOpenOptions,
   type BlockDeviceOptions,
   type CompletionListener,

@@ -12,6 +12,7 @@
  *   (5.2: "serviced (probably out of order)"); a used-buffer interrupt is
  *   raised only when the ring's notification suppression asks for one.
  */
+import { isDeepStrictEqual } from 'node:util';
 import { debug, errnoError } from '@rxvmm/errno';
 import { featureBit, queueSizeError, type VirtioActivationInfo, VirtioFeature } from '@rxvmm/virtio';
 import { type ChainDevice, type DescriptorChain, DeviceServer, type GuestMemory } from '@rxvmm/virtio-ring';
@@ -82,6 +83,18 @@ export interface BlockDeviceOpenOptions extends Omit<BlockDeviceOptions, 'backen
 export interface VirtioBlkOpenOptions extends BlockDeviceOpenOptions {
   /** Guest RAM the queues and buffers live in. */
   memory: GuestMemory;
+}
+
+/** The `version` of the BlockDevice state this code writes and reads. */
+export const BLOCK_DEVICE_STATE_VERSION = 1;
+
+/** `BlockDevice.state()`: what the device offers, as plain data (capacity and features as decimal strings). */
+export interface BlockDeviceState {
+  version: typeof BLOCK_DEVICE_STATE_VERSION;
+  features: string;
+  queueMaxSizes: number[];
+  readOnly: boolean;
+  config: Omit<BlkConfig, 'capacity'> & { capacity: string };
 }
 
 /** Called for every completed request (for statistics, progress, logging). */
@@ -195,6 +208,48 @@ export class BlockDevice implements ChainDevice {
   async reset(): Promise<void> {
     await this.handler.drain();
     if (!this.handler.backend.readOnly) await this.handler.backend.flush();
+  }
+
+  /**
+   * The device's own state as plain data (its rings are the host's): what it offers (features,
+   * queues, the configuration space, capacity as a decimal string). It keeps nothing else: the
+   * disk's bytes are the backend's. `EBUSY` with requests in flight: the VMM drains first (a
+   * `DeviceServer` does in `pause()`).
+   */
+  state(): BlockDeviceState {
+    const inflight = this.handler.inflight;
+    if (inflight > 0)
+      throw errnoError(
+        'EBUSY',
+        `${inflight} request(s) in flight: pause (drain) the device before saving it`,
+      );
+    return this.#description();
+  }
+
+  /**
+   * Checks a saved state against this device: the snapshot resumes a guest that already read
+   * this configuration, so a disk of another size or a device with other options is `EINVAL`.
+   */
+  restoreState(state: unknown): void {
+    const s = state as Partial<BlockDeviceState> | null;
+    if (typeof s !== 'object' || s === null || s.version !== BLOCK_DEVICE_STATE_VERSION)
+      throw errnoError('EINVAL', `bad virtio-blk state: not a version ${BLOCK_DEVICE_STATE_VERSION} state`);
+    if (!isDeepStrictEqual(s, this.#description()))
+      throw errnoError(
+        'EINVAL',
+        'virtio-blk state: saved with another disk size, configuration or features than this device has',
+      );
+  }
+
+  #description(): BlockDeviceState {
+    const { capacity, ...rest } = this.config;
+    return {
+      version: BLOCK_DEVICE_STATE_VERSION,
+      features: this.features.toString(),
+      queueMaxSizes: [...this.queueMaxSizes],
+      readOnly: this.handler.readOnly,
+      config: { ...structuredClone(rest), capacity: capacity.toString() },
+    };
   }
 
   /** Waits for requests in flight, flushes and closes the backend. */
