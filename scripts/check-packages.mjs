@@ -344,12 +344,12 @@ function softKvmWithoutCompiler() {
       writeFileSync(
         join(project, 'consumer.ts'),
         [
-          "import { EventFd, InMemoryEventFd, nativeAvailable } from '@rxvmm/eventfd';",
+          "import { EventFd, SoftEventFd, nativeAvailable } from '@rxvmm/eventfd';",
           "import { IOEVENTFD_FLAG_DATAMATCH } from '@rxvmm/kvm';",
           "import { SoftKvm, type SoftVcpu } from '@rxvmm/kvm-soft';",
           'const kvm: SoftKvm = new SoftKvm();',
           'const vcpu: SoftVcpu = kvm.createVm().createSoftVcpu(0);',
-          'const fds: (EventFd | InMemoryEventFd)[] = [new InMemoryEventFd()];',
+          'const fds: (EventFd | SoftEventFd)[] = [new SoftEventFd()];',
           'export const used = [vcpu, fds, nativeAvailable, IOEVENTFD_FLAG_DATAMATCH];',
           '',
         ].join('\n'),

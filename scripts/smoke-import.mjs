@@ -14,7 +14,7 @@
 const entries = {
   '@rxvmm/errno': { errnoError: 'function', isErrno: 'function' },
   '@rxvmm/sys': { eventfd: 'function', read8: 'function', write8: 'function', close: 'function' },
-  '@rxvmm/eventfd': { EventFd: 'function', InMemoryEventFd: 'function', signalEach: 'function' },
+  '@rxvmm/eventfd': { EventFd: 'function', SoftEventFd: 'function', signalEach: 'function' },
   '@rxvmm/eventfd/linux': { EventFd: 'function', nativeAvailable: 'boolean' },
   '@rxvmm/io-bus': { IoBus: 'function', bsearch: 'function' },
   '@rxvmm/ioeventfd': { IoEventFd: 'function', IoEventFds: 'function' },
@@ -78,9 +78,9 @@ for (const [specifier, names] of Object.entries(entries)) {
 // helper and the in-memory eventfd (pure JS) work from dist/.
 try {
   const { errnoError } = await import('@rxvmm/errno');
-  const { InMemoryEventFd } = await import('@rxvmm/eventfd');
+  const { SoftEventFd } = await import('@rxvmm/eventfd');
   const err = errnoError('EINVAL', 'smoke');
-  const efd = new InMemoryEventFd();
+  const efd = new SoftEventFd();
   efd.write(2n);
   const value = efd.read();
   efd.close();

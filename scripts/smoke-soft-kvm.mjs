@@ -38,7 +38,7 @@ check(`node_modules/@rxvmm/sys is ${withSys ? 'installed' : 'absent'}`, existsSy
 if (withSys)
   check('@rxvmm/sys installed from its prebuild (nothing compiled)', !existsSync(join(sys, 'build')));
 
-const { EventFd, InMemoryEventFd, nativeAvailable } = await import('@rxvmm/eventfd');
+const { EventFd, SoftEventFd, nativeAvailable } = await import('@rxvmm/eventfd');
 const { IOEVENTFD_FLAG_DATAMATCH } = await import('@rxvmm/kvm');
 const { SoftKvm } = await import('@rxvmm/kvm-soft');
 
@@ -57,9 +57,9 @@ if (withSys) {
 }
 
 // The in-memory eventfd works either way.
-const efd = new InMemoryEventFd();
+const efd = new SoftEventFd();
 efd.write(2n);
-check('InMemoryEventFd counts (write 2n, read 2n)', efd.read() === 2n);
+check('SoftEventFd counts (write 2n, read 2n)', efd.read() === 2n);
 efd.close();
 
 // A doorbell: the guest writes 1 to an ioeventfd address; KVM (here SoftKvm) signals
@@ -68,7 +68,7 @@ const DOORBELL = 0xd000_0050n;
 const DONE_PORT = 0x3f4;
 const kvm = new SoftKvm();
 const vm = kvm.createVm();
-const kick = new InMemoryEventFd();
+const kick = new SoftEventFd();
 try {
   vm.setMemoryRegion({ slot: 0, guestPhysAddr: 0n, size: 0x10000 });
   vm.ioeventfd({ addr: DOORBELL, len: 4, fd: kick, flags: IOEVENTFD_FLAG_DATAMATCH, datamatch: 1n });

@@ -1,6 +1,6 @@
 // ONE conformance suite for eventfd semantics (fs/eventfd.c), run against the
-// kernel (EventFd) and against InMemoryEventFd. The kernel is the oracle: a
-// vector that passes on EventFd and fails on InMemoryEventFd is a bug in the
+// kernel (EventFd) and against SoftEventFd. The kernel is the oracle: a
+// vector that passes on EventFd and fails on SoftEventFd is a bug in the
 // latter. Fixed vectors first, then fast-check properties checked against a
 // small independent model of the counter.
 import fc from 'fast-check';
@@ -8,7 +8,7 @@ import { firstValueFrom, take, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { EFD_COUNTER_MAX, U64_MAX } from './constants.js';
 import { EventFd } from './event-fd.js';
-import { InMemoryEventFd } from './in-memory-event-fd.js';
+import { SoftEventFd } from './soft-event-fd.js';
 import { nativeAvailable } from './native.js';
 import type { EventFdLike, EventFdOptions } from './types.js';
 
@@ -20,7 +20,7 @@ interface Implementation {
 
 const implementations: Implementation[] = [
   { name: 'EventFd (kernel)', available: nativeAvailable, create: (o) => new EventFd(o) },
-  { name: 'InMemoryEventFd', available: true, create: (o) => new InMemoryEventFd(o) },
+  { name: 'SoftEventFd', available: true, create: (o) => new SoftEventFd(o) },
 ];
 if (!nativeAvailable) console.warn('conformance: @rxvmm/sys did not load; the kernel half is skipped');
 

@@ -4,5 +4,5 @@ export const EFD_COUNTER_MAX = 0xffff_ffff_ffff_fffen;
 export const U64_MAX = 0xffff_ffff_ffff_ffffn;
 /** eventfd2(2) takes its initial value as a 32-bit unsigned int. */
 export const INITVAL_MAX = 0xffff_ffffn;
-/** First synthetic fd number handed out by InMemoryEventFd (far above any real fd). */
+/** First synthetic fd number handed out by SoftEventFd (far above any real fd). */
 export const IN_MEMORY_FD_BASE = 0x4000_0000;

@@ -1,12 +1,12 @@
 // Differential testing: random operation sequences run on a kernel EventFd and an
-// InMemoryEventFd side by side; every result and every error (errno name or
+// SoftEventFd side by side; every result and every error (errno name or
 // TypeError) must be identical. The kernel is the oracle: a difference is a bug
-// in InMemoryEventFd.
+// in SoftEventFd.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { EFD_COUNTER_MAX, U64_MAX } from './constants.js';
 import { EventFd } from './event-fd.js';
-import { InMemoryEventFd } from './in-memory-event-fd.js';
+import { SoftEventFd } from './soft-event-fd.js';
 import { nativeAvailable } from './native.js';
 import type { EventFdLike, EventFdOptions } from './types.js';
 
@@ -117,12 +117,12 @@ async function run(efd: EventFdLike, step: Op): Promise<unknown> {
   }
 }
 
-describe.skipIf(!nativeAvailable)('differential: EventFd (kernel) vs InMemoryEventFd', () => {
+describe.skipIf(!nativeAvailable)('differential: EventFd (kernel) vs SoftEventFd', () => {
   it('random operation sequences give identical results and errnos', async () => {
     await fc.assert(
       fc.asyncProperty(options, fc.array(op, { maxLength: 25 }), async (opts, ops) => {
         const kernel = outcome(() => new EventFd(opts)) as { ok?: EventFd; error?: string };
-        const memory = outcome(() => new InMemoryEventFd(opts)) as { ok?: InMemoryEventFd; error?: string };
+        const memory = outcome(() => new SoftEventFd(opts)) as { ok?: SoftEventFd; error?: string };
         expect(memory.error).toEqual(kernel.error);
         if (kernel.ok === undefined || memory.ok === undefined) return;
         try {

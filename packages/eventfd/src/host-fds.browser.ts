@@ -1,5 +1,5 @@
 // host-fds.ts for a browser build (package.json "imports", condition "browser"): a page has
-// no file descriptors, so every fd that is not an InMemoryEventFd is not open (EBADF).
+// no file descriptors, so every fd that is not an SoftEventFd is not open (EBADF).
 import { errnoError } from '@rxvmm/errno';
 
 /** A page has no descriptors of its own. */

@@ -1,10 +1,10 @@
 // No leaks: 10,000 EventFds created and closed, with and without an active
 // signals$ subscription (and with a pending readAsync), leave the process's open
-// fd count unchanged; so do InMemoryEventFds for their registry.
+// fd count unchanged; so do SoftEventFds for their registry.
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { EventFd } from './event-fd.js';
-import { InMemoryEventFd } from './in-memory-event-fd.js';
+import { SoftEventFd } from './soft-event-fd.js';
 import { nativeAvailable } from './native.js';
 
 const N = 10_000;
@@ -66,17 +66,17 @@ describe.skipIf(!nativeAvailable)('EventFd leaks', () => {
   });
 });
 
-describe('InMemoryEventFd leaks', () => {
+describe('SoftEventFd leaks', () => {
   it(`create/subscribe/close ${N} leaves no registry entries behind`, () => {
-    const first = new InMemoryEventFd();
+    const first = new SoftEventFd();
     for (let i = 0; i < N; i++) {
-      const efd = new InMemoryEventFd();
+      const efd = new SoftEventFd();
       efd.signals$.subscribe();
       efd.watch({});
       efd.close();
-      expect(InMemoryEventFd.fromFd(efd.fd)).toBeUndefined();
+      expect(SoftEventFd.fromFd(efd.fd)).toBeUndefined();
     }
-    expect(InMemoryEventFd.fromFd(first.fd)).toBe(first);
+    expect(SoftEventFd.fromFd(first.fd)).toBe(first);
     first.close();
   });
 });

@@ -7,10 +7,10 @@ import type { EventFdSyscalls } from './syscalls.js';
 /** Kernel eventfds are never usable in a browser. */
 export const nativeAvailable: boolean = false;
 
-/** Always ENOSYS: InMemoryEventFd is the eventfd of a page. */
+/** Always ENOSYS: SoftEventFd is the eventfd of a page. */
 export function sys(): EventFdSyscalls {
   throw errnoError(
     'ENOSYS',
-    'kernel eventfds need Linux and Node (@rxvmm/sys); use InMemoryEventFd in a browser',
+    'kernel eventfds need Linux and Node (@rxvmm/sys); use SoftEventFd in a browser',
   );
 }

@@ -1,5 +1,5 @@
 // Loads @rxvmm/sys lazily so that importing @rxvmm/eventfd never fails: where the
-// native addon cannot load (not Linux, not built) InMemoryEventFd still works and
+// native addon cannot load (not Linux, not built) SoftEventFd still works and
 // `new EventFd()` fails with ENOSYS, naming the reason.
 import { errnoError } from '@rxvmm/errno';
 import type { EventFdSyscalls } from './syscalls.js';

@@ -1,13 +1,13 @@
 import { firstValueFrom, from, take, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { EventFd } from './event-fd.js';
-import { InMemoryEventFd } from './in-memory-event-fd.js';
+import { SoftEventFd } from './soft-event-fd.js';
 import { nativeAvailable } from './native.js';
 import { eventFdWriter, perSignal, signalEach } from './operators.js';
 import type { EventFdLike } from './types.js';
 
 const makers: [string, () => EventFdLike][] = [
-  ['InMemoryEventFd', () => new InMemoryEventFd({ nonblock: true })],
+  ['SoftEventFd', () => new SoftEventFd({ nonblock: true })],
 ];
 if (nativeAvailable) makers.push(['EventFd', () => new EventFd({ nonblock: true })]);
 

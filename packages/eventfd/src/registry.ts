@@ -1,5 +1,5 @@
 // The process-wide (per JavaScript realm: each worker thread has its own)
-// table of open InMemoryEventFds, keyed by their synthetic fd numbers. It lives
+// table of open SoftEventFds, keyed by their synthetic fd numbers. It lives
 // on globalThis under a registered symbol so that two copies of this module
 // (say src/ under vitest and dist/ in a dependency) still share one fd space.
 import { IN_MEMORY_FD_BASE } from './constants.js';

@@ -2,12 +2,12 @@
 // software ioeventfd and irqfd so both apply the same EBADF/EINVAL rules.
 import { errnoError } from '@rxvmm/errno';
 import { hostFdIsOpen } from '#host-fds';
-import { InMemoryEventFd } from './in-memory-event-fd.js';
+import { SoftEventFd } from './soft-event-fd.js';
 import type { EventFdWatcher } from './types.js';
 
 /**
  * The kernel side of an eventfd, what KVM's ioeventfd / irqfd hold (`struct eventfd_ctx`):
- * `InMemoryEventFd` provides it.
+ * `SoftEventFd` provides it.
  */
 export interface KernelEventFd {
   readonly fd: number;
@@ -24,14 +24,14 @@ export interface KernelEventFd {
 export type EventFdResolver = (fd: number) => KernelEventFd;
 
 /**
- * The resolver SoftKvm uses: open InMemoryEventFds are eventfds; any other
+ * The resolver SoftKvm uses: open SoftEventFds are eventfds; any other
  * open descriptor of this process (checked with fstat) is `EINVAL`, a kernel
  * eventfd included, since a pure-TypeScript kernel cannot see into one;
  * anything else is `EBADF` (in a browser, which has no descriptors, that is
  * every other fd).
  */
-export function resolveInMemoryEventFd(fd: number): KernelEventFd {
-  const efd = InMemoryEventFd.fromFd(fd);
+export function resolveSoftEventFd(fd: number): KernelEventFd {
+  const efd = SoftEventFd.fromFd(fd);
   if (efd) return efd;
   if (!Number.isSafeInteger(fd) || fd < 0) throw errnoError('EBADF', `fd ${fd} is not open`);
   if (!hostFdIsOpen(fd)) throw errnoError('EBADF', `fd ${fd} is not open`);

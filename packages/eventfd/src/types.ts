@@ -1,6 +1,6 @@
 import type { Observable } from 'rxjs';
 
-/** Options of `new EventFd()` / `new InMemoryEventFd()`, mirroring eventfd2(2). */
+/** Options of `new EventFd()` / `new SoftEventFd()`, mirroring eventfd2(2). */
 export interface EventFdOptions {
   /** Initial counter value: an integer 0..2^32-1 (number or bigint). Default 0. */
   initval?: number | bigint;
@@ -14,9 +14,9 @@ export interface EventFdOptions {
   nonblock?: boolean;
 }
 
-/** What EventFd and InMemoryEventFd have in common (the user-space side of an eventfd). */
+/** What EventFd and SoftEventFd have in common (the user-space side of an eventfd). */
 export interface EventFdLike extends Disposable {
-  /** The fd number (synthetic for InMemoryEventFd). */
+  /** The fd number (synthetic for SoftEventFd). */
   readonly fd: number;
   readonly closed: boolean;
   /** Whether the eventfd was made with `semaphore: true`. */

@@ -1,4 +1,4 @@
-// Argument validation shared by EventFd and InMemoryEventFd so both reject the
+// Argument validation shared by EventFd and SoftEventFd so both reject the
 // same inputs the same way. The rule (documented in the README):
 //   - a value of the wrong JavaScript type  -> TypeError (a programming error);
 //   - the right type but not representable in the kernel's argument

@@ -1,5 +1,5 @@
 // The queues of pending async calls, kept the same way by EventFd and
-// InMemoryEventFd: FIFO, and all rejected at once on close (EBADF) or on a
+// SoftEventFd: FIFO, and all rejected at once on close (EBADF) or on a
 // failed poll.
 import { errnoError } from '@rxvmm/errno';
 

@@ -1,5 +1,5 @@
 import { closeSync, openSync } from 'node:fs';
-import { InMemoryEventFd } from '@rxvmm/eventfd';
+import { SoftEventFd } from '@rxvmm/eventfd';
 import { IoBus } from '@rxvmm/io-bus';
 import {
   IOEVENTFD_FLAG_VIRTIO_CCW_NOTIFY as CCW,
@@ -24,13 +24,13 @@ const le = (len: number, v: bigint) => {
 describe('ioeventfd assign validation (docs/SEMANTICS.md §3, in order)', () => {
   it('§3 len not in {0,1,2,4,8}: EINVAL', () => {
     const { ioeventfds } = setup();
-    using efd = new InMemoryEventFd();
+    using efd = new SoftEventFd();
     for (const len of [3, 5, 16])
       expect(() => ioeventfds.ioeventfd({ addr: 0x1000n, len, fd: efd.fd })).toThrow(code('EINVAL'));
   });
   it('§3 addr + len wraps 2^64: EINVAL (len 0 at the top does not wrap)', () => {
     const { ioeventfds } = setup();
-    using efd = new InMemoryEventFd();
+    using efd = new SoftEventFd();
     expect(() => ioeventfds.ioeventfd({ addr: 0xffff_ffff_ffff_fffen, len: 4, fd: efd.fd })).toThrow(
       code('EINVAL'),
     );
@@ -38,7 +38,7 @@ describe('ioeventfd assign validation (docs/SEMANTICS.md §3, in order)', () => 
   });
   it('§3 a flag outside KVM_IOEVENTFD_VALID_FLAG_MASK (0x1f, as on the live kernel): EINVAL', () => {
     const { ioeventfds, buses } = setup();
-    using efd = new InMemoryEventFd();
+    using efd = new SoftEventFd();
     expect(() => ioeventfds.ioeventfd({ addr: 0x1000n, len: 4, fd: efd.fd, flags: 1 << 5 })).toThrow(
       code('EINVAL'),
     );
@@ -48,7 +48,7 @@ describe('ioeventfd assign validation (docs/SEMANTICS.md §3, in order)', () => 
   });
   it('§3 a datamatch the u64 struct field cannot hold: EINVAL on assign and deassign, never wrapped', () => {
     const { ioeventfds, buses } = setup();
-    using efd = new InMemoryEventFd();
+    using efd = new SoftEventFd();
     for (const datamatch of [-1n, 1n << 64n]) {
       for (const flags of [DATAMATCH, DATAMATCH | DEASSIGN]) {
         expect(() => ioeventfds.ioeventfd({ addr: 0x1000n, len: 4, fd: efd.fd, flags, datamatch })).toThrow(
@@ -68,7 +68,7 @@ describe('ioeventfd assign validation (docs/SEMANTICS.md §3, in order)', () => 
   });
   it('§3 len 0 with DATAMATCH: EINVAL; len 0 with PIO is accepted', () => {
     const { ioeventfds, buses } = setup();
-    using efd = new InMemoryEventFd();
+    using efd = new SoftEventFd();
     expect(() => ioeventfds.ioeventfd({ addr: 0x1000n, len: 0, fd: efd.fd, flags: DATAMATCH })).toThrow(
       code('EINVAL'),
     );
@@ -86,7 +86,7 @@ describe('ioeventfd assign validation (docs/SEMANTICS.md §3, in order)', () => 
     } finally {
       closeSync(fd);
     }
-    const closed = new InMemoryEventFd();
+    const closed = new SoftEventFd();
     closed.close();
     expect(() => ioeventfds.ioeventfd({ addr: 0x1000n, len: 4, fd: closed.fd })).toThrow(code('EBADF'));
   });
@@ -104,8 +104,8 @@ describe('ioeventfd collisions (docs/SEMANTICS.md §3)', () => {
   for (const [name, [len1, f1, d1], [len2, f2, d2], collides] of cases) {
     it(`§3 EEXIST rule: ${name} -> ${collides ? 'EEXIST' : 'no collision'}`, () => {
       const { ioeventfds } = setup();
-      using a = new InMemoryEventFd();
-      using b = new InMemoryEventFd();
+      using a = new SoftEventFd();
+      using b = new SoftEventFd();
       ioeventfds.ioeventfd({ addr: 0x1000n, len: len1, fd: a.fd, flags: f1, datamatch: d1 });
       const second = () =>
         ioeventfds.ioeventfd({ addr: 0x1000n, len: len2, fd: b.fd, flags: f2, datamatch: d2 });
@@ -115,7 +115,7 @@ describe('ioeventfd collisions (docs/SEMANTICS.md §3)', () => {
   }
   it('§3 the eventfd does not matter; another address inside the range or another bus does not collide', () => {
     const { ioeventfds } = setup();
-    using a = new InMemoryEventFd();
+    using a = new SoftEventFd();
     ioeventfds.ioeventfd({ addr: 0x1000n, len: 4, fd: a.fd });
     expect(() => ioeventfds.ioeventfd({ addr: 0x1000n, len: 4, fd: a.fd })).toThrow(code('EEXIST'));
     ioeventfds.ioeventfd({ addr: 0x1002n, len: 2, fd: a.fd });
@@ -127,7 +127,7 @@ describe('ioeventfd collisions (docs/SEMANTICS.md §3)', () => {
 describe('ioeventfd matching (docs/SEMANTICS.md §3)', () => {
   it('§3 datamatch: only the matching value of the matching length signals and is absorbed', () => {
     const { ioeventfds, buses } = setup();
-    using efd = new InMemoryEventFd({ nonblock: true });
+    using efd = new SoftEventFd({ nonblock: true });
     ioeventfds.ioeventfd({ addr: 0x1000n, len: 4, fd: efd.fd, flags: DATAMATCH, datamatch: 0x1234n });
     expect(buses.mmio.write(0x1000n, le(4, 0x1234n))).toBe(true);
     expect(buses.mmio.write(0x1000n, le(4, 0x1235n))).toBe(false);
@@ -137,7 +137,7 @@ describe('ioeventfd matching (docs/SEMANTICS.md §3)', () => {
   });
   it('§3 wildcard: any value of that length; reads are never handled', () => {
     const { ioeventfds, buses } = setup();
-    using efd = new InMemoryEventFd({ nonblock: true });
+    using efd = new SoftEventFd({ nonblock: true });
     ioeventfds.ioeventfd({ addr: 0x60n, len: 1, fd: efd.fd, flags: PIO });
     expect(buses.pio.write(0x60n, le(1, 5n))).toBe(true);
     expect(buses.pio.write(0x60n, le(1, 6n))).toBe(true);
@@ -146,7 +146,7 @@ describe('ioeventfd matching (docs/SEMANTICS.md §3)', () => {
   });
   it('§3 len 0 MMIO: placed on the MMIO and fast MMIO buses, matches any access length at that address', () => {
     const { ioeventfds, buses } = setup();
-    using efd = new InMemoryEventFd({ nonblock: true });
+    using efd = new SoftEventFd({ nonblock: true });
     ioeventfds.ioeventfd({ addr: 0x2000n, len: 0, fd: efd.fd });
     expect(buses.mmio.size).toBe(1);
     expect(buses.fastMmio.size).toBe(1);
@@ -157,7 +157,7 @@ describe('ioeventfd matching (docs/SEMANTICS.md §3)', () => {
   });
   it('§3 a non-match falls through to the next containing device', () => {
     const { ioeventfds, buses } = setup();
-    using efd = new InMemoryEventFd({ nonblock: true });
+    using efd = new SoftEventFd({ nonblock: true });
     const seen: bigint[] = [];
     buses.mmio.register(0x1000n, 0x100, {
       write: (a) => {
@@ -174,7 +174,7 @@ describe('ioeventfd matching (docs/SEMANTICS.md §3)', () => {
   });
   it('§2/§3 ioeventfds do not count against the bus device limit (1100 on one bus)', () => {
     const { ioeventfds, buses } = setup();
-    using efd = new InMemoryEventFd();
+    using efd = new SoftEventFd();
     for (let i = 0; i < 1100; i++) ioeventfds.ioeventfd({ addr: BigInt(i * 8), len: 4, fd: efd.fd });
     expect(buses.mmio.ioeventfdCount).toBe(1100);
     expect(buses.mmio.deviceCount).toBe(0);
@@ -184,8 +184,8 @@ describe('ioeventfd matching (docs/SEMANTICS.md §3)', () => {
 describe('ioeventfd deassign (docs/SEMANTICS.md §3)', () => {
   it('§3 deassign removes the exact match (bus, eventfd, addr, len, wildcard-ness, datamatch); none: ENOENT', () => {
     const { ioeventfds, buses } = setup();
-    using a = new InMemoryEventFd();
-    using b = new InMemoryEventFd();
+    using a = new SoftEventFd();
+    using b = new SoftEventFd();
     ioeventfds.ioeventfd({ addr: 0x1000n, len: 4, fd: a.fd, flags: DATAMATCH, datamatch: 9n });
     const tries = [
       { addr: 0x1000n, len: 4, fd: b.fd, flags: DATAMATCH | DEASSIGN, datamatch: 9n }, // other eventfd
@@ -215,14 +215,14 @@ describe('ioeventfd deassign (docs/SEMANTICS.md §3)', () => {
   });
   it('§3 deassign of a len-0 MMIO ioeventfd removes it from both buses', () => {
     const { ioeventfds, buses } = setup();
-    using a = new InMemoryEventFd();
+    using a = new SoftEventFd();
     ioeventfds.ioeventfd({ addr: 0x3000n, len: 0, fd: a.fd });
     ioeventfds.ioeventfd({ addr: 0x3000n, len: 0, fd: a.fd, flags: DEASSIGN });
     expect(buses.mmio.size + buses.fastMmio.size).toBe(0);
   });
   it('§3 VM teardown releases every ioeventfd', () => {
     const { ioeventfds, buses } = setup();
-    using a = new InMemoryEventFd();
+    using a = new SoftEventFd();
     ioeventfds.ioeventfd({ addr: 0x3000n, len: 0, fd: a.fd });
     ioeventfds.ioeventfd({ addr: 0x60n, len: 1, fd: a.fd, flags: PIO });
     ioeventfds.close();

@@ -1,5 +1,5 @@
 import { errnoError } from '@rxvmm/errno';
-import { type EventFdResolver, resolveInMemoryEventFd } from '@rxvmm/eventfd';
+import { type EventFdResolver, resolveSoftEventFd } from '@rxvmm/eventfd';
 import { type BusKind, IoBus, type Registration } from '@rxvmm/io-bus';
 import {
   IOEVENTFD_FLAG_DATAMATCH,
@@ -46,7 +46,7 @@ export class IoEventFds implements Disposable {
 
   constructor(buses: IoEventFdBuses, options: { resolve?: EventFdResolver } = {}) {
     this.#buses = buses;
-    this.#resolve = options.resolve ?? resolveInMemoryEventFd;
+    this.#resolve = options.resolve ?? resolveSoftEventFd;
   }
 
   /** How many ioeventfds are assigned (a length-0 MMIO one counts twice: MMIO and fast MMIO). */

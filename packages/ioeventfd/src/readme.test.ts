@@ -1,5 +1,5 @@
 // The README example, checked.
-import { InMemoryEventFd } from '@rxvmm/eventfd';
+import { SoftEventFd } from '@rxvmm/eventfd';
 import { IoBus } from '@rxvmm/io-bus';
 import { IOEVENTFD_FLAG_DATAMATCH } from '@rxvmm/kvm';
 import { expect, it } from 'vitest';
@@ -8,7 +8,7 @@ import { IoEventFds } from './index.js';
 it('README: a doorbell write is absorbed and signals; another value falls through', () => {
   const buses = { pio: new IoBus('pio'), mmio: new IoBus('mmio'), fastMmio: new IoBus('fast-mmio') };
   const ioeventfds = new IoEventFds(buses);
-  using kick = new InMemoryEventFd({ nonblock: true });
+  using kick = new SoftEventFd({ nonblock: true });
   ioeventfds.ioeventfd({
     addr: 0xd000_0050n,
     len: 4,

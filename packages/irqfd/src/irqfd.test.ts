@@ -1,5 +1,5 @@
 import { closeSync, openSync } from 'node:fs';
-import { InMemoryEventFd } from '@rxvmm/eventfd';
+import { SoftEventFd } from '@rxvmm/eventfd';
 import {
   IRQFD_FLAG_DEASSIGN as DEASSIGN,
   IRQCHIP_IOAPIC,
@@ -56,18 +56,18 @@ function setup(routes = defaultX86Routing()) {
 describe('irqfd assign/deassign errno (docs/SEMANTICS.md §4)', () => {
   it('§4 a flag outside DEASSIGN|RESAMPLE: EINVAL', () => {
     const { irqfds } = setup();
-    using efd = new InMemoryEventFd();
+    using efd = new SoftEventFd();
     expect(() => irqfds.irqfd({ fd: efd.fd, gsi: 5, flags: 4 })).toThrow(code('EINVAL'));
   });
   it('§4 assign before the VM has an irqchip: EINVAL', () => {
     const router = new IrqRouter(recordingSink().sink);
     const irqfds = new IrqFds(router, { hasIrqchip: () => false });
-    using efd = new InMemoryEventFd();
+    using efd = new SoftEventFd();
     expect(() => irqfds.irqfd({ fd: efd.fd, gsi: 5 })).toThrow(code('EINVAL'));
   });
   it('§4 fd not open EBADF, not an eventfd EINVAL; the same for resamplefd with RESAMPLE', () => {
     const { irqfds } = setup();
-    using efd = new InMemoryEventFd();
+    using efd = new SoftEventFd();
     const other = openSync('/dev/null', 'r');
     try {
       expect(() => irqfds.irqfd({ fd: 0x7fff_fff0, gsi: 5 })).toThrow(code('EBADF'));
@@ -85,19 +85,19 @@ describe('irqfd assign/deassign errno (docs/SEMANTICS.md §4)', () => {
   });
   it('§4 an eventfd already bound to any GSI: EBUSY; several eventfds may target one GSI; any GSI number', () => {
     const { irqfds } = setup();
-    using a = new InMemoryEventFd();
-    using b = new InMemoryEventFd();
+    using a = new SoftEventFd();
+    using b = new SoftEventFd();
     irqfds.irqfd({ fd: a.fd, gsi: 5 });
     expect(() => irqfds.irqfd({ fd: a.fd, gsi: 6 })).toThrow(code('EBUSY'));
     expect(() => irqfds.irqfd({ fd: a.fd, gsi: 5 })).toThrow(code('EBUSY'));
     irqfds.irqfd({ fd: b.fd, gsi: 5 });
-    using c = new InMemoryEventFd();
+    using c = new SoftEventFd();
     irqfds.irqfd({ fd: c.fd, gsi: 0xffff_fff0 });
     expect(irqfds.list()).toHaveLength(3);
   });
   it('§4 deassign: fd must be an eventfd; detaches that (eventfd, GSI); none matching still succeeds', () => {
     const { irqfds } = setup();
-    using a = new InMemoryEventFd();
+    using a = new SoftEventFd();
     irqfds.irqfd({ fd: a.fd, gsi: 5 });
     expect(() => irqfds.irqfd({ fd: 0x7fff_fff0, gsi: 5, flags: DEASSIGN })).toThrow(code('EBADF'));
     irqfds.irqfd({ fd: a.fd, gsi: 6, flags: DEASSIGN }); // other GSI: nothing, no error
@@ -111,7 +111,7 @@ describe('irqfd assign/deassign errno (docs/SEMANTICS.md §4)', () => {
 describe('irqfd injection (docs/SEMANTICS.md §4)', () => {
   it('§4 edge: a signal pulses every irqchip route of the GSI (userspace source), asynchronously', async () => {
     const { irqfds, log } = setup();
-    using efd = new InMemoryEventFd({ nonblock: true });
+    using efd = new SoftEventFd({ nonblock: true });
     irqfds.irqfd({ fd: efd.fd, gsi: 3 });
     efd.write(1n);
     expect(log).toEqual([]);
@@ -121,7 +121,7 @@ describe('irqfd injection (docs/SEMANTICS.md §4)', () => {
   });
   it('§4 signals before the injection runs coalesce into one injection', async () => {
     const { irqfds, log } = setup([{ gsi: 9, type: 'irqchip', irqchip: IRQCHIP_IOAPIC, pin: 9 }]);
-    using efd = new InMemoryEventFd();
+    using efd = new SoftEventFd();
     irqfds.irqfd({ fd: efd.fd, gsi: 9 });
     efd.write(1n);
     efd.write(1n);
@@ -132,7 +132,7 @@ describe('irqfd injection (docs/SEMANTICS.md §4)', () => {
   });
   it('§4 an eventfd already signalled at assign injects at once', async () => {
     const { irqfds, log } = setup([{ gsi: 4, type: 'irqchip', irqchip: IRQCHIP_IOAPIC, pin: 4 }]);
-    using efd = new InMemoryEventFd({ initval: 2 });
+    using efd = new SoftEventFd({ initval: 2 });
     irqfds.irqfd({ fd: efd.fd, gsi: 4 });
     await flush();
     expect(log).toEqual(['ioapic4 src0=1', 'ioapic4 src0=0']);
@@ -141,7 +141,7 @@ describe('irqfd injection (docs/SEMANTICS.md §4)', () => {
     const { irqfds, log } = setup([
       { gsi: 30, type: 'msi', addressLo: 0xfee0_0000, addressHi: 0, data: 0x41 },
     ]);
-    using efd = new InMemoryEventFd();
+    using efd = new SoftEventFd();
     irqfds.irqfd({ fd: efd.fd, gsi: 30 });
     efd.write(1n);
     await flush();
@@ -149,7 +149,7 @@ describe('irqfd injection (docs/SEMANTICS.md §4)', () => {
   });
   it('§4 no route: the signal is dropped silently, the irqfd stays and follows later route changes (§5)', async () => {
     const { irqfds, log, router } = setup([]);
-    using efd = new InMemoryEventFd();
+    using efd = new SoftEventFd();
     irqfds.irqfd({ fd: efd.fd, gsi: 40 });
     efd.write(1n);
     await flush();
@@ -166,14 +166,14 @@ describe('irqfd injection (docs/SEMANTICS.md §4)', () => {
   });
   it('§4 closing the eventfd (hang-up) detaches the irqfd', async () => {
     const { irqfds } = setup();
-    const efd = new InMemoryEventFd();
+    const efd = new SoftEventFd();
     irqfds.irqfd({ fd: efd.fd, gsi: 5 });
     efd.close();
     expect(irqfds.list()).toHaveLength(0);
   });
   it('§4 after deassign returns no further injection happens (a queued one is flushed first)', async () => {
     const { irqfds, log } = setup([{ gsi: 7, type: 'irqchip', irqchip: IRQCHIP_IOAPIC, pin: 7 }]);
-    using efd = new InMemoryEventFd();
+    using efd = new SoftEventFd();
     irqfds.irqfd({ fd: efd.fd, gsi: 7 });
     efd.write(1n);
     irqfds.irqfd({ fd: efd.fd, gsi: 7, flags: DEASSIGN });
@@ -188,10 +188,10 @@ describe('irqfd injection (docs/SEMANTICS.md §4)', () => {
 describe('irqfd level-triggered with resample (docs/SEMANTICS.md §4)', () => {
   it('§4 RESAMPLE: asserts and holds; the guest EOI de-asserts and signals every resamplefd of the GSI', async () => {
     const { irqfds, router, line } = setup([{ gsi: 10, type: 'irqchip', irqchip: IRQCHIP_IOAPIC, pin: 10 }]);
-    using efd = new InMemoryEventFd();
-    using efd2 = new InMemoryEventFd();
-    using rfd = new InMemoryEventFd({ nonblock: true });
-    using rfd2 = new InMemoryEventFd({ nonblock: true });
+    using efd = new SoftEventFd();
+    using efd2 = new SoftEventFd();
+    using rfd = new SoftEventFd({ nonblock: true });
+    using rfd2 = new SoftEventFd({ nonblock: true });
     irqfds.irqfd({ fd: efd.fd, gsi: 10, flags: RESAMPLE, resamplefd: rfd.fd });
     irqfds.irqfd({ fd: efd2.fd, gsi: 10, flags: RESAMPLE, resamplefd: rfd2.fd });
     efd.write(1n);
@@ -206,8 +206,8 @@ describe('irqfd level-triggered with resample (docs/SEMANTICS.md §4)', () => {
   });
   it('§4 unmask of a level pin with IRR set: the resampler is notified instead (resamplefd signalled, line kept)', async () => {
     const { irqfds, router, line } = setup([{ gsi: 13, type: 'irqchip', irqchip: IRQCHIP_IOAPIC, pin: 13 }]);
-    using efd = new InMemoryEventFd();
-    using rfd = new InMemoryEventFd({ nonblock: true });
+    using efd = new SoftEventFd();
+    using rfd = new SoftEventFd({ nonblock: true });
     expect(router.notifyIrqfdResampler(IRQCHIP_IOAPIC, 13)).toBe(false); // no resampler yet
     irqfds.irqfd({ fd: efd.fd, gsi: 13, flags: RESAMPLE, resamplefd: rfd.fd });
     efd.write(1n);
@@ -219,8 +219,8 @@ describe('irqfd level-triggered with resample (docs/SEMANTICS.md §4)', () => {
   });
   it('§4 the last resampling irqfd of a GSI going away de-asserts the line', async () => {
     const { irqfds, line, log } = setup([{ gsi: 11, type: 'irqchip', irqchip: IRQCHIP_IOAPIC, pin: 11 }]);
-    using efd = new InMemoryEventFd();
-    using rfd = new InMemoryEventFd();
+    using efd = new SoftEventFd();
+    using rfd = new SoftEventFd();
     irqfds.irqfd({ fd: efd.fd, gsi: 11, flags: RESAMPLE, resamplefd: rfd.fd });
     efd.write(1n);
     await flush();
@@ -231,8 +231,8 @@ describe('irqfd level-triggered with resample (docs/SEMANTICS.md §4)', () => {
   });
   it('§6 the line is the OR of its sources: KVM_IRQ_LINE (userspace) and a resampling irqfd', async () => {
     const { irqfds, router, line } = setup([{ gsi: 12, type: 'irqchip', irqchip: IRQCHIP_IOAPIC, pin: 12 }]);
-    using efd = new InMemoryEventFd();
-    using rfd = new InMemoryEventFd();
+    using efd = new SoftEventFd();
+    using rfd = new SoftEventFd();
     router.setIrq(USERSPACE_IRQ_SOURCE_ID, 12, true);
     irqfds.irqfd({ fd: efd.fd, gsi: 12, flags: RESAMPLE, resamplefd: rfd.fd });
     efd.write(1n);

@@ -1,5 +1,5 @@
 import { errnoError } from '@rxvmm/errno';
-import { type EventFdResolver, type KernelEventFd, resolveInMemoryEventFd } from '@rxvmm/eventfd';
+import { type EventFdResolver, type KernelEventFd, resolveSoftEventFd } from '@rxvmm/eventfd';
 import { IRQFD_FLAG_DEASSIGN, IRQFD_FLAG_RESAMPLE } from '@rxvmm/kvm';
 import type { IrqRouter } from './irq-router.js';
 import { IrqFd, Resampler, type Scheduler } from './irqfd.js';
@@ -13,7 +13,7 @@ export interface KvmIrqFd {
 }
 
 export interface IrqFdsOptions {
-  /** fd → eventfd (`EBADF` / `EINVAL`); default: open InMemoryEventFds. */
+  /** fd → eventfd (`EBADF` / `EINVAL`); default: open SoftEventFds. */
   resolve?: EventFdResolver;
   /** Where injections run; default `queueMicrotask` (the kernel's workqueue). */
   schedule?: Scheduler;
@@ -50,7 +50,7 @@ export class IrqFds implements Disposable {
 
   constructor(router: IrqRouter, options: IrqFdsOptions = {}) {
     this.#router = router;
-    this.#resolve = options.resolve ?? resolveInMemoryEventFd;
+    this.#resolve = options.resolve ?? resolveSoftEventFd;
     this.#schedule = options.schedule ?? queueMicrotask;
     this.#hasIrqchip = options.hasIrqchip ?? (() => true);
   }

@@ -1,5 +1,5 @@
 // The README example, checked.
-import { InMemoryEventFd } from '@rxvmm/eventfd';
+import { SoftEventFd } from '@rxvmm/eventfd';
 import { IRQCHIP_IOAPIC } from '@rxvmm/kvm';
 import { expect, it } from 'vitest';
 import { IrqFds, IrqRouter } from './index.js';
@@ -22,7 +22,7 @@ it('README: two signals coalesce into one pulse of IOAPIC pin 5', async () => {
     { gsi: 40, type: 'msi', addressLo: 0xfee0_0000, addressHi: 0, data: 0x41 },
   ]);
   const irqfds = new IrqFds(router);
-  using call = new InMemoryEventFd();
+  using call = new SoftEventFd();
   irqfds.irqfd({ fd: call.fd, gsi: 5 });
   call.write(1n);
   call.write(1n);

@@ -1,4 +1,4 @@
-/** The part of an eventfd the contract suite uses (both `EventFd` and `InMemoryEventFd` fit). */
+/** The part of an eventfd the contract suite uses (both `EventFd` and `SoftEventFd` fit). */
 export interface ContractEventFd extends Disposable {
   readonly fd: number;
   read(): bigint;

@@ -1,4 +1,4 @@
-import { EventFd, InMemoryEventFd, nativeAvailable } from '@rxvmm/eventfd';
+import { EventFd, SoftEventFd, nativeAvailable } from '@rxvmm/eventfd';
 import { IRQFD_FLAG_RESAMPLE, MEM_READONLY, type VcpuExit } from '@rxvmm/kvm';
 import { DONE_PORT, drive, REPORT_PORT } from '@rxvmm/kvm-contract';
 import { describe, expect, it, vi } from 'vitest';
@@ -198,7 +198,7 @@ describe('SoftKvm interrupt controller', () => {
   it('§4 signals before the injection runs coalesce into exactly one interrupt (probe MSI comes second)', async () => {
     using vm = vmWithRam();
     vm.setGsiRouting([{ gsi: 40, type: 'msi', addressLo: 0xfee0_0000, addressHi: 0, data: 0x60 }]);
-    using e = new InMemoryEventFd();
+    using e = new SoftEventFd();
     vm.irqfd({ fd: e, gsi: 40 });
     const vcpu = vm.createSoftVcpu(0);
     vcpu.load(
@@ -219,8 +219,8 @@ describe('SoftKvm interrupt controller', () => {
 
   it('§4 closing the eventfd detaches the irqfd; a resampling one de-asserts its line', async () => {
     using vm = vmWithRam();
-    const e = new InMemoryEventFd();
-    using r = new InMemoryEventFd();
+    const e = new SoftEventFd();
+    using r = new SoftEventFd();
     vm.irqfd({ fd: e, gsi: 9, flags: IRQFD_FLAG_RESAMPLE, resamplefd: r });
     e.write(1n);
     await tick();
@@ -240,8 +240,8 @@ describe('SoftKvm interrupt controller', () => {
 
   it('8259 path: default route GSI 3 -> PIC master pin 3 -> ExtINT on the BSP; PIC EOI runs the resampler', async () => {
     using vm = vmWithRam();
-    using e = new InMemoryEventFd();
-    using r = new InMemoryEventFd({ nonblock: true });
+    using e = new SoftEventFd();
+    using r = new SoftEventFd({ nonblock: true });
     vm.setGsiRouting([{ gsi: 3, type: 'irqchip', irqchip: 0, pin: 3 }]);
     vm.irqfd({ fd: e, gsi: 3, flags: IRQFD_FLAG_RESAMPLE, resamplefd: r });
     const vcpu = vm.createSoftVcpu(0);
@@ -283,7 +283,7 @@ describe('SoftKvm fd validation and teardown', () => {
   if (!nativeAvailable)
     console.warn('skipping the kernel EventFd case: @rxvmm/sys (native addon) did not load');
   it.skipIf(!nativeAvailable)(
-    'a kernel EventFd is an open fd that is not an in-memory eventfd: EINVAL',
+    'a kernel EventFd is an open fd that is not a soft eventfd: EINVAL',
     () => {
       using vm = vmWithRam();
       using kernel = new EventFd();
@@ -297,8 +297,8 @@ describe('SoftKvm fd validation and teardown', () => {
     const vm = kvm.createVm();
     vm.setMemoryRegion({ slot: 0, guestPhysAddr: 0n, size: 0x1000 });
     vm.createIrqChip();
-    using e = new InMemoryEventFd();
-    using c = new InMemoryEventFd();
+    using e = new SoftEventFd();
+    using c = new SoftEventFd();
     vm.ioeventfd({ addr: 0xd000_0000n, len: 0, fd: e });
     vm.irqfd({ fd: c, gsi: 5 });
     const vcpu = vm.createVcpu(0);

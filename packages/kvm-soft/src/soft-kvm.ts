@@ -6,7 +6,7 @@ import { SoftVm } from './soft-vm.js';
  * SoftKvm: the KVM backend interface in pure TypeScript. Its kernel side is
  * made of @rxvmm/io-bus, @rxvmm/ioeventfd and @rxvmm/irqfd plus a small x86
  * interrupt controller model; its vCPUs run guest programs written in
- * TypeScript (see `Guest`). Eventfds are `InMemoryEventFd`s: any other open
+ * TypeScript (see `Guest`). Eventfds are `SoftEventFd`s: any other open
  * descriptor, a kernel `EventFd` included, is `EINVAL` ("not an eventfd" to
  * this kernel), anything else `EBADF`.
  */

@@ -2,7 +2,7 @@
 // through an ioeventfd doorbell, a back-end subscribed to the kick eventfd's
 // signals$ completes the work and signals an irqfd, the guest's interrupt
 // handler sees the completion, and the VMM never sees an exit for the doorbell.
-import { InMemoryEventFd, signalEach } from '@rxvmm/eventfd';
+import { SoftEventFd, signalEach } from '@rxvmm/eventfd';
 import { IOEVENTFD_FLAG_DATAMATCH, type VcpuExit } from '@rxvmm/kvm';
 import { map, tap } from 'rxjs';
 import { describe, expect, it } from 'vitest';
@@ -45,8 +45,8 @@ describe('RxJS composition: ioeventfd doorbell -> back-end -> irqfd -> guest int
     vm.createIrqChip();
 
     // Wiring: doorbell -> kick eventfd; call eventfd -> GSI 24 -> MSI vector 0x41 to APIC 0.
-    using kick = new InMemoryEventFd();
-    using call = new InMemoryEventFd();
+    using kick = new SoftEventFd();
+    using call = new SoftEventFd();
     vm.ioeventfd({ addr: DOORBELL, len: 2, fd: kick, flags: IOEVENTFD_FLAG_DATAMATCH, datamatch: 0n });
     vm.setGsiRouting([{ gsi: 24, type: 'msi', addressLo: 0xfee0_0000, addressHi: 0, data: 0x41 }]);
     vm.irqfd({ fd: call, gsi: 24 });

@@ -18,7 +18,7 @@ import type { IrqRoutingEntry, MsiMessage } from './irq-routing.js';
 
 /**
  * What the VM ioctls need of an eventfd: its descriptor number. `EventFd` and
- * `InMemoryEventFd` from `@rxvmm/eventfd` both fit. A raw number is accepted
+ * `SoftEventFd` from `@rxvmm/eventfd` both fit. A raw number is accepted
  * too, as the ioctl would (a closed or unknown fd gives `EBADF`, an open fd
  * that is not an eventfd gives `EINVAL`).
  */

@@ -8,7 +8,7 @@
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { errnoError } from '@rxvmm/errno';
-import { InMemoryEventFd } from '@rxvmm/eventfd';
+import { SoftEventFd } from '@rxvmm/eventfd';
 import { GuestMemory } from '@rxvmm/guest-memory';
 import { SoftKvm } from '@rxvmm/kvm-soft';
 import { BOOT_INFO_ADDR, DONE_PORT, HELLO_PORT, readResults, writeBootInfo } from '../guest/abi.js';
@@ -32,8 +32,8 @@ export async function runOnSoft(options: MachineOptions): Promise<MachineRun> {
   writeBootInfo(memory, bootInfoFor({ ...options, ioapicPin: NO_IOAPIC_PIN }));
 
   const shared = new SharedState();
-  using kick = new InMemoryEventFd();
-  using call = new InMemoryEventFd();
+  using kick = new SoftEventFd();
+  using call = new SoftEventFd();
   const signals = wireDeviceSignals(vm, options, kick, call);
   const { inject } = signals;
 

@@ -3,7 +3,7 @@
  * `ContractGuests`, written as TypeScript guest programs.
  */
 import { closeSync, openSync } from 'node:fs';
-import { InMemoryEventFd } from '@rxvmm/eventfd';
+import { SoftEventFd } from '@rxvmm/eventfd';
 import type { Vcpu } from '@rxvmm/kvm';
 import {
   type BackendFixture,
@@ -75,7 +75,7 @@ export const softContractGuests: ContractGuests = {
 export const softKvmFixture: BackendFixture = {
   name: 'SoftKvm',
   open: () => new SoftKvm(),
-  createEventFd: (options) => new InMemoryEventFd(options),
+  createEventFd: (options) => new SoftEventFd(options),
   openNonEventFd: () => {
     const fd = openSync('/dev/null', 'r');
     return { fd, close: () => closeSync(fd) };

@@ -1,4 +1,4 @@
-// InMemoryEventFd: the kernel's eventfd (fs/eventfd.c) re-implemented in
+// SoftEventFd: the kernel's eventfd (fs/eventfd.c) re-implemented in
 // TypeScript, with no fd and no native code. The conformance suite holds it to
 // the kernel's behaviour errno for errno; where they differ this one is wrong.
 //
@@ -16,15 +16,15 @@ import { closedError, type ReadWaiter, rejectWaiters, type WriteWaiter } from '.
 /** A blocking synchronous call that could only complete if another thread acted: none can. */
 function wouldDeadlock(syscall: string): Error {
   return Object.assign(
-    new Error(`EDEADLK: a blocking ${syscall} of an InMemoryEventFd would wait forever; use the async API`),
+    new Error(`EDEADLK: a blocking ${syscall} of an SoftEventFd would wait forever; use the async API`),
     { code: 'EDEADLK', syscall },
   );
 }
 
-export class InMemoryEventFd implements EventFdLike {
-  /** The open InMemoryEventFd with this synthetic fd number, if any (this realm only). */
-  static fromFd(fd: number): InMemoryEventFd | undefined {
-    return lookupFd<InMemoryEventFd>(fd);
+export class SoftEventFd implements EventFdLike {
+  /** The open SoftEventFd with this synthetic fd number, if any (this realm only). */
+  static fromFd(fd: number): SoftEventFd | undefined {
+    return lookupFd<SoftEventFd>(fd);
   }
 
   readonly fd: number;

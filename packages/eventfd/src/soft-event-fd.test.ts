@@ -1,30 +1,30 @@
-// InMemoryEventFd's own surface: the synthetic fd registry and the kernel-side
+// SoftEventFd's own surface: the synthetic fd registry and the kernel-side
 // API (signal / drain / watch) that SoftKvm's ioeventfd and irqfd use. The
 // user-side semantics are covered by the conformance suite, against the kernel.
 
 import { firstValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { IN_MEMORY_FD_BASE, U64_MAX } from './constants.js';
-import { InMemoryEventFd } from './in-memory-event-fd.js';
+import { SoftEventFd } from './soft-event-fd.js';
 
-describe('InMemoryEventFd registry', () => {
+describe('SoftEventFd registry', () => {
   it('hands out distinct synthetic fds >= 0x40000000 and finds open ones', () => {
-    const a = new InMemoryEventFd();
-    const b = new InMemoryEventFd();
+    const a = new SoftEventFd();
+    const b = new SoftEventFd();
     expect(a.fd).toBeGreaterThanOrEqual(IN_MEMORY_FD_BASE);
     expect(b.fd).not.toBe(a.fd);
-    expect(InMemoryEventFd.fromFd(a.fd)).toBe(a);
+    expect(SoftEventFd.fromFd(a.fd)).toBe(a);
     a.close();
-    expect(InMemoryEventFd.fromFd(a.fd)).toBeUndefined();
-    expect(InMemoryEventFd.fromFd(b.fd)).toBe(b);
-    expect(InMemoryEventFd.fromFd(3)).toBeUndefined();
+    expect(SoftEventFd.fromFd(a.fd)).toBeUndefined();
+    expect(SoftEventFd.fromFd(b.fd)).toBe(b);
+    expect(SoftEventFd.fromFd(3)).toBeUndefined();
     b.close();
   });
 });
 
-describe('InMemoryEventFd kernel-side API', () => {
+describe('SoftEventFd kernel-side API', () => {
   it('signal adds 1 by default, n when given, and saturates at 2^64-1', () => {
-    const efd = new InMemoryEventFd({ nonblock: true });
+    const efd = new SoftEventFd({ nonblock: true });
     efd.signal();
     efd.signal(4n);
     expect(efd.read()).toBe(5n);
@@ -35,7 +35,7 @@ describe('InMemoryEventFd kernel-side API', () => {
   });
 
   it('a saturated counter refuses every write, even 0, like the kernel', () => {
-    const efd = new InMemoryEventFd({ nonblock: true });
+    const efd = new SoftEventFd({ nonblock: true });
     efd.signal(U64_MAX);
     expect(() => efd.write(0n)).toThrow(expect.objectContaining({ code: 'EAGAIN' }));
     expect(efd.drain()).toBe(U64_MAX);
@@ -44,10 +44,10 @@ describe('InMemoryEventFd kernel-side API', () => {
   });
 
   it('drain takes the whole counter, 0n when empty; 1 at a time in semaphore mode', () => {
-    const efd = new InMemoryEventFd({ initval: 3 });
+    const efd = new SoftEventFd({ initval: 3 });
     expect(efd.drain()).toBe(3n);
     expect(efd.drain()).toBe(0n);
-    const sem = new InMemoryEventFd({ initval: 2, semaphore: true });
+    const sem = new SoftEventFd({ initval: 2, semaphore: true });
     expect(sem.drain()).toBe(1n);
     expect(sem.drain()).toBe(1n);
     expect(sem.drain()).toBe(0n);
@@ -57,7 +57,7 @@ describe('InMemoryEventFd kernel-side API', () => {
   });
 
   it('watch: readable runs synchronously after a write/signal leaving the counter > 0', () => {
-    const efd = new InMemoryEventFd();
+    const efd = new SoftEventFd();
     const seen: string[] = [];
     const unwatch = efd.watch({ readable: () => seen.push(`readable ${efd.drain()}`) });
     efd.write(0n); // counter stays 0: no wake-up
@@ -72,7 +72,7 @@ describe('InMemoryEventFd kernel-side API', () => {
   });
 
   it('watch: hangup once on close; watch after close is EBADF; signal after close is a no-op', () => {
-    const efd = new InMemoryEventFd();
+    const efd = new SoftEventFd();
     let hangups = 0;
     efd.watch({ hangup: () => hangups++ });
     efd.close();
@@ -83,7 +83,7 @@ describe('InMemoryEventFd kernel-side API', () => {
   });
 
   it('a throwing watcher does not fail the write that woke it', async () => {
-    const efd = new InMemoryEventFd();
+    const efd = new SoftEventFd();
     const errors: unknown[] = [];
     const onError = (error: unknown) => errors.push(error);
     process.prependListener('uncaughtException', onError);
@@ -106,7 +106,7 @@ describe('InMemoryEventFd kernel-side API', () => {
   });
 
   it('signals$ sees what signal() adds, coalesced within one synchronous run', async () => {
-    const efd = new InMemoryEventFd();
+    const efd = new SoftEventFd();
     const first = firstValueFrom(efd.signals$);
     efd.signal();
     efd.signal();
