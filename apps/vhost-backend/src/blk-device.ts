@@ -5,11 +5,7 @@
  * each popped chain becomes one file request; a frontend going away (the
  * device's reset) makes every completed write durable.
  */
-import {
-  BlockDevice,
-  type BlockBackend,
-  FileBackend,
-} from '@rxvmm/virtio-blk';
+import { type BlockBackend, BlockDevice, FileBackend, SECTOR_SIZE } from '@rxvmm/virtio-blk';
 import { SyncFileBackend } from './sync-file-backend.js';
 
 export interface BlkDeviceOptions {
@@ -25,7 +21,10 @@ export interface BlkDeviceOptions {
   io?: 'sync' | 'async';
 }
 
-/** Opens the disk and builds the block device the back-end serves. */
+/**
+ * Opens the disk and builds the block device the back-end serves. A disk smaller than one sector
+ * is refused (EINVAL, with the size it needs).
+ */
 export async function openBlkDevice(options: BlkDeviceOptions): Promise<BlockDevice> {
   const numQueues = options.numQueues ?? 1;
   if (!Number.isInteger(numQueues) || numQueues < 1 || numQueues > 64)
@@ -35,6 +34,17 @@ export async function openBlkDevice(options: BlkDeviceOptions): Promise<BlockDev
     (options.io ?? 'sync') === 'sync'
       ? SyncFileBackend.open(options.path, { readOnly })
       : await FileBackend.open(options.path, { readOnly });
+  // Capacity is counted in 512-byte sectors: a smaller image would be a disk of no sectors at all.
+  if (backend.size < SECTOR_SIZE) {
+    await backend.close();
+    throw Object.assign(
+      new Error(
+        `it holds ${backend.size} bytes, but a virtio-blk disk needs at least ${SECTOR_SIZE} (one sector): ` +
+          `grow it (truncate -s 64M ${options.path})`,
+      ),
+      { code: 'EINVAL' },
+    );
+  }
   try {
     return new BlockDevice({
       backend,

@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { VhostUserServer } from '@rxvmm/vhost-user';
 import type { BlockDevice } from '@rxvmm/virtio-blk';
 import { openBlkDevice } from './blk-device.js';
+import { integerOption, parseCommandLine, UsageError } from './cli-args.js';
 
 export const USAGE = `Usage: rxvmm-vhost-blk (--socket-path PATH | --fd N) --blk-file FILE [options]
        rxvmm-vhost-blk --print-capabilities
@@ -56,12 +57,17 @@ export interface RunningBackend {
 
 /** Parses argv; returns an exit code for immediate exits, or the running back-end. */
 export async function run(argv: string[], io: CliIo = defaultIo): Promise<number | RunningBackend> {
+  // A usage error: one line and where to look, as rxvmm-demo does (not the whole usage text).
+  const usage = (why: string): number => {
+    io.err(`rxvmm-vhost-blk: ${why}\nTry 'rxvmm-vhost-blk --help'.\n`);
+    return 2;
+  };
   let values: ReturnType<typeof parse>['values'];
   try {
     values = parse(argv).values;
   } catch (error) {
-    io.err(`rxvmm-vhost-blk: ${(error as Error).message}\n${USAGE}`);
-    return 2;
+    if (error instanceof UsageError) return usage(error.message);
+    throw error;
   }
   if (values.help) {
     io.out(USAGE);
@@ -71,19 +77,23 @@ export async function run(argv: string[], io: CliIo = defaultIo): Promise<number
     io.out(`${JSON.stringify(CAPABILITIES, null, 2)}\n`);
     return 0;
   }
-  const usage = (why: string): number => {
-    io.err(`rxvmm-vhost-blk: ${why}\n${USAGE}`);
-    return 2;
-  };
   if ((values['socket-path'] === undefined) === (values.fd === undefined))
     return usage('exactly one of --socket-path and --fd is required');
   if (values['blk-file'] === undefined) return usage('--blk-file is required');
-  const fd = values.fd === undefined ? undefined : Number(values.fd);
-  if (fd !== undefined && !(Number.isInteger(fd) && fd >= 0))
-    return usage(`--fd ${values.fd} is not an fd number`);
-  const numQueues = Number(values['num-queues'] ?? '1');
-  if (!(Number.isInteger(numQueues) && numQueues >= 1 && numQueues <= 64))
-    return usage(`--num-queues ${values['num-queues']} must be 1..64`);
+  let fd: number | undefined;
+  let numQueues: number;
+  try {
+    const given = values.fd;
+    fd =
+      given === undefined
+        ? undefined
+        : integerOption(given, 0, FD_MAX, () => `--fd ${given} is not an fd number (0..${FD_MAX})`);
+    const queues = values['num-queues'] ?? '1';
+    numQueues = integerOption(queues, 1, 64, () => `--num-queues ${queues} must be 1..64`);
+  } catch (error) {
+    if (error instanceof UsageError) return usage(error.message);
+    throw error;
+  }
 
   const ioMode = values.io ?? 'sync';
   if (ioMode !== 'sync' && ioMode !== 'async') return usage(`--io ${ioMode} must be sync or async`);
@@ -96,7 +106,7 @@ export async function run(argv: string[], io: CliIo = defaultIo): Promise<number
       io: ioMode,
     });
   } catch (error) {
-    io.err(`rxvmm-vhost-blk: cannot open ${values['blk-file']}: ${(error as Error).message}\n`);
+    io.err(`rxvmm-vhost-blk: cannot open ${values['blk-file']}: ${diskProblem(values['blk-file'], error)}\n`);
     return 1;
   }
   const log = (line: string): void => io.err(`rxvmm-vhost-blk: ${line}\n`);
@@ -142,27 +152,50 @@ export async function run(argv: string[], io: CliIo = defaultIo): Promise<number
   };
 }
 
+/** Why the disk image could not be served, and what to do, from the open error's code. */
+function diskProblem(path: string, error: unknown): string {
+  const { code, message } = error as Error & { code?: string };
+  switch (code) {
+    case 'ENOENT':
+      return `no such file (rxvmm-vhost-blk never creates one): create it (truncate -s 64M ${path})`;
+    case 'EACCES':
+    case 'EPERM':
+      return `this user may not open it for reading and writing: fix its permissions (chmod u+rw ${path}) or serve it with --read-only`;
+    case 'EROFS':
+      return 'it is on a read-only file system: serve it with --read-only';
+    case 'EISDIR':
+      return 'it is a directory: give a disk image (a regular file or a block device)';
+    default:
+      return message;
+  }
+}
+
 /** VhostUserServer's errors about its socket path carry the path as `.path` (like Node's fs errors). */
 function isSocketPathError(error: unknown, socketPath: string | undefined): boolean {
   return socketPath !== undefined && (error as { path?: unknown }).path === socketPath;
 }
 
+/** The largest fd number (`int`). */
+const FD_MAX = 2 ** 31 - 1;
+
 function parse(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      'socket-path': { type: 'string' },
-      fd: { type: 'string' },
-      'blk-file': { type: 'string' },
-      'read-only': { type: 'boolean' },
-      'num-queues': { type: 'string' },
-      'json-stats': { type: 'boolean' },
-      io: { type: 'string' },
-      'require-sealed': { type: 'boolean' },
-      'print-capabilities': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  return parseCommandLine(argv, 'rxvmm-vhost-blk', new Set(['--fd', '--num-queues']), (args) =>
+    parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        'socket-path': { type: 'string' },
+        fd: { type: 'string' },
+        'blk-file': { type: 'string' },
+        'read-only': { type: 'boolean' },
+        'num-queues': { type: 'string' },
+        'json-stats': { type: 'boolean' },
+        io: { type: 'string' },
+        'require-sealed': { type: 'boolean' },
+        'print-capabilities': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }),
+  );
 }

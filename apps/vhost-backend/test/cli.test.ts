@@ -2,7 +2,7 @@
 // guest RAM, a split ring driven from the driver side, real kicks through an
 // eventfd, completions read from the call eventfd, and the data checked in the
 // disk file. Plus the CLI's argument handling, reconnects and shutdown.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -59,10 +59,62 @@ describe('arguments', () => {
     [['--socket-path', 's', '--blk-file', 'x', '--num-queues', '0'], /--num-queues 0 must be 1..64/],
     [['--fd=-1', '--blk-file', 'x'], /not an fd number/],
     [['--bogus'], /Unknown option '--bogus'/],
-  ])('refuses %j with exit code 2', async (argv, pattern) => {
+    // Negative and huge numbers, with or without '=': the range check answers, in one line.
+    [
+      ['--fd', '-1', '--blk-file', 'x'],
+      /^rxvmm-vhost-blk: --fd -1 is not an fd number \(0\.\.2147483647\)\n/,
+    ],
+    [['--fd', '99999999999999999999', '--blk-file', 'x'], /--fd 99999999999999999999 is not an fd number/],
+    [
+      ['--socket-path', 's', '--blk-file', 'x', '--num-queues', '-1'],
+      /^rxvmm-vhost-blk: --num-queues -1 must be 1\.\.64\n/,
+    ],
+    [['--socket-path', 's', '--blk-file', 'x', '--num-queues=1e3'], /--num-queues 1e3 must be 1\.\.64/],
+    [['--socket-path', '--blk-file', 'x'], /--socket-path needs a value/],
+    [
+      ['--socket-path', 's', '--blk-file', 'x', 'extra'],
+      /unexpected argument 'extra': rxvmm-vhost-blk takes no positional arguments/,
+    ],
+  ])('refuses %j with exit code 2: one line, then where to look', async (argv, pattern) => {
     const io = capture();
     expect(await run(argv, io)).toBe(2);
     expect(io.stderr).toMatch(pattern);
+    const lines = io.stderr.split('\n');
+    expect(lines).toHaveLength(3); // the reason, the hint, and the final newline
+    expect(lines[1]).toBe("Try 'rxvmm-vhost-blk --help'.");
+    expect(io.stderr).not.toMatch(/Usage:/);
+    expect(io.stdout).toBe('');
+  });
+
+  it.each([
+    [0, 'an empty image'],
+    [511, 'an image smaller than one sector'],
+  ])(
+    'exits 1 for %i bytes (%s), saying the size it needs and how to grow it; the file is kept',
+    async (bytes) => {
+      const path = disk(bytes);
+      const io = capture();
+      expect(await run(['--socket-path', join(dir, `small${n++}.sock`), '--blk-file', path], io)).toBe(1);
+      expect(io.stderr).toBe(
+        `rxvmm-vhost-blk: cannot open ${path}: it holds ${bytes} bytes, but a virtio-blk disk needs at least 512 (one sector): grow it (truncate -s 64M ${path})\n`,
+      );
+      expect(readFileSync(path).length).toBe(bytes);
+    },
+  );
+
+  it('serves a one-sector image (the smallest there is)', async () => {
+    const io = capture();
+    const r = await run(['--socket-path', join(dir, `one${n++}.sock`), '--blk-file', disk(512)], io);
+    if (typeof r === 'number') throw new Error(io.stderr);
+    await r.shutdown('test');
+  });
+
+  it('a directory as --blk-file: exit 1 naming the path and what it wants', async () => {
+    const io = capture();
+    expect(await run(['--socket-path', join(dir, `d${n++}.sock`), '--blk-file', dir], io)).toBe(1);
+    expect(io.stderr).toBe(
+      `rxvmm-vhost-blk: cannot open ${dir}: it is a directory: give a disk image (a regular file or a block device)\n`,
+    );
   });
 
   it('exits 2 with one line naming the path when --socket-path is a regular file; the file is kept byte for byte', async () => {
@@ -92,6 +144,9 @@ describe('arguments', () => {
     const missing = join(dir, 'missing.img');
     expect(await run(['--socket-path', join(dir, 'x.sock'), '--blk-file', missing], io)).toBe(1);
     expect(io.stderr).toMatch(/cannot open/);
+    expect(io.stderr).toBe(
+      `rxvmm-vhost-blk: cannot open ${missing}: no such file (rxvmm-vhost-blk never creates one): create it (truncate -s 64M ${missing})\n`,
+    );
     expect(existsSync(missing)).toBe(false);
   });
 });
@@ -329,6 +384,30 @@ if (!built)
   console.warn(`rxvmm-vhost-blk process tests skipped: ${cli} not built (npx tsc -p tsconfig.build.json)`);
 
 describe.skipIf(!built)('the rxvmm-vhost-blk process', () => {
+  it('a usage error: exit 2, one line and the --help hint on stderr, nothing on stdout', () => {
+    const r = spawnSync(
+      process.execPath,
+      [cli, '--socket-path', 's', '--blk-file', 'x', '--num-queues', '-1'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe("rxvmm-vhost-blk: --num-queues -1 must be 1..64\nTry 'rxvmm-vhost-blk --help'.\n");
+  });
+
+  it('a 0-byte disk image: exit 1, the size it needs, no socket left behind', () => {
+    const path = disk(0);
+    const socket = join(dir, `z${n++}.sock`);
+    const r = spawnSync(process.execPath, [cli, '--socket-path', socket, '--blk-file', path], {
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/it holds 0 bytes, but a virtio-blk disk needs at least 512 \(one sector\)/);
+    expect(existsSync(socket)).toBe(false);
+  });
+
   it('given its disk image as --socket-path, exits 2 with one line and leaves the disk intact', async () => {
     const path = disk();
     const bytes = Buffer.alloc(1 << 20, 0xa5);
