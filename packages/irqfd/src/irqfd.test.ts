@@ -7,7 +7,7 @@ import {
   type MsiMessage,
   IRQFD_FLAG_RESAMPLE as RESAMPLE,
 } from '@rxvmm/kvm';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   defaultX86Routing,
   type InterruptSink,
@@ -118,6 +118,23 @@ describe('irqfd injection (docs/SEMANTICS.md §4)', () => {
     await flush();
     expect(log).toEqual(['pic3 src0=1', 'ioapic3 src0=1', 'pic3 src0=0', 'ioapic3 src0=0']);
     expect(() => efd.read()).toThrow(code('EAGAIN')); // the irqfd consumed the counter
+  });
+  it('the default work queue is queueMicrotask called as a plain function (a browser refuses any other this)', async () => {
+    const real = globalThis.queueMicrotask;
+    vi.stubGlobal('queueMicrotask', function (this: unknown, task: () => void) {
+      if (this !== undefined && this !== globalThis) throw new TypeError('Illegal invocation');
+      real(task);
+    });
+    try {
+      const { irqfds, log } = setup([{ gsi: 5, type: 'irqchip', irqchip: IRQCHIP_IOAPIC, pin: 5 }]);
+      using efd = new SoftEventFd();
+      irqfds.irqfd({ fd: efd.fd, gsi: 5 });
+      efd.write(1n);
+      await flush();
+      expect(log).toEqual(['ioapic5 src0=1', 'ioapic5 src0=0']);
+    } finally {
+      vi.unstubAllGlobals();
+    }
   });
   it('§4 signals before the injection runs coalesce into one injection', async () => {
     const { irqfds, log } = setup([{ gsi: 9, type: 'irqchip', irqchip: IRQCHIP_IOAPIC, pin: 9 }]);

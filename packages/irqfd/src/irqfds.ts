@@ -51,7 +51,8 @@ export class IrqFds implements Disposable {
   constructor(router: IrqRouter, options: IrqFdsOptions = {}) {
     this.#router = router;
     this.#resolve = options.resolve ?? resolveSoftEventFd;
-    this.#schedule = options.schedule ?? queueMicrotask;
+    // Called as a plain function: a browser refuses queueMicrotask with another `this`.
+    this.#schedule = options.schedule ?? ((task) => queueMicrotask(task));
     this.#hasIrqchip = options.hasIrqchip ?? (() => true);
   }
 
