@@ -8,9 +8,12 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
-const workspaces = ['packages', 'apps'].flatMap((dir) =>
-  existsSync(join(root, dir)) ? readdirSync(join(root, dir)).map((name) => join(root, dir, name)) : [],
-);
+const workspaces = [
+  ...['packages', 'apps'].flatMap((dir) =>
+    existsSync(join(root, dir)) ? readdirSync(join(root, dir)).map((name) => join(root, dir, name)) : [],
+  ),
+  join(root, 'examples'), // the example programs (examples/test)
+].filter((dir) => existsSync(join(dir, 'package.json')));
 const reports = workspaces.map((dir) => join(dir, '.test-results.json'));
 for (const report of reports) rmSync(report, { force: true });
 
