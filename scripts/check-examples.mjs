@@ -9,7 +9,7 @@
 // repository's TypeScript; the types come from the project's node_modules: the published
 // declarations), and each program runs with `node` from rxvmm-checks/dist, in the environment given.
 //
-//   node scripts/check-examples.mjs [--project DIR] [--keep]
+//   node scripts/check-examples.mjs [--project DIR] [--keep] [--only TEXT]   (TEXT: part of the labels to run)
 //
 // Without --project it uses examples/ (whose dependencies are the workspace packages; build them
 // first: `pnpm build`). scripts/check-packages.mjs calls checkExamples() on a project where the
@@ -59,7 +59,7 @@ export function examplePrograms(root = repoRoot) {
  * Writes, compiles and runs the examples and README blocks in `project`. `check(name, ok, detail)`
  * records one result, `skip(name, why)` one skip; `env` is the environment the programs run in.
  */
-export function checkExamples({ root = repoRoot, project, env = process.env, check, skip, keep = false }) {
+export function checkExamples({ root = repoRoot, project, env = process.env, check, skip, keep = false, only }) {
   const work = join(project, 'rxvmm-checks');
   rmSync(work, { recursive: true, force: true });
   mkdirSync(join(work, 'src'), { recursive: true });
@@ -178,6 +178,7 @@ export function checkExamples({ root = repoRoot, project, env = process.env, che
   const kvm = kvmMissing();
   const require = createRequire(join(project, 'package.json'));
   for (const unit of units) {
+    if (only && !unit.label.includes(only)) continue;
     const problems = errors.get(unit.src);
     if (unit.kind === 'module' || unit.kind === 'typecheck') {
       check(`${unit.label}: compiles`, problems.length === 0, problems.join('\n'));
@@ -236,6 +237,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   checkExamples({
     project,
     keep: process.argv.includes('--keep'),
+    only: process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined,
     check: (name, ok, detail = '') => {
       if (ok) passed++;
       else failed++;
