@@ -8,7 +8,8 @@
 //      names the repository's file (docs/SEMANTICS.md, docs/ARCHITECTURE.md, or
 //      the absolute URL of it), and every §n on the line of a SEMANTICS
 //      reference is a section heading of docs/SEMANTICS.md;
-//   c. every backticked `packages/...` or `apps/...` path in docs/*.md exists,
+//   c. every backticked repository path (`packages/...`, `apps/...`, `examples/...`,
+//      `scripts/...`, `docs/...`) in docs/*.md exists,
 //      and every relative link in docs/*.md and README.md points at a file that exists;
 //   d. every test name quoted on a "- Checked by:" line of docs/SEMANTICS.md is
 //      the name of a test in packages/ or apps/ ("…" stands for the varying part
@@ -152,7 +153,7 @@ const anchors = new Set(headings.map(slug));
   for (const doc of docs) {
     const text = read(doc);
     text.split('\n').forEach((line, i) => {
-      for (const m of line.matchAll(/`((?:packages|apps)\/[^`\s]+)`/g)) {
+      for (const m of line.matchAll(/`((?:packages|apps|examples|scripts|docs)\/[^`\s]+)`/g)) {
         if (/[<*{]/.test(m[1])) continue; // a pattern such as packages/<name>, not a path
         if (!existsSync(join(root, m[1]))) problems.push(`${doc}:${i + 1}: ${m[1]} does not exist`);
       }
