@@ -849,5 +849,146 @@ export function describeKvmContract(fixture: BackendFixture): void {
         vm.setIrqLine(11, false);
       });
     });
+
+    describe('VM wiring as plain data, for snapshots (Vm.wiring / restoreWiring)', () => {
+      /** A VM wired the way a VMM with a virtio-mmio disk is, plus one of each other kind. */
+      function wiredVm() {
+        const { kvm, vm, vcpu } = open({ irqchip: true });
+        vm.setMemoryRegion({ slot: 3, guestPhysAddr: 0x1000_0000n, size: 0x2000 });
+        vm.setMemoryRegion({ slot: 4, guestPhysAddr: 0x2000_0000n, size: 0x1000 });
+        vm.setMemoryRegion({ slot: 4, guestPhysAddr: 0n, size: 0 }); // deleted
+        const kick = efd();
+        const other = efd();
+        const call = efd();
+        const level = efd();
+        const resample = efd();
+        vm.setGsiRouting([
+          msiRoute(24, 0x41),
+          { gsi: 10, type: 'irqchip', irqchip: IRQCHIP_IOAPIC, pin: 10 },
+        ]);
+        vm.ioeventfd({ addr: MMIO + 0x50n, len: 4, fd: kick, flags: DATAMATCH, datamatch: 0n });
+        vm.ioeventfd({ addr: MMIO + 0x60n, len: 0, fd: other });
+        vm.ioeventfd({ addr: 0x600n, len: 2, fd: other, flags: PIO });
+        vm.ioeventfd({ addr: MMIO + 0x70n, len: 4, fd: other }); // deassigned below
+        vm.ioeventfd({ addr: MMIO + 0x70n, len: 4, fd: other, flags: DEASSIGN });
+        vm.irqfd({ fd: call, gsi: 24 });
+        vm.irqfd({ fd: level, gsi: 10, flags: IRQFD_FLAG_RESAMPLE, resamplefd: resample });
+        vm.irqfd({ fd: other, gsi: 24 });
+        vm.irqfd({ fd: other, gsi: 24, flags: IRQFD_FLAG_DEASSIGN });
+        return { kvm, vm, vcpu, fds: { kick, other, call, level, resample } };
+      }
+
+      it('§6 wiring() records each assignment as it succeeded (deassigned and deleted ones gone)', () => {
+        const { vm, fds } = wiredVm();
+        expect(() => vm.ioeventfd({ addr: MMIO + 0x50n, len: 3, fd: fds.kick })).toThrow(errno('EINVAL'));
+        expect(vm.wiring()).toEqual({
+          version: 1,
+          memory: [
+            { slot: 0, guestPhysAddr: '0', size: CONTRACT_RAM_SIZE, flags: 0 },
+            { slot: 3, guestPhysAddr: String(0x1000_0000), size: 0x2000, flags: 0 },
+          ],
+          irqchip: true,
+          gsiRouting: {
+            entries: [msiRoute(24, 0x41), { gsi: 10, type: 'irqchip', irqchip: IRQCHIP_IOAPIC, pin: 10 }],
+            flags: 0,
+          },
+          ioeventfds: [
+            { addr: String(MMIO + 0x50n), len: 4, datamatch: '0', flags: DATAMATCH, eventfd: fds.kick.fd },
+            { addr: String(MMIO + 0x60n), len: 0, datamatch: null, flags: 0, eventfd: fds.other.fd },
+            { addr: String(0x600), len: 2, datamatch: null, flags: PIO, eventfd: fds.other.fd },
+          ],
+          irqfds: [
+            { gsi: 24, flags: 0, eventfd: fds.call.fd, resamplefd: null },
+            { gsi: 10, flags: IRQFD_FLAG_RESAMPLE, eventfd: fds.level.fd, resamplefd: fds.resample.fd },
+          ],
+        });
+      });
+
+      /** restoreWiring into a fresh VM of the same backend, every saved eventfd replaced by a new one. */
+      function restoreInto(kvm: Kvm, saved: unknown) {
+        const vm = kvm.createVm();
+        cleanups.push(() => vm.close());
+        const fresh = new Map<number, ContractEventFd>();
+        vm.restoreWiring(JSON.parse(JSON.stringify(saved)), (savedFd) => {
+          let e = fresh.get(savedFd);
+          if (!e) {
+            e = efd();
+            fresh.set(savedFd, e);
+          }
+          return e;
+        });
+        return { vm, fresh };
+      }
+
+      it('§6 round trip: wiring → JSON → restoreWiring (new eventfds) → wiring() is the same, fds mapped', () => {
+        const { kvm, vm } = wiredVm();
+        const saved = vm.wiring();
+        const { vm: restored, fresh } = restoreInto(kvm, saved);
+        const mapped = JSON.parse(
+          JSON.stringify(saved, (key, value) =>
+            (key === 'eventfd' || key === 'resamplefd') && typeof value === 'number'
+              ? fresh.get(value)!.fd
+              : value,
+          ),
+        );
+        expect(restored.wiring()).toEqual(mapped);
+        expect(restored.memoryRegions().map((r) => [r.slot, r.guestPhysAddr, r.size])).toEqual([
+          [0, 0n, CONTRACT_RAM_SIZE],
+          [3, 0x1000_0000n, 0x2000],
+        ]);
+      });
+
+      it('§3/§4 a restored VM behaves like the original: the doorbell signals the new kick eventfd, the new call eventfd interrupts', async () => {
+        const { kvm, vm, fds } = wiredVm();
+        const saved = vm.wiring();
+        // One restored VM per guest: each runs on vCPU 0, the BSP (an AP waits for INIT/SIPI).
+        const doorbell = restoreInto(kvm, saved);
+        const kick = doorbell.fresh.get(fds.kick.fd)!;
+        const writer = doorbell.vm.createVcpu(0);
+        cleanups.push(() => writer.close());
+        fixture.guests.mmioWriter(doorbell.vm, writer, { addr: MMIO + 0x50n, len: 4, value: 0n, count: 2 });
+        expect((await drive(writer)).exits).toEqual([]);
+        expect(kick.read()).toBe(2n);
+        expect(isEagain(fds.kick)).toBe(true); // the original VM's eventfd saw nothing
+        const interrupt = restoreInto(kvm, saved);
+        const call = interrupt.fresh.get(fds.call.fd)!;
+        const waiter = interrupt.vm.createVcpu(0);
+        cleanups.push(() => waiter.close());
+        fixture.guests.interruptWaiter(interrupt.vm, waiter, { count: 1, vector: 0x41, ready: true });
+        expect((await drive(waiter, { onReady: () => call.write(1n) })).reports).toEqual([0x41]);
+      });
+
+      it('§6 a malformed wiring or a missing eventfd: EINVAL before any ioctl (the VM stays empty); a wired VM: EBUSY', () => {
+        const { kvm, vm, fds } = wiredVm();
+        const saved = JSON.parse(JSON.stringify(vm.wiring()));
+        const fresh = () => {
+          const v = kvm.createVm();
+          cleanups.push(() => v.close());
+          return v;
+        };
+        const any = () => efd();
+        const hostile: unknown[] = [
+          null,
+          { ...saved, version: 2 },
+          { ...saved, memory: [{ ...saved.memory[0], guestPhysAddr: 0 }] },
+          { ...saved, ioeventfds: [{ ...saved.ioeventfds[0], datamatch: null }] },
+          { ...saved, ioeventfds: [{ ...saved.ioeventfds[1], flags: DEASSIGN }] },
+          { ...saved, irqfds: [{ ...saved.irqfds[1], resamplefd: null }] },
+          { ...saved, gsiRouting: { entries: [{ gsi: 1, type: 'pci', pin: 1 }], flags: 0 } },
+          { ...saved, irqchip: false },
+        ];
+        for (const w of hostile) {
+          const v = fresh();
+          expect(() => v.restoreWiring(w as never, any)).toThrow(errno('EINVAL'));
+          expect(v.wiring()).toMatchObject({ memory: [], irqchip: false, ioeventfds: [], irqfds: [] });
+        }
+        const v = fresh();
+        expect(() => v.restoreWiring(saved, (fd) => (fd === fds.kick.fd ? undefined : any()))).toThrow(
+          errno('EINVAL'),
+        );
+        expect(v.memoryRegions()).toEqual([]);
+        expect(() => vm.restoreWiring(saved, any)).toThrow(errno('EBUSY'));
+      });
+    });
   });
 }

@@ -6,12 +6,14 @@
  */
 import { errnoError } from '@rxvmm/errno';
 import type {
+  EventFdRef,
   IoEventFdArgs,
   IrqFdArgs,
   IrqRoutingEntry,
   MemoryRegionOptions,
   MsiMessage,
   Vm,
+  VmWiring,
 } from '@rxvmm/kvm';
 import * as sys from '@rxvmm/sys';
 import {
@@ -34,6 +36,11 @@ import {
   encodeMsi,
 } from './structs.js';
 import { LinuxVcpu } from './vcpu.js';
+import { applyWiring, planWiring, WiringRecord } from './wiring.js';
+
+/** The descriptor number an `EventFdRef` passes to the ioctl (-1 for none). */
+const fdOf = (ref: EventFdRef | undefined): number =>
+  ref === undefined ? -1 : typeof ref === 'number' ? ref : ref.fd;
 
 export interface VcpuOptions {
   /**
@@ -62,6 +69,8 @@ export class LinuxVm implements Vm {
   readonly #mainThreadRun: MainThreadRun | undefined;
   /** What this VM has that works through an event loop (for the main-thread warning). */
   readonly #eventWiring = new Set<string>();
+  /** The wiring as the ioctls succeeded (`wiring()`, snapshots). */
+  readonly #wiring = new WiringRecord();
 
   constructor(fd: number, vcpuMmapSize: number, onClose?: () => void, options: VcpuOptions = {}) {
     this.fd = fd;
@@ -99,6 +108,7 @@ export class LinuxVm implements Vm {
         this.#regions.delete(slot);
         this.#releaseBacking(existing.backing);
       }
+      this.#wiring.memory(options);
       return undefined;
     }
     // An existing slot keeps its memory: the kernel allows moving it or
@@ -116,6 +126,7 @@ export class LinuxVm implements Vm {
     }
     const region = new LinuxMemoryRegion(slot, guestPhysAddr, flags, backing);
     this.#regions.set(slot, region);
+    this.#wiring.memory(options);
     return region;
   }
 
@@ -134,23 +145,47 @@ export class LinuxVm implements Vm {
     this.#check();
     sys.ioctl(this.fd, KVM_CREATE_IRQCHIP);
     this.#eventWiring.add('an in-kernel irqchip');
+    this.#wiring.irqchip();
   }
 
   ioeventfd(args: IoEventFdArgs): void {
     this.#check();
     sys.ioctl(this.fd, KVM_IOEVENTFD, encodeIoeventfd(args));
     this.#eventWiring.add('an ioeventfd');
+    this.#wiring.ioeventfd(args, fdOf(args.fd));
   }
 
   irqfd(args: IrqFdArgs): void {
     this.#check();
     sys.ioctl(this.fd, KVM_IRQFD, encodeIrqfd(args));
     this.#eventWiring.add('an irqfd');
+    this.#wiring.irqfd(args, fdOf(args.fd), fdOf(args.resamplefd));
   }
 
   setGsiRouting(entries: readonly IrqRoutingEntry[], flags = 0): void {
     this.#check();
     sys.ioctl(this.fd, KVM_SET_GSI_ROUTING, encodeGsiRouting(entries, flags));
+    this.#wiring.routing(entries, flags);
+  }
+
+  /** Memory slots, irqchip, GSI routes, ioeventfds and irqfds as set so far, as plain data. */
+  wiring(): VmWiring {
+    this.#check();
+    return this.#wiring.wiring();
+  }
+
+  /**
+   * Wires this fresh VM as `wiring` describes (memory slots, irqchip, GSI routes, irqfds,
+   * ioeventfds, in that order), each saved eventfd replaced by `eventfds(savedFd)` (a kernel
+   * eventfd of this process). A malformed wiring or an eventfd without replacement is `EINVAL`
+   * before any ioctl; a VM already wired is `EBUSY`. Memory comes back zeroed (fresh memfds):
+   * the caller loads the saved bytes.
+   */
+  restoreWiring(wiring: VmWiring, eventfds: (savedFd: number) => EventFdRef | undefined): void {
+    this.#check();
+    if (!this.#wiring.empty || this.#vcpus.size > 0)
+      throw errnoError('EBUSY', 'restoreWiring needs a fresh VM (no memory, irqchip, vCPUs or eventfds yet)');
+    applyWiring(planWiring(wiring, eventfds), this);
   }
 
   setIrqLine(gsi: number, level: boolean): void {

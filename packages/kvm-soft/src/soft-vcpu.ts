@@ -13,6 +13,20 @@ import { LAPIC_BASE, LAPIC_SIZE, type LocalApic } from './irqchip/lapic.js';
 import type { SoftIrqChip } from './irqchip/soft-irqchip.js';
 import type { SoftMemory } from './memory.js';
 import { cloneSregs, resetRegs, resetSregs } from './registers.js';
+import {
+  bad,
+  checkLocalApicState,
+  checkProgram,
+  checkVersion,
+  notSavable,
+  regsFromState,
+  regsState,
+  SOFT_STATE_VERSION,
+  type SoftProgramState,
+  type SoftVcpuState,
+  sregsFromState,
+  sregsState,
+} from './state.js';
 
 /** KVM_INTERNAL_ERROR_EMULATION: SoftKvm's answer to a guest program that threw. */
 export const INTERNAL_ERROR_EMULATION = 1;
@@ -120,6 +134,58 @@ export class SoftVcpu implements Vcpu {
   setSregs(sregs: Sregs): void {
     this.#checkOpen();
     this.#sregs = cloneSregs(sregs);
+  }
+
+  /**
+   * Registers, local APIC and program position as plain data. `ENOTSUP` while a guest program
+   * is loaded and has not ended: its generator cannot be saved (SoftKvm's one limit).
+   */
+  state(): SoftVcpuState {
+    this.#checkOpen();
+    if (this.#state === 'ready') throw notSavable(this.id);
+    const program: Record<'empty' | 'ready' | 'finished' | 'shutdown' | 'error', SoftProgramState> = {
+      empty: 'none',
+      ready: 'none',
+      finished: 'finished',
+      shutdown: 'shutdown',
+      error: 'error',
+    };
+    return {
+      version: SOFT_STATE_VERSION,
+      id: this.id,
+      regs: regsState(this.#regs),
+      sregs: sregsState(this.#sregs),
+      lapic: this.apic?.state() ?? null,
+      program: program[this.#state],
+    };
+  }
+
+  /**
+   * Loads a `state()` of a vCPU with the same id (checked whole first: `EINVAL`). Any loaded
+   * program is dropped; load a new one to run guest code again.
+   */
+  restoreState(state: SoftVcpuState): void {
+    this.#checkOpen();
+    const s = checkVersion(state, 'vCPU state');
+    if (s.id !== this.id) throw bad(`vCPU state of vCPU ${String(s.id)} restored into vCPU ${this.id}`);
+    const regs = regsFromState(s.regs);
+    const sregs = sregsFromState(s.sregs);
+    if ((s.lapic === null) !== (this.apic === undefined))
+      throw bad(
+        `vCPU ${this.id}: a local APIC state ${this.apic ? 'is missing' : 'without an in-kernel irqchip'}`,
+      );
+    const lapic = s.lapic === null ? undefined : checkLocalApicState(s.lapic);
+    const program = checkProgram(s.program);
+    this.#regs = regs;
+    this.#sregs = sregs;
+    this.#stack = [];
+    this.#resume = undefined;
+    this.#pending = undefined;
+    this.#halted = undefined;
+    this.#cpu.interruptsEnabled = false;
+    this.#cpu.interruptHandler = undefined;
+    this.#state = program === 'none' ? 'empty' : program;
+    if (lapic) this.apic?.restore(lapic);
   }
 
   kick(): void {

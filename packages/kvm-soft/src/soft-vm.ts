@@ -9,6 +9,7 @@ import {
   USERSPACE_IRQ_SOURCE_ID,
 } from '@rxvmm/irqfd';
 import type {
+  EventFdRef,
   IoEventFdArgs,
   IrqFdArgs,
   IrqRoutingEntry,
@@ -17,11 +18,21 @@ import type {
   MsiMessage,
   Vcpu,
   Vm,
+  VmWiring,
 } from '@rxvmm/kvm';
 import { fdOf } from './fd.js';
 import { SoftIrqChip } from './irqchip/soft-irqchip.js';
 import { SoftMemory } from './memory.js';
 import { SoftVcpu } from './soft-vcpu.js';
+import {
+  bad,
+  checkIoApicState,
+  checkPicState,
+  checkVersion,
+  SOFT_STATE_VERSION,
+  type SoftVmState,
+} from './state.js';
+import { applyWiring, planWiring, WiringRecord } from './wiring.js';
 
 /** KVM_MAX_VCPU_IDS on x86. */
 const MAX_VCPU_IDS = 4096;
@@ -40,6 +51,7 @@ export class SoftVm implements Vm {
   #irqchip: SoftIrqChip | undefined;
   #vcpus = new Map<number, SoftVcpu>();
   #closed = false;
+  readonly #wiring = new WiringRecord();
 
   constructor(private readonly onClose: (vm: SoftVm) => void = () => {}) {
     // Route ends go to the irqchip once it exists (KVM_CREATE_IRQCHIP).
@@ -59,7 +71,9 @@ export class SoftVm implements Vm {
 
   setMemoryRegion(options: MemoryRegionOptions): MemoryRegion | undefined {
     this.#checkOpen();
-    return this.memory.set(options);
+    const region = this.memory.set(options);
+    this.#wiring.memory(options);
+    return region;
   }
 
   memoryRegions(): readonly MemoryRegion[] {
@@ -72,6 +86,7 @@ export class SoftVm implements Vm {
     if (this.#vcpus.size > 0) throw errnoError('EINVAL', 'KVM_CREATE_IRQCHIP after KVM_CREATE_VCPU');
     this.#irqchip = new SoftIrqChip(this.buses, this.router, () => this.#wakeAll());
     this.router.setRouting(defaultX86Routing());
+    this.#wiring.irqchip();
   }
 
   ioeventfd(args: IoEventFdArgs): void {
@@ -83,6 +98,7 @@ export class SoftVm implements Vm {
       datamatch: args.datamatch,
       flags: args.flags,
     });
+    this.#wiring.ioeventfd(args, fdOf(args.fd));
   }
 
   irqfd(args: IrqFdArgs): void {
@@ -93,12 +109,63 @@ export class SoftVm implements Vm {
       flags: args.flags,
       resamplefd: fdOf(args.resamplefd),
     });
+    this.#wiring.irqfd(args, fdOf(args.fd), fdOf(args.resamplefd));
   }
 
   setGsiRouting(entries: readonly IrqRoutingEntry[], flags = 0): void {
     this.#checkOpen();
     if (!this.#irqchip) throw errnoError('EINVAL', 'KVM_SET_GSI_ROUTING needs an in-kernel irqchip');
     this.router.setRouting(entries, flags);
+    this.#wiring.routing(entries, flags);
+  }
+
+  /**
+   * The in-kernel devices' state as plain data (PIC pair and IOAPIC; each vCPU's local APIC is
+   * in its `SoftVcpu.state()`). The wiring is `wiring()`; memory and eventfds are their owners'.
+   */
+  state(): SoftVmState {
+    this.#checkOpen();
+    const chip = this.#irqchip;
+    return {
+      version: SOFT_STATE_VERSION,
+      irqchip: chip ? { pic: chip.pic.state(), ioapic: chip.ioapic.state() } : null,
+    };
+  }
+
+  /** Loads a `state()` into a VM wired the same way (`restoreWiring` first). Checked whole: `EINVAL`. */
+  restoreState(state: SoftVmState): void {
+    this.#checkOpen();
+    const s = checkVersion(state, 'VM state');
+    if ((s.irqchip === null) !== (this.#irqchip === undefined))
+      throw bad(
+        `irqchip state ${this.#irqchip ? 'missing for' : 'given to'} a VM ${this.#irqchip ? 'with' : 'without'} an irqchip`,
+      );
+    if (s.irqchip === null) return;
+    const chip = s.irqchip as Record<string, unknown>;
+    const pic = checkPicState(chip.pic);
+    const ioapic = checkIoApicState(chip.ioapic);
+    this.#irqchip!.pic.restore(pic);
+    this.#irqchip!.ioapic.restore(ioapic);
+    this.#wakeAll();
+  }
+
+  /** Memory slots, irqchip, GSI routes, ioeventfds and irqfds as set so far, as plain data. */
+  wiring(): VmWiring {
+    this.#checkOpen();
+    return this.#wiring.wiring();
+  }
+
+  /**
+   * Wires this fresh VM as `wiring` describes (memory slots, irqchip, GSI routes, irqfds,
+   * ioeventfds, in that order), each saved eventfd replaced by `eventfds(savedFd)`. A malformed
+   * wiring or an eventfd without replacement is `EINVAL` before anything is set up; a VM already
+   * wired is `EBUSY`. Memory comes back zeroed: the caller loads the saved bytes.
+   */
+  restoreWiring(wiring: VmWiring, eventfds: (savedFd: number) => EventFdRef | undefined): void {
+    this.#checkOpen();
+    if (!this.#wiring.empty || this.#vcpus.size > 0)
+      throw errnoError('EBUSY', 'restoreWiring needs a fresh VM (no memory, irqchip, vCPUs or eventfds yet)');
+    applyWiring(planWiring(wiring, eventfds), this);
   }
 
   setIrqLine(gsi: number, level: boolean): void {

@@ -6,3 +6,5 @@ export * from './constants/irqfd.js';
 export * from './constants/memory.js';
 export type * from './interface.js';
 export type * from './irq-routing.js';
+export type * from './vcpu-state.js';
+export type * from './wiring.js';

@@ -15,6 +15,7 @@
  */
 import type { ErrnoCode } from '@rxvmm/errno';
 import type { IrqRoutingEntry, MsiMessage } from './irq-routing.js';
+import type { VmWiring } from './wiring.js';
 
 /**
  * What the VM ioctls need of an eventfd: its descriptor number. `EventFd` and
@@ -245,6 +246,18 @@ export interface Vm extends Disposable {
   signalMsi(msi: MsiMessage): number;
   /** KVM_CREATE_VCPU. On kvm-linux, call it on the thread that will run the vCPU. */
   createVcpu(id: number): Vcpu;
+  /**
+   * The wiring set up so far (memory slots, irqchip, GSI routes, ioeventfds, irqfds) as plain
+   * data, recorded as each ioctl succeeded: what a snapshot re-creates in a fresh VM.
+   */
+  wiring(): VmWiring;
+  /**
+   * Wires this fresh VM as `wiring` describes, each saved eventfd replaced by
+   * `eventfds(savedFd)`. Malformed wiring or an eventfd without replacement is `EINVAL` before
+   * any ioctl; a VM already wired is `EBUSY`; an ioctl that fails (a hostile wiring the kernel
+   * refuses) throws its errno, and the VM should then be closed. Memory comes back zeroed.
+   */
+  restoreWiring(wiring: VmWiring, eventfds: (savedFd: number) => EventFdRef | undefined): void;
   close(): void;
 }
 

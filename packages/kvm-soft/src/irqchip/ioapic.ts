@@ -19,12 +19,41 @@ export interface ApicBus {
   deliver(dest: number, vector: number, level: boolean): number;
 }
 
+/** The IOAPIC as plain data (`IoApic.state()`); redirection entries as decimal strings. */
+export interface IoApicState {
+  ioregsel: number;
+  id: number;
+  irr: number;
+  redirtbl: string[];
+  /** Per pin: the bitmask of IRQ source IDs asserting it. */
+  sources: number[];
+}
+
 export class IoApic {
   #ioregsel = 0;
   #id = 0;
   #irr = 0;
   readonly #redirtbl: bigint[] = Array.from({ length: IOAPIC_NUM_PINS }, () => RTE_MASK);
   readonly #sources: number[] = new Array(IOAPIC_NUM_PINS).fill(0);
+
+  state(): IoApicState {
+    return {
+      ioregsel: this.#ioregsel,
+      id: this.#id,
+      irr: this.#irr,
+      redirtbl: this.#redirtbl.map(String),
+      sources: [...this.#sources],
+    };
+  }
+
+  /** Loads a state `checkIoApicState` accepted. */
+  restore(state: IoApicState): void {
+    this.#ioregsel = state.ioregsel;
+    this.#id = state.id;
+    this.#irr = state.irr;
+    this.#redirtbl.splice(0, IOAPIC_NUM_PINS, ...state.redirtbl.map(BigInt));
+    this.#sources.splice(0, IOAPIC_NUM_PINS, ...state.sources);
+  }
 
   constructor(
     private readonly apics: ApicBus,

@@ -19,12 +19,39 @@ const SVR_ENABLE = 0x100;
 const LVT_MASKED = 0x1_0000;
 const DELIVERY_EXTINT = 0x700;
 
+/** A local APIC as plain data (`LocalApic.state()`): vectors ascending, registers by offset. */
+export interface LocalApicState {
+  irr: number[];
+  isr: number[];
+  tmr: number[];
+  regs: [number, number][];
+}
+
 export class LocalApic {
   readonly id: number;
   #irr = new Set<number>();
   #isr: number[] = []; // in-service vectors, highest last
   #tmr = new Set<number>();
   #regs = new Map<number, number>();
+
+  state(): LocalApicState {
+    const ascending = (a: number, b: number) => a - b;
+    return {
+      irr: [...this.#irr].sort(ascending),
+      isr: [...this.#isr],
+      tmr: [...this.#tmr].sort(ascending),
+      regs: [...this.#regs].sort((a, b) => a[0] - b[0]),
+    };
+  }
+
+  /** Loads a state `checkLocalApicState` accepted; a pending vector wakes the vCPU. */
+  restore(state: LocalApicState): void {
+    this.#irr = new Set(state.irr);
+    this.#isr = [...state.isr].sort((a, b) => a - b);
+    this.#tmr = new Set(state.tmr);
+    this.#regs = new Map(state.regs);
+    if (this.pendingVector() >= 0) this.onPending();
+  }
 
   constructor(
     id: number,

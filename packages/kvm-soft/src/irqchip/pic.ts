@@ -6,7 +6,7 @@
  * slave cascades into master pin 2. Fixed priority (pin 0 highest).
  * Ports: 0x20/0x21, 0xa0/0xa1, 0x4d0/0x4d1 on the PIO bus.
  */
-interface Chip {
+export interface Chip {
   irr: number;
   imr: number;
   isr: number;
@@ -34,9 +34,28 @@ function chip(): Chip {
   };
 }
 
+/** The two PICs as plain data (`Pic.state()`): each chip's registers and each irq line's sources. */
+export interface PicState {
+  chips: [PicChipState, PicChipState];
+  /** Per irq 0-15: the bitmask of IRQ source IDs asserting it. */
+  sources: number[];
+}
+export type PicChipState = Chip;
+
 export class Pic {
   readonly #chips: [Chip, Chip] = [chip(), chip()];
   readonly #sources: number[] = new Array(16).fill(0);
+
+  state(): PicState {
+    return { chips: [{ ...this.#chips[0] }, { ...this.#chips[1] }], sources: [...this.#sources] };
+  }
+
+  /** Loads a state `checkPicState` accepted. */
+  restore(state: PicState): void {
+    Object.assign(this.#chips[0], state.chips[0]);
+    Object.assign(this.#chips[1], state.chips[1]);
+    this.#sources.splice(0, 16, ...state.sources);
+  }
 
   constructor(
     /** kvm_notify_acked_irq for a PIC irq 0-15. */
