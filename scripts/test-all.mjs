@@ -38,20 +38,15 @@ const buildStatus = turbo(['run', 'build', '--output-logs=errors-only']);
 const testStatus =
   buildStatus === 0 ? turbo(['run', 'test', '--continue', '--concurrency=1'], TEST_BUDGET_MS) : 1;
 
-// The packed tarballs: publint, attw, manifests, imports, SoftKvm installed without a
-// compiler. Its closing line `N passed, N failed` joins the total.
-const PACKAGES_BUDGET_S = 10 * 60;
-const checkPackages = async () => {
+// Checks written as scripts, each closing with `N passed, N failed`, which joins the total:
+// the packed tarballs (publint, attw, manifests, imports, SoftKvm installed without a
+// compiler) and the docs (references to docs/SEMANTICS.md and docs/ARCHITECTURE.md resolve).
+const SCRIPT_BUDGET_S = 10 * 60;
+const checkScript = async (script, ...args) => {
   // Streamed as it runs and kept for its closing line; GNU timeout stops its whole process group.
   const child = spawn(
     'timeout',
-    [
-      '--kill-after=20',
-      String(PACKAGES_BUDGET_S),
-      process.execPath,
-      'scripts/check-packages.mjs',
-      '--no-build',
-    ],
+    ['--kill-after=20', String(SCRIPT_BUDGET_S), process.execPath, script, ...args],
     { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] },
   );
   let out = '';
@@ -62,17 +57,21 @@ const checkPackages = async () => {
   const status = await new Promise((resolve) => child.on('close', (code) => resolve(code ?? 1)));
   const summary = /^(\d+) passed, (\d+) failed$/.exec(out.trimEnd().split('\n').at(-1) ?? '');
   if (summary === null) {
-    console.log(
-      `check-packages: no summary line (exit status ${status}${status === 124 ? ', timed out' : ''})`,
-    );
+    console.log(`${script}: no summary line (exit status ${status}${status === 124 ? ', timed out' : ''})`);
     return { passed: 0, failed: 1 };
   }
   return { passed: Number(summary[1]), failed: Number(summary[2]) };
 };
-const packages = buildStatus === 0 ? await checkPackages() : { passed: 0, failed: 0 };
+const scripts =
+  buildStatus === 0
+    ? [
+        await checkScript('scripts/check-packages.mjs', '--no-build'),
+        await checkScript('scripts/check-docs.mjs'),
+      ]
+    : [];
 
-let passed = packages.passed;
-let failed = packages.failed;
+let passed = scripts.reduce((n, s) => n + s.passed, 0);
+let failed = scripts.reduce((n, s) => n + s.failed, 0);
 let skipped = 0;
 const missing = [];
 for (const [i, report] of reports.entries()) {
