@@ -6,22 +6,26 @@
 //   throughput: the other thread writes 1 `signals` times as fast as it can; the
 //               subscriber sums the coalesced values until all arrived.
 // The C program (bench/eventfd_bench.c, built here with `cc -O2`) does the same
-// with pthreads and epoll_wait. Usage (after `tsc -p tsconfig.build.json`):
-//   node bench/run.mjs [--samples 100000] [--signals 1000000] [--warmup 2000]
+// with pthreads and epoll_wait. Rounds interleave C and JS; the table shows medians, and each
+// figure goes to `pnpm bench`'s record. Usage (after `tsc -p tsconfig.build.json`):
+//   node bench/run.mjs [--samples 50000] [--signals 1000000] [--warmup 2000] [--rounds 3]
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
+import { figure, median, recordFigures } from '../../../bench/figures.mjs';
 import { EventFd } from '../dist/index.js';
 
 const { values } = parseArgs({
   options: {
-    samples: { type: 'string', default: '100000' },
+    samples: { type: 'string', default: '50000' },
     signals: { type: 'string', default: '1000000' },
     warmup: { type: 'string', default: '2000' },
+    rounds: { type: 'string', default: '3' },
   },
 });
+const rounds = Number(values.rounds);
 const samples = Number(values.samples);
 const signals = Number(values.signals);
 const warmup = Number(values.warmup);
@@ -93,10 +97,17 @@ function runJs() {
 
 const exe = buildC();
 console.log(
-  `@rxvmm/eventfd bench: ${samples} ping-pong samples (+${warmup} warm-up), ${signals} coalesced signals`,
+  `@rxvmm/eventfd bench: ${samples} ping-pong samples (+${warmup} warm-up), ${signals} coalesced signals, median of ${rounds} interleaved rounds`,
 );
-const c = runC(exe);
-const js = await runJs();
+const cs = [];
+const jss = [];
+for (let r = 0; r < rounds; r++) {
+  cs.push(runC(exe));
+  jss.push(await runJs());
+}
+const pick = (runs, key) => runs.map((x) => x[key]);
+const c = Object.fromEntries(Object.keys(cs[0]).map((k) => [k, median(pick(cs, k))]));
+const js = Object.fromEntries(Object.keys(jss[0]).map((k) => [k, median(pick(jss, k))]));
 const us = (ns) => (ns / 1000).toFixed(2);
 const rows = [
   ['latency p50 (µs)', us(js.p50_ns), us(c.p50_ns), js.p50_ns / c.p50_ns],
@@ -112,3 +123,34 @@ const p50Ratio = js.p50_ns / c.p50_ns;
 console.log(
   `target: p50 latency within 3x of C -> ${p50Ratio <= 3 ? 'met' : 'NOT met'} (${p50Ratio.toFixed(2)}x)`,
 );
+const C_REF = 'C pthread + epoll (bench/eventfd_bench.c)';
+recordFigures('eventfd', [
+  figure({
+    figure: 'latency-p50',
+    what: 'cross-thread eventfd → `signals$` latency, p50',
+    unit: 'µs',
+    better: 'lower',
+    values: pick(jss, 'p50_ns').map((ns) => ns / 1000),
+    reference: C_REF,
+    referenceValues: pick(cs, 'p50_ns').map((ns) => ns / 1000),
+    target: 'ratio <= 3',
+  }),
+  figure({
+    figure: 'latency-p99',
+    what: 'cross-thread eventfd → `signals$` latency, p99',
+    unit: 'µs',
+    better: 'lower',
+    values: pick(jss, 'p99_ns').map((ns) => ns / 1000),
+    reference: C_REF,
+    referenceValues: pick(cs, 'p99_ns').map((ns) => ns / 1000),
+  }),
+  figure({
+    figure: 'throughput',
+    what: 'coalesced signals delivered per second, one writer thread',
+    unit: 'signals/s',
+    better: 'higher',
+    values: pick(jss, 'throughput'),
+    reference: C_REF,
+    referenceValues: pick(cs, 'throughput'),
+  }),
+]);

@@ -1,14 +1,17 @@
 // io-bus dispatch benchmark: a 4-byte write to a random registered device with
 // 10, 100 and 1,000 devices on the bus. O(log n) shows as a small, roughly
 // constant step per tenfold growth. The C program in bench/ (same comparator,
-// binary search, step-back and offer loop) is measured in the same run.
+// binary search, step-back and offer loop) is measured in the same run, rounds interleaved
+// (TS, C, TS, C, ...; ROUNDS, default 3); medians, and each figure to `pnpm bench`'s record.
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { figure, median, recordFigures } from '../../../bench/figures.mjs';
 import { IoBus } from '../dist/index.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const cBin = `${here}bsearch`;
 const ITER = 2_000_000;
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
 
 function measureTs(n) {
   const bus = new IoBus('mmio');
@@ -41,15 +44,39 @@ function measureC(n) {
 }
 
 const rows = [];
-for (const n of [10, 100, 1000]) rows.push({ n, ts: measureTs(n), c: measureC(n) });
-console.log('io-bus dispatch (4-byte write, random device), ns per dispatch');
+for (const n of [10, 100, 1000]) {
+  const ts = [];
+  const c = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    ts.push(measureTs(n));
+    c.push(measureC(n));
+  }
+  rows.push({ n, ts, c });
+}
+console.log(
+  `io-bus dispatch (4-byte write, random device), ns per dispatch, median of ${ROUNDS} interleaved rounds`,
+);
 console.log('devices   TypeScript        C   ratio TS/C');
 for (const { n, ts, c } of rows) {
   console.log(
-    `${String(n).padStart(7)} ${ts.toFixed(1).padStart(12)} ${c.toFixed(1).padStart(8)} ${(ts / c).toFixed(1).padStart(12)}`,
+    `${String(n).padStart(7)} ${median(ts).toFixed(1).padStart(12)} ${median(c).toFixed(1).padStart(8)} ${(median(ts) / median(c)).toFixed(1).padStart(12)}`,
   );
 }
 const [r10, , r1000] = rows;
 console.log(
-  `growth 10 -> 1000 devices: TS x${(r1000.ts / r10.ts).toFixed(2)}, C x${(r1000.c / r10.c).toFixed(2)} (linear scan would be ~x100)`,
+  `growth 10 -> 1000 devices: TS x${(median(r1000.ts) / median(r10.ts)).toFixed(2)}, C x${(median(r1000.c) / median(r10.c)).toFixed(2)} (linear scan would be ~x100)`,
+);
+recordFigures(
+  'io-bus',
+  rows.map(({ n, ts, c }) =>
+    figure({
+      figure: `dispatch-${n}`,
+      what: `4-byte MMIO write dispatched to a random one of ${n} devices`,
+      unit: 'ns',
+      better: 'lower',
+      values: ts,
+      reference: 'C -O2 (bench/bsearch.c)',
+      referenceValues: c,
+    }),
+  ),
 );
