@@ -6,9 +6,15 @@
  * readable-before-writable), then writing used entries with release stores.
  * Only the device phase is timed; the driver refill between rounds is not.
  *
+ * The device side knows the queue size, the ring addresses and guest RAM's
+ * bounds only at run time (struct dev, filled in main from volatile copies),
+ * as a real device does and as the JavaScript queue does: nothing of the
+ * layout is a compile-time constant the compiler could fold into the checks.
+ *
  * Usage: ring_ref <mode> <seconds>   mode: split-1 split-3 split-indirect packed-1 packed-3 packed-indirect,
  *        or split-<kind>-batch: the used idx published once per round (JS: addUsed + publishUsed)
- * Prints one JSON line: {"mode":..., "chains":..., "seconds":..., "checksum":...}
+ * Prints one JSON line: {"mode":..., "chains":..., "seconds":..., "checksum":..., "rate":...}
+ * (rate: chains per second at the median round; a round = one refill of the ring)
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -34,6 +40,14 @@
 
 static uint8_t *mem;
 
+/* What the device learns at run time: guest RAM's one region and the queue's layout. */
+static struct {
+  uint64_t ram_base, ram_size;   /* guest-physical bounds of mem */
+  uint32_t num;                  /* queue size */
+  uint64_t desc, avail, used;    /* ring areas, offsets into mem */
+} dev;
+static volatile uint64_t layout_param[6] = {BASE, MEM_SIZE, QSIZE, DESC_OFF, AVAIL_OFF, USED_OFF};
+
 struct chain {
   uint32_t head, nr, nw;
   uint64_t raddr[64], waddr[64];
@@ -50,7 +64,7 @@ static inline void st64(uint64_t off, uint64_t v) { memcpy(mem + off, &v, 8); }
 
 /* Guest range [addr, addr+len) inside RAM, without overflow. */
 static inline int in_ram(uint64_t addr, uint32_t len) {
-  return addr >= BASE && addr - BASE <= MEM_SIZE && len <= MEM_SIZE - (addr - BASE);
+  return addr >= dev.ram_base && addr - dev.ram_base <= dev.ram_size && len <= dev.ram_size - (addr - dev.ram_base);
 }
 
 static inline int push(struct chain *c, uint64_t addr, uint32_t len, uint16_t flags) {
@@ -73,7 +87,7 @@ static int split_indirect(struct chain *c, uint64_t addr, uint32_t len, uint16_t
   if (len == 0 || (len & 15)) return -1;
   if (!in_ram(addr, len)) return -1;
   uint32_t n = len / 16, j = 0, ttl = n;
-  uint64_t t = addr - BASE;
+  uint64_t t = addr - dev.ram_base;
   for (;;) {
     if (ttl-- == 0) return -1;
     uint64_t o = t + 16ull * j;
@@ -89,18 +103,18 @@ static int split_indirect(struct chain *c, uint64_t addr, uint32_t len, uint16_t
 /* 1 = chain popped, 0 = empty, -1 = hostile ring */
 static int split_pop(struct chain *c) {
   if (next_avail == avail_shadow) {
-    uint16_t idx = __atomic_load_n((uint16_t *)(mem + AVAIL_OFF + 2), __ATOMIC_ACQUIRE);
-    if ((uint16_t)(idx - next_avail) > QSIZE) return -1;
+    uint16_t idx = __atomic_load_n((uint16_t *)(mem + dev.avail + 2), __ATOMIC_ACQUIRE);
+    if ((uint16_t)(idx - next_avail) > dev.num) return -1;
     avail_shadow = idx;
     if (idx == next_avail) return 0;
   }
-  uint16_t head = ld16(AVAIL_OFF + 4 + 2 * (next_avail & (QSIZE - 1)));
-  if (head >= QSIZE) return -1;
+  uint16_t head = ld16(dev.avail + 4 + 2 * (next_avail & (dev.num - 1)));
+  if (head >= dev.num) return -1;
   c->head = head; c->nr = c->nw = 0; c->rbytes = c->wbytes = 0;
-  uint32_t i = head, ttl = QSIZE;
+  uint32_t i = head, ttl = dev.num;
   for (;;) {
     if (ttl-- == 0) return -1;
-    uint64_t o = DESC_OFF + 16ull * i;
+    uint64_t o = dev.desc + 16ull * i;
     uint64_t addr = ld64(o);
     uint32_t len = ld32(o + 8);
     uint16_t flags = ld16(o + 12);
@@ -108,7 +122,7 @@ static int split_pop(struct chain *c) {
     if (push(c, addr, len, flags)) return -1;
     if (!(flags & F_NEXT)) break;
     i = ld16(o + 14);
-    if (i >= QSIZE) return -1;
+    if (i >= dev.num) return -1;
   }
   next_avail++;
   return 1;
@@ -117,11 +131,11 @@ static int split_pop(struct chain *c) {
 static int batch_used; /* publish the used idx once per round instead of per chain */
 
 static void split_push_used(uint32_t head, uint32_t len) {
-  uint64_t e = USED_OFF + 4 + 8ull * (next_used & (QSIZE - 1));
+  uint64_t e = dev.used + 4 + 8ull * (next_used & (dev.num - 1));
   st32(e, head);
   st32(e + 4, len);
   next_used++;
-  if (!batch_used) __atomic_store_n((uint16_t *)(mem + USED_OFF + 2), next_used, __ATOMIC_RELEASE);
+  if (!batch_used) __atomic_store_n((uint16_t *)(mem + dev.used + 2), next_used, __ATOMIC_RELEASE);
 }
 
 /* ---- packed ---- */
@@ -132,19 +146,19 @@ static uint16_t inflight[65536];
 static int packed_pop(struct chain *c) {
   uint32_t p = p_avail;
   int w = p_wrap;
-  uint16_t flags = __atomic_load_n((uint16_t *)(mem + DESC_OFF + 16ull * p + 14), __ATOMIC_ACQUIRE);
+  uint16_t flags = __atomic_load_n((uint16_t *)(mem + dev.desc + 16ull * p + 14), __ATOMIC_ACQUIRE);
   if ((int)((flags >> 7) & 1) != w || (int)((flags >> 15) & 1) == w) return 0;
   c->nr = c->nw = 0; c->rbytes = c->wbytes = 0;
   uint32_t count = 0;
   uint16_t id;
   for (;;) {
-    if (++count > QSIZE) return -1;
-    uint64_t o = DESC_OFF + 16ull * p;
+    if (++count > dev.num) return -1;
+    uint64_t o = dev.desc + 16ull * p;
     uint64_t addr = ld64(o);
     uint32_t len = ld32(o + 8);
     if (flags & F_INDIRECT) {
       if (count > 1 || (flags & F_NEXT) || len == 0 || (len & 15) || !in_ram(addr, len)) return -1;
-      uint64_t t = addr - BASE;
+      uint64_t t = addr - dev.ram_base;
       for (uint32_t j = 0; j < len / 16; j++) {
         uint16_t f = ld16(t + 16ull * j + 14);
         if (f & F_INDIRECT) return -1;
@@ -155,9 +169,9 @@ static int packed_pop(struct chain *c) {
     }
     int last = !(flags & F_NEXT);
     if (last) id = ld16(o + 12);
-    if (++p == QSIZE) { p = 0; w ^= 1; }
+    if (++p == dev.num) { p = 0; w ^= 1; }
     if (last) break;
-    flags = ld16(DESC_OFF + 16ull * p + 14);
+    flags = ld16(dev.desc + 16ull * p + 14);
   }
   if (inflight[id]) return -1;
   inflight[id] = count;
@@ -169,12 +183,12 @@ static int packed_pop(struct chain *c) {
 static void packed_push_used(uint32_t id, uint32_t len) {
   uint32_t count = inflight[id];
   inflight[id] = 0;
-  uint64_t o = DESC_OFF + 16ull * p_used;
+  uint64_t o = dev.desc + 16ull * p_used;
   st16(o + 12, id);
   st32(o + 8, len);
   __atomic_store_n((uint16_t *)(mem + o + 14), p_used_wrap ? (F_AVAIL | F_USED) : 0, __ATOMIC_RELEASE);
   p_used += count;
-  if (p_used >= QSIZE) { p_used -= QSIZE; p_used_wrap ^= 1; }
+  if (p_used >= dev.num) { p_used -= dev.num; p_used_wrap ^= 1; }
 }
 
 /* ---- ring contents (identical to bench/run.mjs) ---- */
@@ -244,6 +258,11 @@ static void refill_packed(void) {
   }
 }
 
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
 static double now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -256,11 +275,19 @@ int main(int argc, char **argv) {
   double budget = atof(argv[2]);
   mem = aligned_alloc(4096, MEM_SIZE);
   memset(mem, 0, MEM_SIZE);
+  dev.ram_base = layout_param[0];
+  dev.ram_size = layout_param[1];
+  dev.num = (uint32_t)layout_param[2];
+  dev.desc = layout_param[3];
+  dev.avail = layout_param[4];
+  dev.used = layout_param[5];
   int split = strncmp(mode, "split", 5) == 0;
   setup(mode);
   struct chain c;
   uint64_t chains = 0, checksum = 0;
   double timed = 0;
+  size_t nrounds = 0, cap = 1 << 16;
+  double *round_s = malloc(cap * sizeof *round_s);
   while (timed < budget) {
     if (split) refill_split(); else refill_packed();
     double t0 = now();
@@ -272,10 +299,16 @@ int main(int argc, char **argv) {
       if (split) split_push_used(c.head, (uint32_t)c.wbytes); else packed_push_used(c.head, (uint32_t)c.wbytes);
       chains++;
     }
-    if (batch_used) __atomic_store_n((uint16_t *)(mem + USED_OFF + 2), next_used, __ATOMIC_RELEASE);
-    timed += now() - t0;
+    if (batch_used) __atomic_store_n((uint16_t *)(mem + dev.used + 2), next_used, __ATOMIC_RELEASE);
+    double dt = now() - t0;
+    timed += dt;
+    if (nrounds == cap) round_s = realloc(round_s, (cap *= 2) * sizeof *round_s);
+    round_s[nrounds++] = dt;
   }
-  printf("{\"mode\":\"%s\",\"chains\":%llu,\"seconds\":%.6f,\"checksum\":%llu}\n", mode, (unsigned long long)chains, timed,
-         (unsigned long long)checksum);
+  /* The median round, as bench/run.mjs takes it: an interrupted round is an outlier either way. */
+  qsort(round_s, nrounds, sizeof *round_s, cmp_double);
+  double rate = (double)chains / nrounds / round_s[nrounds / 2];
+  printf("{\"mode\":\"%s\",\"chains\":%llu,\"seconds\":%.6f,\"checksum\":%llu,\"rate\":%.0f}\n", mode,
+         (unsigned long long)chains, timed, (unsigned long long)checksum, rate);
   return 0;
 }

@@ -38,10 +38,12 @@ export class ChainBuffer {
   writableLen: Uint32Array;
 
   constructor(capacity = 16) {
-    this.readableAddr = new Float64Array(capacity);
-    this.readableLen = new Uint32Array(capacity);
-    this.writableAddr = new Float64Array(capacity);
-    this.writableLen = new Uint32Array(capacity);
+    // At least one slot: setSingle() writes slot 0 unchecked, and growing doubles.
+    const n = capacity >= 1 ? Math.floor(capacity) : 1;
+    this.readableAddr = new Float64Array(n);
+    this.readableLen = new Uint32Array(n);
+    this.writableAddr = new Float64Array(n);
+    this.writableLen = new Uint32Array(n);
   }
 
   /** @internal called by the queues before a walk. */
@@ -51,6 +53,30 @@ export class ChainBuffer {
     this.readableLength = 0;
     this.writableLength = 0;
     this.descriptorCount = 0;
+  }
+
+  /**
+   * @internal The whole chain is one descriptor (the common case): set in one go,
+   * without reset() and a push (the capacity is at least 1).
+   */
+  setSingle(head: number, addr: number, len: number, writable: boolean): void {
+    this.head = head;
+    this.descriptorCount = 1;
+    if (writable) {
+      this.writableAddr[0] = addr;
+      this.writableLen[0] = len;
+      this.readableCount = 0;
+      this.writableCount = 1;
+      this.readableLength = 0;
+      this.writableLength = len;
+    } else {
+      this.readableAddr[0] = addr;
+      this.readableLen[0] = len;
+      this.readableCount = 1;
+      this.writableCount = 0;
+      this.readableLength = len;
+      this.writableLength = 0;
+    }
   }
 
   /** @internal */

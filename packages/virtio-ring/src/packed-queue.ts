@@ -313,7 +313,6 @@ export class PackedQueue implements Virtqueue {
     // Acquire: the head's flags are written last by the driver, after the whole list.
     let flags = Atomics.load(u16, b16 + 8 * p + 7);
     if (!isAvail(flags, w)) return false;
-    chain.reset();
     if ((flags & (VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_INDIRECT)) === 0) {
       // Single-descriptor buffer: the common case, without the list walk.
       const k = b32 + 4 * p;
@@ -327,12 +326,9 @@ export class PackedQueue implements Virtqueue {
       const bid = u16[b16 + 8 * p + 6]!;
       if (this.inflight[bid] !== 0)
         this.fail('EINVAL', 'buffer-id-in-use', `buffer id ${bid} is already in flight`);
-      if ((flags & VIRTQ_DESC_F_WRITE) !== 0) chain.pushWritable(addr, len);
-      else chain.pushReadable(addr, len);
+      chain.setSingle(bid, addr, len, (flags & VIRTQ_DESC_F_WRITE) !== 0);
       this.inflight[bid] = 1;
       this.inflightCount++;
-      chain.head = bid;
-      chain.descriptorCount = 1;
       if (++p === size) {
         this.availPos = 0;
         this.availWrap = w ^ 1;
@@ -341,6 +337,7 @@ export class PackedQueue implements Virtqueue {
       }
       return true;
     }
+    chain.reset();
     let count = 0;
     let id: number;
     for (;;) {

@@ -224,41 +224,45 @@ export class SplitQueue implements Virtqueue {
     return Atomics.load(this.availU16, this.availIdxI) !== this.next;
   }
 
+  // popInto stays small enough for V8 to inline it into the caller's loop: the rare paths
+  // (reading the driver's avail idx, the multi-descriptor walk, errors) are calls.
   popInto(chain: ChainBuffer): boolean {
-    if (this.brokenBy) throw this.brokenBy;
+    if (this.brokenBy !== null) throw this.brokenBy;
     const next = this.next;
-    if (next === this.availShadow) {
-      const idx = Atomics.load(this.availU16, this.availIdxI); // acquire: ring entries below are published
-      if (((idx - next) & 0xffff) > this.size) {
-        this.fail('EINVAL', 'avail-idx-jump', `avail idx ${idx} is more than ${this.size} ahead of ${next}`);
-      }
-      this.availShadow = idx;
-      if (idx === next) return false;
-    }
+    if (next === this.availShadow && !this.refreshAvail(next)) return false;
     const head = this.availU16[this.availRingI + (next & this.mask)]!;
     if (head >= this.size)
       this.fail('EINVAL', 'head-out-of-range', `head ${head} >= queue size ${this.size}`);
-    chain.reset();
-    chain.head = head;
-    const flags = this.descU16[this.desc16 + 8 * head + 6]!;
+    const u32 = this.descU32;
+    const k = this.desc32 + 4 * head;
+    const flags = u32[k + 3]! & 0xffff; // flags, then next, in the descriptor's last word
     if ((flags & (VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_INDIRECT)) === 0) {
-      // Single-descriptor chain: the common case, handled here without the walk.
-      const k = this.desc32 + 4 * head;
-      const lo = this.descU32[k]!;
-      const hi = this.descU32[k + 1]!;
-      const len = this.descU32[k + 2]!;
+      // Single-descriptor chain: the common case, without the walk.
+      const lo = u32[k]!;
+      const hi = u32[k + 1]!;
+      const len = u32[k + 2]!;
       const addr = hi * TWO_32 + lo;
       if (!(addr >= this.fastLo && len <= this.fastHi - addr) && !this.inMemory(addr, len)) {
         this.fail('EFAULT', 'descriptor-out-of-memory', describeBadBuffer(lo, hi, len));
       }
-      if ((flags & VIRTQ_DESC_F_WRITE) !== 0) chain.pushWritable(addr, len);
-      else chain.pushReadable(addr, len);
-      chain.descriptorCount = 1;
+      chain.setSingle(head, addr, len, (flags & VIRTQ_DESC_F_WRITE) !== 0);
     } else {
+      chain.reset();
+      chain.head = head;
       this.walk(head, chain);
     }
     this.next = (next + 1) & 0xffff;
     return true;
+  }
+
+  /** Reads the driver's avail idx (acquire: ring entries below it are published); false when nothing new. */
+  private refreshAvail(next: number): boolean {
+    const idx = Atomics.load(this.availU16, this.availIdxI);
+    if (((idx - next) & 0xffff) > this.size) {
+      this.fail('EINVAL', 'avail-idx-jump', `avail idx ${idx} is more than ${this.size} ahead of ${next}`);
+    }
+    this.availShadow = idx;
+    return idx !== next;
   }
 
   private walk(head: number, chain: ChainBuffer): void {
