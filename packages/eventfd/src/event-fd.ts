@@ -9,9 +9,10 @@
 // thread, as read(2) on a blocking eventfd would).
 import { errnoError, isErrno } from '@rxvmm/errno';
 import { Observable, Subject } from 'rxjs';
-import { inspectEventFd } from '#host-fds';
+import { inspectEventFd, peekEventFdCount } from '#host-fds';
 import { sys } from '#native';
-import { U64_MAX } from './constants.js';
+import { EFD_COUNTER_MAX, U64_MAX } from './constants.js';
+import { checkEventFdState, EVENTFD_STATE_VERSION, type EventFdState } from './state.js';
 import type { ReadinessPoller } from './syscalls.js';
 import type { EventFdLike, EventFdOptions } from './types.js';
 import { checkBigint, checkU64, parseOptions } from './validate.js';
@@ -176,6 +177,37 @@ export class EventFd implements EventFdLike {
   }
 
   /** Closes the fd (poller first). Pending async calls reject with EBADF; signals$ completes. Idempotent. */
+  /**
+   * The counter as plain data, read without consuming it (/proc/self/fdinfo): a poller on the fd,
+   * a vCPU or the kernel keeps seeing the count. Take it while nothing writes the eventfd (the VM
+   * paused), or it is a moment's value.
+   */
+  state(): EventFdState {
+    this.#checkOpen('state');
+    return {
+      version: EVENTFD_STATE_VERSION,
+      count: peekEventFdCount(this.fd).toString(),
+      semaphore: this.semaphore,
+    };
+  }
+
+  /**
+   * A new eventfd holding a saved counter (`state()` of either implementation; checked, `EINVAL`
+   * otherwise). Only in-kernel signals can saturate a counter to 2^64-1; write(2) cannot, so a
+   * saturated count comes back as 2^64-2, still readable.
+   */
+  static fromState(state: EventFdState, options: Pick<EventFdOptions, 'nonblock'> = {}): EventFd {
+    const { count, semaphore } = checkEventFdState(state);
+    const efd = new EventFd({ semaphore, nonblock: options.nonblock ?? false });
+    try {
+      if (count > 0n) efd.write(count > EFD_COUNTER_MAX ? EFD_COUNTER_MAX : count);
+    } catch (error) {
+      efd.close();
+      throw error;
+    }
+    return efd;
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;

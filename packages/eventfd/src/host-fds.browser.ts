@@ -11,3 +11,8 @@ export function hostFdIsOpen(_fd: number): boolean {
 export function inspectEventFd(fd: number): { semaphore: boolean | undefined } {
   throw errnoError('EBADF', `fd ${fd} is not open (a browser page has no file descriptors)`, 'fromFd');
 }
+
+/** `EventFd.state()` in a page: there is no kernel eventfd to read. */
+export function peekEventFdCount(fd: number): bigint {
+  throw errnoError('EBADF', `fd ${fd} is not open (a browser page has no file descriptors)`, 'state');
+}

@@ -34,3 +34,20 @@ export function inspectEventFd(fd: number): { semaphore: boolean | undefined } {
   const match = /^eventfd-semaphore:\s*(\d)\s*$/m.exec(fdinfo);
   return { semaphore: match === null ? undefined : match[1] === '1' };
 }
+
+/**
+ * The counter of eventfd `fd`, read without consuming it: /proc/self/fdinfo's
+ * `eventfd-count` (hex; every kernel since 2.6.x prints it). A read(2) would
+ * take the count away from whoever polls the fd; this leaves it where it is.
+ */
+export function peekEventFdCount(fd: number): bigint {
+  let fdinfo: string;
+  try {
+    fdinfo = readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
+  } catch {
+    throw errnoError('EBADF', `fd ${fd} is not open`, 'state');
+  }
+  const match = /^eventfd-count:\s*([0-9a-f]+)\s*$/m.exec(fdinfo);
+  if (!match) throw errnoError('EINVAL', `fd ${fd} is not an eventfd (no eventfd-count in fdinfo)`, 'state');
+  return BigInt(`0x${match[1]}`);
+}

@@ -9,6 +9,7 @@ import { errnoError, nextTurn } from '@rxvmm/errno';
 import { Observable, Subject } from 'rxjs';
 import { U64_MAX } from './constants.js';
 import { allocateFd, lookupFd, releaseFd } from './registry.js';
+import { checkEventFdState, EVENTFD_STATE_VERSION, type EventFdState } from './state.js';
 import type { EventFdLike, EventFdOptions, EventFdWatcher } from './types.js';
 import { checkBigint, checkU64, parseOptions } from './validate.js';
 import { closedError, type ReadWaiter, rejectWaiters, type WriteWaiter } from './waiters.js';
@@ -157,6 +158,20 @@ export class SoftEventFd implements EventFdLike {
   }
 
   /** Closes: pending async calls reject with EBADF, watchers see hangup, signals$ completes. Idempotent. */
+  /** The counter as plain data (nothing is consumed). */
+  state(): EventFdState {
+    this.#checkOpen('state');
+    return { version: EVENTFD_STATE_VERSION, count: this.#count.toString(), semaphore: this.semaphore };
+  }
+
+  /** A new SoftEventFd holding a saved counter (`state()` of either implementation; `EINVAL` otherwise). */
+  static fromState(state: EventFdState, options: Pick<EventFdOptions, 'nonblock'> = {}): SoftEventFd {
+    const { count, semaphore } = checkEventFdState(state);
+    const efd = new SoftEventFd({ semaphore, nonblock: options.nonblock ?? false });
+    efd.#count = count;
+    return efd;
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;

@@ -1,4 +1,5 @@
 import type { Observable } from 'rxjs';
+import type { EventFdState } from './state.js';
 
 /** Options of `new EventFd()` / `new SoftEventFd()`, mirroring eventfd2(2). */
 export interface EventFdOptions {
@@ -27,6 +28,8 @@ export interface EventFdLike extends Disposable {
   write(value: bigint): void;
   readAsync(): Promise<bigint>;
   writeAsync(value: bigint): Promise<void>;
+  /** The counter as plain data, without consuming it (snapshots; `fromState` restores it). */
+  state(): EventFdState;
   /** Emits each value a read consumed when the eventfd became readable; completes on close. */
   readonly signals$: Observable<bigint>;
   close(): void;
