@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <rxvmm/x86.h> /* IDT gates, LAPIC enable/EOI, IOAPIC route: @rxvmm/kvm-linux's guest header */
+
 #include "abi.h"
 
 /* virtio-mmio registers (virtio 1.2, 4.2.2). */
@@ -49,11 +51,6 @@
 #define VIRTIO_BLK_T_OUT 1
 #define VIRTIO_BLK_S_OK 0
 
-#define LAPIC_BASE 0xfee00000ull
-#define LAPIC_TPR 0x080
-#define LAPIC_EOI 0x0b0
-#define LAPIC_SVR 0x0f0
-#define IOAPIC_BASE 0xfec00000ull
 #define SPURIOUS_VECTOR 0xff
 
 struct virtq_desc {
@@ -69,20 +66,10 @@ struct blk_req_header {
   uint64_t sector;
 };
 
-struct idt_gate {
-  uint16_t offset_lo;
-  uint16_t selector;
-  uint8_t ist;
-  uint8_t type_attr;
-  uint16_t offset_mid;
-  uint32_t offset_hi;
-  uint32_t reserved;
-} __attribute__((packed));
-
 extern void irq_entry(void);
 extern void spurious_entry(void);
 
-static struct idt_gate idt[256] __attribute__((aligned(16)));
+static struct rxvmm_idt_gate idt[256] __attribute__((aligned(16)));
 /* Our own identity map of the low 4 GiB (2 MiB pages): RAM, the virtio-mmio
  * window, the IOAPIC and the LAPIC, whatever the VMM's boot tables cover. */
 static uint64_t pml4[512] __attribute__((aligned(4096)));
@@ -106,43 +93,20 @@ void irq_handler(void) {
   if (status != 0) set_reg(VM_INTERRUPT_ACK, status);
   if (status & 2) config_changed = 1;
   interrupts++;
-  wr32(LAPIC_BASE + LAPIC_EOI, 0);
+  rxvmm_lapic_eoi();
 }
 
-static void set_gate(int vector, void (*handler)(void)) {
-  uint64_t offset = (uint64_t)handler;
-  uint16_t cs;
-  __asm__ volatile("mov %%cs, %0" : "=r"(cs));
-  idt[vector].offset_lo = (uint16_t)offset;
-  idt[vector].selector = cs;
-  idt[vector].ist = 0;
-  idt[vector].type_attr = 0x8e; /* present, DPL 0, 64-bit interrupt gate */
-  idt[vector].offset_mid = (uint16_t)(offset >> 16);
-  idt[vector].offset_hi = (uint32_t)(offset >> 32);
-  idt[vector].reserved = 0;
-}
-
+/* The guest builds its own IDT: its handlers are its own symbols, which the VMM does not know. */
 static void setup_interrupts(const struct boot_info *bi) {
-  struct {
-    uint16_t limit;
-    uint64_t base;
-  } __attribute__((packed)) idtr = {sizeof idt - 1, (uint64_t)idt};
-  set_gate((int)bi->irq_vector, irq_entry);
-  set_gate(SPURIOUS_VECTOR, spurious_entry);
-  __asm__ volatile("lidt %0" ::"m"(idtr));
+  rxvmm_idt_set_gate(idt, (unsigned)bi->irq_vector, irq_entry);
+  rxvmm_idt_set_gate(idt, SPURIOUS_VECTOR, spurious_entry);
+  rxvmm_lidt(idt, 256);
   /* Mask the legacy PICs: interrupts come through the IOAPIC or as MSI. */
   outb(0x21, 0xff);
   outb(0xa1, 0xff);
-  wr32(LAPIC_BASE + LAPIC_TPR, 0);
-  wr32(LAPIC_BASE + LAPIC_SVR, 0x100 | SPURIOUS_VECTOR);
-  if (bi->ioapic_pin != ~0ull) {
-    /* Edge-triggered, fixed delivery to APIC 0, unmasked. */
-    uint32_t index = 0x10 + 2 * (uint32_t)bi->ioapic_pin;
-    wr32(IOAPIC_BASE, index + 1);
-    wr32(IOAPIC_BASE + 0x10, 0);
-    wr32(IOAPIC_BASE, index);
-    wr32(IOAPIC_BASE + 0x10, (uint32_t)bi->irq_vector);
-  }
+  rxvmm_lapic_enable(SPURIOUS_VECTOR);
+  /* Edge-triggered, fixed delivery to APIC 0, unmasked. */
+  if (bi->ioapic_pin != ~0ull) rxvmm_ioapic_route((unsigned)bi->ioapic_pin, (uint8_t)bi->irq_vector, 0);
 }
 
 static void setup_paging(void) {

@@ -7,4 +7,5 @@ export { DiskError, prepareDisk } from './disk.js';
 export * from './guest/abi.js';
 export { type DemoOptions, parseOptions, USAGE, UsageError } from './options.js';
 export { formatSummary } from './report.js';
-export { type BackendChoice, chooseBackend, type DemoReport, runDemo } from './run.js';
+export { type BackendChoice, chooseBackend, type DemoFailure, type DemoReport, runDemo } from './run.js';
+export { SetupError } from './setup-error.js';

@@ -16,8 +16,9 @@ describe('parseOptions', () => {
   });
 
   it('reads every flag', () => {
+    // (kvm: --vhost-user with --backend soft is a usage error)
     const o = parseOptions([
-      '--backend=soft',
+      '--backend=kvm',
       '--disk',
       '/tmp/d.img',
       '--requests',
@@ -31,7 +32,7 @@ describe('parseOptions', () => {
       '--json',
     ]);
     expect(o).toMatchObject({
-      backend: 'soft',
+      backend: 'kvm',
       disk: '/tmp/d.img',
       requests: 10,
       blockSize: 1024,
@@ -50,8 +51,26 @@ describe('parseOptions', () => {
     [['--block-size', '1000'], /multiple of 512/],
     [['--block-size', String(4 << 20)], /between 1 and/],
     [['extra'], /positional/i],
-  ])('rejects %j with a clear message', (argv, message) => {
+    // Negative and huge numbers, with a space or '=': the range check answers, not parseArgs.
+    [['--requests', '-1'], /^--requests must be between 1 and 1000000, got -1$/],
+    [['--requests=-1'], /^--requests must be between 1 and 1000000, got -1$/],
+    [
+      ['--requests', '99999999999999999999'],
+      /^--requests must be between 1 and 1000000, got 99999999999999999999$/,
+    ],
+    [['--block-size', '-512'], /^--block-size must be between 1 and 1048576, got -512$/],
+    [['--requests', '-1.5'], /^--requests wants a whole number between 1 and 1000000, got '-1\.5'$/],
+    [['--requests'], /^--requests needs a value$/],
+    [['--disk', '-x'], /^--disk needs a value; for a value that starts with '-', write --disk=VALUE$/],
+    [['--json=yes'], /^Option '--json' does not take an argument$/],
+    [['--backend', 'soft', '--vhost-user', '/tmp/s'], /^--vhost-user needs --backend kvm/],
+  ])('rejects %j with a clear message on one line', (argv, message) => {
     expect(() => parseOptions(argv)).toThrow(UsageError);
     expect(() => parseOptions(argv)).toThrow(message);
+    expect(() => parseOptions(argv)).toThrow(/^[^\n]*$/);
+  });
+
+  it('takes --disk=-x as a file named -x, and --requests=+8 as 8', () => {
+    expect(parseOptions(['--disk=-x', '--requests=+8'])).toMatchObject({ disk: '-x', requests: 8 });
   });
 });

@@ -1,8 +1,12 @@
 /**
  * Command-line options of `rxvmm-demo`, parsed with node:util's parseArgs
- * (strict: an unknown flag is an error with a usage hint, never ignored).
+ * (strict: an unknown flag is an error with a usage hint, never ignored;
+ * every error one line, see cli-args.ts).
  */
 import { parseArgs } from 'node:util';
+import { integerOption, parseCommandLine, UsageError } from './cli-args.js';
+
+export { UsageError } from './cli-args.js';
 
 export type BackendChoice = 'auto' | 'kvm' | 'soft';
 
@@ -41,28 +45,38 @@ Options:
   -h, --help               this text
 `;
 
-/** A usage error: the CLI prints the message and the usage hint, exit code 2. */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
-
 const MAX_BLOCK_SIZE = 1 << 20;
+const MAX_REQUESTS = 1_000_000;
 
 function positiveInteger(flag: string, text: string, max: number): number {
-  if (!/^\d+$/.test(text)) throw new UsageError(`${flag} wants a whole number, got '${text}'`);
-  const value = Number(text);
-  if (value < 1 || value > max) throw new UsageError(`${flag} must be between 1 and ${max}, got ${value}`);
-  return value;
+  const shown = text.trim();
+  return integerOption(text, 1, max, (why) =>
+    why === 'not-integer'
+      ? `${flag} wants a whole number between 1 and ${max}, got '${text}'`
+      : `${flag} must be between 1 and ${max}, got ${shown}`,
+  );
 }
 
+const OPTIONS = {
+  backend: { type: 'string' },
+  disk: { type: 'string' },
+  requests: { type: 'string' },
+  'block-size': { type: 'string' },
+  'no-ioeventfd': { type: 'boolean' },
+  'no-irqfd': { type: 'boolean' },
+  'vhost-user': { type: 'string' },
+  'guest-mode': { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** Options whose value is a number: `--requests -1` is a value (refused by the range check). */
+const NUMERIC = new Set(['--requests', '--block-size']);
+
 export function parseOptions(argv: readonly string[]): DemoOptions {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(argv);
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  const { values } = parsed;
+  const { values } = parseCommandLine(argv, 'rxvmm-demo', NUMERIC, (args) =>
+    parseArgs({ args, strict: true, allowPositionals: false, options: OPTIONS }),
+  );
   const backend = values.backend ?? 'auto';
   if (backend !== 'auto' && backend !== 'kvm' && backend !== 'soft')
     throw new UsageError(`--backend must be auto, kvm or soft, got '${backend}'`);
@@ -71,10 +85,16 @@ export function parseOptions(argv: readonly string[]): DemoOptions {
     throw new UsageError(`--guest-mode must be normal, bad-queue-addr or bad-head, got '${guestMode}'`);
   const blockSize = positiveInteger('--block-size', values['block-size'] ?? '4096', MAX_BLOCK_SIZE);
   if (blockSize % 512 !== 0) throw new UsageError(`--block-size must be a multiple of 512, got ${blockSize}`);
+  const requests = positiveInteger('--requests', values.requests ?? '256', MAX_REQUESTS);
+  // SoftKvm's RAM is a SharedArrayBuffer: there is no memfd for a back-end in another process to map.
+  if (values['vhost-user'] !== undefined && backend === 'soft')
+    throw new UsageError(
+      '--vhost-user needs --backend kvm (or auto on a machine with /dev/kvm): a vhost-user back-end maps guest RAM from a memfd, which SoftKvm does not have',
+    );
   return {
     backend,
     disk: values.disk,
-    requests: positiveInteger('--requests', values.requests ?? '256', 1_000_000),
+    requests,
     blockSize,
     ioeventfd: !values['no-ioeventfd'],
     irqfd: !values['no-irqfd'],
@@ -83,24 +103,4 @@ export function parseOptions(argv: readonly string[]): DemoOptions {
     help: values.help ?? false,
     guestMode,
   };
-}
-
-function parse(argv: readonly string[]) {
-  return parseArgs({
-    args: [...argv],
-    strict: true,
-    allowPositionals: false,
-    options: {
-      backend: { type: 'string' },
-      disk: { type: 'string' },
-      requests: { type: 'string' },
-      'block-size': { type: 'string' },
-      'no-ioeventfd': { type: 'boolean' },
-      'no-irqfd': { type: 'boolean' },
-      'vhost-user': { type: 'string' },
-      'guest-mode': { type: 'string' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
 }

@@ -2,11 +2,11 @@
  * `runDemo`: the library entry point behind the CLI. Picks the backend,
  * prepares the disk, runs the machine and turns what it saw into a report.
  */
-import { errnoError } from '@rxvmm/errno';
 import { kvmAvailability, VcpuRunner } from '@rxvmm/kvm-linux';
 import { prepareDisk } from './disk.js';
 import { FAIL_REASONS, ResultStatus } from './guest/abi.js';
 import type { DemoOptions } from './options.js';
+import { SetupError } from './setup-error.js';
 import { EXIT_HANDLER_URL } from './vmm/exit-handler-url.js';
 import type { MachineOptions, MachineRun } from './vmm/machine.js';
 
@@ -43,6 +43,22 @@ export interface DemoReport {
   error: string | null;
 }
 
+/**
+ * What `--json` prints when there is no run to report: a usage error, or a failure before the
+ * guest ran (an unusable disk, TMPDIR, /dev/kvm or vhost-user socket). `ok` is false either way.
+ */
+export interface DemoFailure {
+  ok: false;
+  /** The message, as on stderr. */
+  error: string;
+  /** The errno name (ENOENT, EACCES, ...) or 'USAGE'; null when there is none. */
+  code: string | null;
+  /** The process exit code: 2 usage, 1 anything else, 130 interrupted. */
+  exitCode: number;
+  /** The backend, once chosen. */
+  backend: 'kvm' | 'soft' | null;
+}
+
 /** Why auto picked what it picked (for stderr). */
 export interface BackendChoice {
   backend: 'kvm' | 'soft';
@@ -70,10 +86,11 @@ export async function runDemo(
 ): Promise<DemoReport> {
   const choice = chooseBackend(options.backend);
   hooks.onBackend?.(choice);
+  // (parseOptions makes --backend soft with --vhost-user a usage error; here auto fell back to SoftKvm.)
   if (options.vhostUser !== undefined && choice.backend !== 'kvm')
-    throw errnoError(
-      'EINVAL',
-      '--vhost-user needs the kvm backend (the back-end maps guest RAM from a memfd)',
+    throw new SetupError(
+      `--vhost-user needs the kvm backend (a vhost-user back-end maps guest RAM from a memfd), but ${options.backend === 'soft' ? '--backend soft was asked for' : choice.reason}`,
+      'ENODEV',
     );
   // Node boots the vCPU worker (and it loads the exit handler) while the disk and the VM are set up:
   // the longest step before the guest's first instruction. Ended here if it is never started.

@@ -155,10 +155,10 @@ describe.skipIf(built !== undefined)('rxvmm-demo: bad input', () => {
     expect(run.stderr).toMatch(/--help/);
   });
 
-  it('a missing disk: clear message, exit 1', () => {
+  it('a missing disk: clear message, exit 1; --json still prints its one object (ok false)', () => {
     const run = runCli(['--backend', 'soft', '--disk', '/nonexistent/rxvmm-disk.img', '--json']);
     expect(run.status).toBe(1);
-    expect(run.stdout).toBe('');
+    expect(parseJson(run)).toMatchObject({ ok: false, code: 'ENOENT', exitCode: 1 });
     expect(run.stderr).toMatch(/disk \/nonexistent\/rxvmm-disk\.img does not exist/);
   });
 
@@ -174,7 +174,7 @@ describe.skipIf(built !== undefined)('rxvmm-demo: bad input', () => {
     writeFileSync(disk, Buffer.alloc(1000, 7));
     const run = runCli(['--backend', 'soft', '--disk', disk, '--requests', '4', '--json']);
     expect(run.status).toBe(1);
-    expect(run.stdout).toBe('');
+    expect(parseJson(run)).toMatchObject({ ok: false, exitCode: 1 });
     expect(run.stderr).toMatch(/holds 1000 bytes, but 4 requests of 4096 bytes need 16384/);
     expect(readFileSync(disk).equals(Buffer.alloc(1000, 7))).toBe(true);
   });
@@ -234,10 +234,10 @@ describe.skipIf(built !== undefined)('rxvmm-demo: bad input', () => {
       return { status: r.status, stdout: r.stdout, stderr: r.stderr };
     };
 
-    it(`/dev/kvm ${mode}: --backend kvm says why (${code}) and what to do, exit 1, nothing on stdout`, () => {
+    it(`/dev/kvm ${mode}: --backend kvm says why (${code}) and what to do, exit 1, one JSON object (ok false)`, () => {
       const run = withoutKvm('--backend', 'kvm', '--requests', '2', '--json');
       expect(run.status, run.stderr).toBe(1);
-      expect(run.stdout).toBe('');
+      expect(parseJson(run)).toMatchObject({ ok: false, code, exitCode: 1, backend: 'kvm' });
       expect(run.stderr).toMatch(new RegExp(`^rxvmm-demo: ${code}: /dev/kvm `));
       expect(run.stderr).toMatch(/'--backend soft' runs the same guest on SoftKvm/);
     });

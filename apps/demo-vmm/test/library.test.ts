@@ -1,6 +1,6 @@
 // The README's library example: runDemo on SoftKvm (no build, no /dev/kvm needed).
 import { describe, expect, it } from 'vitest';
-import { parseOptions, runDemo } from '../src/index.js';
+import { parseOptions, runDemo, UsageError } from '../src/index.js';
 
 describe('runDemo (library API)', () => {
   it('the README example: 8 requests on SoftKvm, every one verified, exits counted', async () => {
@@ -31,9 +31,12 @@ describe('runDemo (library API)', () => {
     expect(slow.ioeventfdSignals).toBe(0);
   });
 
-  it('--vhost-user needs the kvm backend: a clear error', async () => {
+  it('--vhost-user needs the kvm backend: a usage error from parseOptions, a clear error from runDemo', async () => {
+    expect(() => parseOptions(['--backend', 'soft', '--vhost-user', '/nonexistent.sock'])).toThrow(
+      UsageError,
+    );
     await expect(
-      runDemo(parseOptions(['--backend', 'soft', '--vhost-user', '/nonexistent.sock'])),
-    ).rejects.toThrow(/--vhost-user needs the kvm backend/);
+      runDemo({ ...parseOptions(['--backend', 'soft']), vhostUser: '/nonexistent.sock' }),
+    ).rejects.toThrow(/--vhost-user needs the kvm backend .*but --backend soft was asked for/);
   });
 });

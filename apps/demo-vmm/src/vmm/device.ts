@@ -7,6 +7,7 @@
 import { type ErrnoCode, errnoError } from '@rxvmm/errno';
 import type { GuestMemory } from '@rxvmm/guest-memory';
 import { VIRTIO_BLK_CONFIG_SIZE, VIRTIO_ID_BLOCK, VirtioBlk } from '@rxvmm/virtio-blk';
+import { SetupError } from '../setup-error.js';
 import { BlockService, type DeviceService, VhostService } from './backends.js';
 import { DEVICE_QUEUE_MAX } from './layout.js';
 
@@ -55,10 +56,7 @@ export async function openDevice(
           : { kickFd: options.kickFd, callFd: options.callFd },
       ],
     }).catch((error: Error & { code?: string }) => {
-      throw errnoError(
-        (error.code ?? 'EIO') as ErrnoCode,
-        `vhost-user back-end at ${socket}: ${error.message.replace(/^E[A-Z]+: /, '')}`,
-      );
+      throw vhostUserConnectError(socket, error);
     });
     const config = new Uint8Array(60);
     proxy.readConfig(0, config);
@@ -89,4 +87,37 @@ export async function openDevice(
       config,
     },
   };
+}
+
+/** A failed connection to the vhost-user back-end, naming the socket and what to do. */
+function vhostUserConnectError(socket: string, error: Error & { code?: string }): Error {
+  const start = `start the back-end first (rxvmm-vhost-blk --socket-path ${socket} --blk-file DISK)`;
+  switch (error.code) {
+    case 'ENOENT':
+      return new SetupError(
+        `no vhost-user back-end at ${socket}: there is no socket there; ${start}`,
+        error.code,
+      );
+    case 'ECONNREFUSED':
+      return new SetupError(
+        `no vhost-user back-end at ${socket}: nothing listens on that socket (its back-end has gone); ${start}`,
+        error.code,
+      );
+    case 'EACCES':
+    case 'EPERM':
+      return new SetupError(
+        `cannot connect to the vhost-user back-end at ${socket}: this user may not; fix the permissions of the socket and its directory`,
+        error.code,
+      );
+    case 'ENOTSOCK':
+      return new SetupError(
+        `--vhost-user ${socket} is not a socket: give the back-end's --socket-path`,
+        error.code,
+      );
+    default:
+      return errnoError(
+        (error.code ?? 'EIO') as ErrnoCode,
+        `vhost-user back-end at ${socket}: ${error.message.replace(/^E[A-Z]+: /, '')}`,
+      );
+  }
 }
