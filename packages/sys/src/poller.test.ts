@@ -150,8 +150,10 @@ describe('Poller', () => {
     `,
       { eval: true },
     );
+    // Listened for from the start: Node 24 may emit 'exit' before the last 'message' is handled.
+    const exited = once(worker, 'exit');
     const [message] = (await once(worker, 'message')) as [string];
     expect(message).toBe('boom 3');
-    await once(worker, 'exit');
+    await exited;
   });
 });
