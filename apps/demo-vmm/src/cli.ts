@@ -86,12 +86,19 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
+const argv = process.argv.slice(2);
+main(argv).then(
   (code) => {
     process.exitCode = code;
   },
   (error: unknown) => {
-    stderr((error as Error).stack ?? String(error));
-    process.exitCode = 1;
+    // A bug of ours: the stack for the report, and still the one JSON object --json promises.
+    const e = error as Error & { code?: string };
+    process.exitCode = fail(flagGiven(argv, '--json'), {
+      error: e.stack ?? String(error),
+      code: typeof e.code === 'string' ? e.code : null,
+      exitCode: 1,
+      backend: null,
+    });
   },
 );
