@@ -22,9 +22,11 @@ import { close } from '@rxvmm/sys';
 import { hasFeature, VirtioFeature } from '@rxvmm/virtio';
 import type { ChainDevice, DescriptorChain } from '@rxvmm/virtio-ring';
 import { MessageChannel, type RawMessage } from './channel.js';
+import { checkInflightShape, createInflightFd, InflightRegion, type RegionViews } from './inflight-region.js';
 import { MemoryTable } from './memory-table.js';
 import {
   encodeConfig,
+  encodeInflight,
   encodeReply,
   encodeU64,
   encodeVringState,
@@ -58,11 +60,12 @@ function isEventFd(fd: number): boolean {
   }
 }
 
-/** Protocol features this back-end offers. INFLIGHT_SHMFD is deliberately absent (see README). */
+/** Protocol features this back-end offers. */
 export const BACKEND_PROTOCOL_FEATURES =
   bit(ProtocolFeature.MQ) |
   bit(ProtocolFeature.REPLY_ACK) |
   bit(ProtocolFeature.CONFIG) |
+  bit(ProtocolFeature.INFLIGHT_SHMFD) |
   bit(ProtocolFeature.RESET_DEVICE);
 
 /** Messages the back-end answers with a payload of their own (need-reply does not apply). */
@@ -72,7 +75,14 @@ const WITH_REPLY = new Set<number>([
   Request.GET_VRING_BASE,
   Request.GET_QUEUE_NUM,
   Request.GET_CONFIG,
+  Request.GET_INFLIGHT_FD,
 ]);
+
+/** A reply that carries fds (GET_INFLIGHT_FD): they are sent with it, then closed here. */
+interface ReplyWithFds {
+  payload: Uint8Array;
+  fds: number[];
+}
 
 /** Pending messages before the socket stops being read (back-pressure). */
 const MAX_QUEUED = 32;
@@ -101,6 +111,9 @@ export class BackendSession implements VringHost {
   private ended = false;
   private endReason: string | null = null;
   private table: MemoryTable | null = null;
+  /** The inflight region of SET_INFLIGHT_FD (INFLIGHT_SHMFD), and each queue's views of it. */
+  private inflightRegion: InflightRegion | null = null;
+  private inflightViews: (RegionViews | undefined)[] = [];
   private ackedFeatures = 0n;
   private ackedProtocol = 0n;
   private messages = 0;
@@ -134,6 +147,21 @@ export class BackendSession implements VringHost {
 
   get indirect(): boolean {
     return hasFeature(this.ackedFeatures, VirtioFeature.INDIRECT_DESC);
+  }
+
+  get packed(): boolean {
+    return hasFeature(this.ackedFeatures, VirtioFeature.RING_PACKED);
+  }
+
+  inflight(index: number): { views: RegionViews; descNum: number } | null {
+    const region = this.inflightRegion;
+    if (region === null || index >= region.numQueues) return null;
+    this.inflightViews[index] ??= region.queueViews(index);
+    return { views: this.inflightViews[index] as RegionViews, descNum: region.queueSize };
+  }
+
+  note(line: string): void {
+    this.log(line);
   }
 
   get stats(): SessionStats {
@@ -194,9 +222,18 @@ export class BackendSession implements VringHost {
     const name = requestName(message.request);
     try {
       const reply = await this.dispatch(message);
-      if (this.ended) return;
-      if (reply !== undefined) {
+      if (this.ended) {
+        if (reply !== undefined && !(reply instanceof Uint8Array)) for (const fd of reply.fds) close(fd);
+        return;
+      }
+      if (reply instanceof Uint8Array) {
         this.channel.send(encodeReply(message.request, reply));
+      } else if (reply !== undefined) {
+        try {
+          this.channel.send(encodeReply(message.request, reply.payload), reply.fds);
+        } finally {
+          for (const fd of reply.fds) close(fd); // the peer has its own copies now
+        }
       } else if (message.needReply && this.protocolAcked(ProtocolFeature.REPLY_ACK)) {
         this.channel.send(encodeReply(message.request, encodeU64(0n)));
       }
@@ -237,7 +274,7 @@ export class BackendSession implements VringHost {
   }
 
   /** Handles one request; returns a reply payload for requests that have one. */
-  private async dispatch(m: Message): Promise<Uint8Array | undefined> {
+  private async dispatch(m: Message): Promise<Uint8Array | ReplyWithFds | undefined> {
     switch (m.request) {
       case Request.GET_FEATURES:
         return encodeU64(this.offeredFeatures());
@@ -277,7 +314,7 @@ export class BackendSession implements VringHost {
         const s = m as Extract<Message, { kind: 'vringState' }>;
         const ring = this.ring(s.index);
         if (ring.started) throw errnoError('EBUSY', `queue ${s.index} is running`);
-        checkRingSize(s.num, this.device.queueMaxSizes[s.index] ?? 0);
+        checkRingSize(s.num, this.device.queueMaxSizes[s.index] ?? 0, this.packed);
         ring.size = s.num;
         ring.invalidate();
         return undefined;
@@ -286,7 +323,9 @@ export class BackendSession implements VringHost {
         const s = m as Extract<Message, { kind: 'vringState' }>;
         const ring = this.ring(s.index);
         if (ring.started) throw errnoError('EBUSY', `queue ${s.index} is running`);
-        if (s.num > 0xffff) throw errnoError('EINVAL', `ring base ${s.num} is not a 16-bit index`);
+        // Packed: both positions and wrap counters (checked against the size when the ring is built).
+        if (s.num > 0xffff && !this.packed)
+          throw errnoError('EINVAL', `ring base ${s.num} is not a 16-bit index`);
         ring.invalidate();
         ring.base = s.num;
         return undefined;
@@ -297,7 +336,7 @@ export class BackendSession implements VringHost {
         if (ring.size === 0)
           throw errnoError('EINVAL', `queue ${addr.index}: SET_VRING_ADDR before SET_VRING_NUM`);
         // Check now, so a bad address is refused on this message, not at the first kick.
-        translateRingAreas((va, len) => this.vaToGpa(va, len), addr, ring.size);
+        translateRingAreas((va, len) => this.vaToGpa(va, len), addr, ring.size, this.packed);
         // A running ring may be moved (e.g. logging turned on): its requests in flight finish first.
         await this.quiesce([ring], () => {
           ring.invalidate();
@@ -351,6 +390,24 @@ export class BackendSession implements VringHost {
         this.device.writeConfig(c.offset, c.data);
         return undefined;
       }
+      case Request.GET_INFLIGHT_FD: {
+        const { inflight } = m as Extract<Message, { kind: 'inflight' }>;
+        if (!this.protocolAcked(ProtocolFeature.INFLIGHT_SHMFD))
+          throw errnoError('EINVAL', 'INFLIGHT_SHMFD was not negotiated');
+        checkInflightShape(inflight.numQueues, inflight.queueSize, this.rings.length);
+        const { fd, mmapSize } = createInflightFd(inflight.numQueues, inflight.queueSize);
+        const payload = encodeInflight({
+          mmapSize: BigInt(mmapSize),
+          mmapOffset: 0n,
+          numQueues: inflight.numQueues,
+          queueSize: inflight.queueSize,
+          size: inflight.size,
+        });
+        return { payload, fds: [fd] };
+      }
+      case Request.SET_INFLIGHT_FD:
+        await this.setInflight(m as Extract<Message, { kind: 'inflight' }>);
+        return undefined;
       default:
         throw new VhostUserProtocolError(`${requestName(m.request)}: not handled`);
     }
@@ -374,6 +431,35 @@ export class BackendSession implements VringHost {
       this.table?.release();
       this.table = table;
     });
+  }
+
+  private async setInflight(m: Extract<Message, { kind: 'inflight' }>): Promise<void> {
+    const fd = m.fd as number;
+    let owned = true; // until InflightRegion.map takes it
+    try {
+      if (!this.protocolAcked(ProtocolFeature.INFLIGHT_SHMFD))
+        throw errnoError('EINVAL', 'INFLIGHT_SHMFD was not negotiated');
+      // Rings write their records while they run: they are held and drained before the region changes.
+      await this.quiesce(this.rings, () => {
+        if (this.ended) return;
+        owned = false;
+        // Takes the fd, throws with nothing mapped.
+        const region = InflightRegion.map(fd, m.inflight, this.rings.length, {
+          requireSealed: this.options.requireSealed ?? false,
+        });
+        for (const r of this.rings) r.invalidate();
+        this.releaseInflight();
+        this.inflightRegion = region;
+      });
+    } finally {
+      if (owned) close(fd);
+    }
+  }
+
+  private releaseInflight(): void {
+    this.inflightRegion?.release();
+    this.inflightRegion = null;
+    this.inflightViews = [];
   }
 
   /** Holds `rings` (kicks stay pending), waits for their requests in flight, runs `change`, resumes them. */
@@ -404,6 +490,7 @@ export class BackendSession implements VringHost {
     }
     this.table?.release();
     this.table = null;
+    this.releaseInflight();
     this.ackedFeatures = 0n;
     this.ackedProtocol = 0n;
     await this.device.reset?.();

@@ -6,10 +6,13 @@
  */
 import { errnoError } from '@rxvmm/errno';
 import { close, setNonBlocking, unixConnect, unixSocket } from '@rxvmm/sys';
+import { hasFeature, VirtioFeature } from '@rxvmm/virtio';
 import { MessageChannel, type RawMessage } from './channel.js';
 import {
+  decodeInflight,
   decodeU64,
   encodeConfig,
+  encodeInflight,
   encodeMemTable,
   encodeMessage,
   encodeU64,
@@ -68,10 +71,15 @@ export function identityMappedRegions(
 /** One queue to hand over: frontend virtual addresses of the ring areas, and the notifier fds. */
 export interface FrontendQueue {
   size: number;
+  /** Split: descriptor table, available ring, used ring. Packed: descriptor ring, driver and device event suppression. */
   descUserAddr: bigint;
   availUserAddr: bigint;
   usedUserAddr: bigint;
-  /** Next avail index to start from (0 for a fresh device). */
+  /**
+   * SET_VRING_BASE: the next avail index (split; default 0), or for packed rings
+   * bits 0-14 avail position, 15 avail wrap counter, 16-30 used position, 31 used
+   * wrap counter (default {@link PACKED_RING_START}).
+   */
   base?: number;
   /** The guest's doorbell (e.g. the ioeventfd's eventfd); null = no fd. */
   kickFd: number | null;
@@ -79,9 +87,22 @@ export interface FrontendQueue {
   callFd: number | null;
 }
 
+/** A fresh packed ring's VRING_BASE: both positions 0, both wrap counters 1. */
+export const PACKED_RING_START = 0x8000_8000;
+
+/** An inflight region as the frontend keeps it between back-ends (GET_INFLIGHT_FD, SET_INFLIGHT_FD). */
+export interface FrontendInflight {
+  /** The region's fd (a memfd the back-end made); the frontend keeps it open. */
+  fd: number;
+  mmapSize: bigint;
+  mmapOffset: bigint;
+  numQueues: number;
+  queueSize: number;
+}
+
 interface Pending {
   request: number;
-  resolve(payload: Uint8Array): void;
+  resolve(payload: Uint8Array, fds: number[]): void;
   reject(error: Error): void;
 }
 
@@ -93,6 +114,8 @@ export class VhostUserFrontend {
   private closedFlag = false;
   /** Protocol features both sides agreed on. */
   protocolFeatures = 0n;
+  /** The inflight region `start()` set up (a new one: the caller closes its fd when the device goes). */
+  inflight: FrontendInflight | null = null;
   /** Resolves when the connection is gone (with the reason, null for an orderly close). */
   readonly whenClosed: Promise<string | null>;
   private resolveClosed!: (reason: string | null) => void;
@@ -263,6 +286,33 @@ export class VhostUserFrontend {
   }
 
   /**
+   * GET_INFLIGHT_FD (INFLIGHT_SHMFD negotiated): the back-end makes a region for
+   * `numQueues` queues of up to `queueSize` entries. The caller owns the fd and
+   * hands the region to every back-end of this device with {@link setInflightFd}.
+   */
+  async getInflightFd(numQueues: number, queueSize: number): Promise<FrontendInflight> {
+    const fds: number[] = [];
+    const reply = await this.call(
+      Request.GET_INFLIGHT_FD,
+      encodeInflight({ mmapSize: 0n, mmapOffset: 0n, numQueues, queueSize }),
+      [],
+      true,
+      fds,
+    );
+    const d = decodeInflight(reply);
+    if (fds.length !== 1) {
+      for (const fd of fds) close(fd);
+      throw errnoError('EPROTO', `GET_INFLIGHT_FD reply with ${fds.length} fds`);
+    }
+    return { fd: fds[0] as number, mmapSize: d.mmapSize, mmapOffset: d.mmapOffset, numQueues, queueSize };
+  }
+
+  /** SET_INFLIGHT_FD: the region (its fd stays open on this side). */
+  async setInflightFd(inflight: FrontendInflight): Promise<void> {
+    await this.call(Request.SET_INFLIGHT_FD, encodeInflight(inflight), [inflight.fd]);
+  }
+
+  /**
    * The whole start sequence QEMU performs for a vhost-user device: features
    * (device ∩ `wantFeatures`, plus protocol features), owner, memory table, and
    * each queue's size/base/addresses/call/kick/enable. Returns the acked virtio features.
@@ -271,13 +321,24 @@ export class VhostUserFrontend {
     wantFeatures: bigint;
     memory: readonly FrontendMemoryRegion[];
     queues: readonly FrontendQueue[];
+    /**
+     * Inflight I/O tracking, as QEMU's vhost-user-blk does it: `'new'` asks the
+     * back-end for a region (GET_INFLIGHT_FD), a region from an earlier back-end
+     * is handed back as it is; either way SET_INFLIGHT_FD precedes the rings.
+     * Ignored when the back-end does not offer INFLIGHT_SHMFD.
+     */
+    inflight?: 'new' | FrontendInflight;
   }): Promise<bigint> {
     const offered = await this.getFeatures();
     let acked = offered & setup.wantFeatures;
     if (offered & bit(VHOST_USER_F_PROTOCOL_FEATURES)) {
       acked |= bit(VHOST_USER_F_PROTOCOL_FEATURES);
       const proto = await this.getProtocolFeatures();
-      const want = bit(ProtocolFeature.REPLY_ACK) | bit(ProtocolFeature.CONFIG) | bit(ProtocolFeature.MQ);
+      const want =
+        bit(ProtocolFeature.REPLY_ACK) |
+        bit(ProtocolFeature.CONFIG) |
+        bit(ProtocolFeature.MQ) |
+        (setup.inflight !== undefined ? bit(ProtocolFeature.INFLIGHT_SHMFD) : 0n);
       await this.setProtocolFeatures(proto & want);
     }
     await this.setOwner();
@@ -286,11 +347,19 @@ export class VhostUserFrontend {
       if (n < setup.queues.length)
         throw errnoError('EINVAL', `back-end has ${n} queues, ${setup.queues.length} needed`);
     }
+    if (setup.inflight !== undefined && this.protocolFeatures & bit(ProtocolFeature.INFLIGHT_SHMFD)) {
+      const queueSize = Math.max(...setup.queues.map((q) => q.size));
+      const region =
+        setup.inflight === 'new' ? await this.getInflightFd(setup.queues.length, queueSize) : setup.inflight;
+      this.inflight = region;
+      await this.setInflightFd(region);
+    }
     await this.setFeatures(acked);
     await this.setMemTable(setup.memory);
+    const packed = hasFeature(acked, VirtioFeature.RING_PACKED);
     for (const [i, q] of setup.queues.entries()) {
       await this.setVringNum(i, q.size);
-      await this.setVringBase(i, q.base ?? 0);
+      await this.setVringBase(i, q.base ?? (packed ? PACKED_RING_START : 0));
       await this.setVringAddr(i, q);
       await this.setVringCall(i, q.callFd);
       await this.setVringKick(i, q.kickFd);
@@ -310,6 +379,8 @@ export class VhostUserFrontend {
     payload?: Uint8Array,
     fds: readonly number[] = [],
     hasReply = false,
+    /** Receives the fds that came with the reply (else they are closed). */
+    replyFds?: number[],
   ): Promise<Uint8Array> {
     const run = async (): Promise<Uint8Array> => {
       if (this.closedFlag)
@@ -324,7 +395,17 @@ export class VhostUserFrontend {
       const flags = VERSION | (ack ? FLAG_NEED_REPLY : 0);
       const reply =
         hasReply || ack
-          ? new Promise<Uint8Array>((resolve, reject) => this.pending.push({ request, resolve, reject }))
+          ? new Promise<Uint8Array>((resolve, reject) =>
+              this.pending.push({
+                request,
+                resolve: (p, got) => {
+                  if (replyFds) replyFds.push(...got);
+                  else for (const fd of got) close(fd);
+                  resolve(p);
+                },
+                reject,
+              }),
+            )
           : Promise.resolve(new Uint8Array(0));
       // A failed send rejects `reply` too (the channel closes): handled here, reported by the throw below.
       reply.catch(() => undefined);
@@ -348,13 +429,14 @@ export class VhostUserFrontend {
   }
 
   private onReply(message: RawMessage): void {
-    for (const fd of message.fds) close(fd); // no reply this frontend uses carries fds
     const p = this.pending.shift();
     if (p === undefined) {
+      for (const fd of message.fds) close(fd);
       this.channel.close(`unexpected reply ${requestName(message.header.request)}`);
       return;
     }
     if (message.header.request !== p.request) {
+      for (const fd of message.fds) close(fd);
       p.reject(
         errnoError(
           'EPROTO',
@@ -364,6 +446,6 @@ export class VhostUserFrontend {
       this.channel.close('reply out of order');
       return;
     }
-    p.resolve(message.payload);
+    p.resolve(message.payload, message.fds); // the call closes fds nobody asked for
   }
 }

@@ -11,13 +11,16 @@ export { BACKEND_PROTOCOL_FEATURES, BackendSession } from './backend.js';
 export type { ChannelHandlers, RawMessage } from './channel.js';
 export { MessageChannel } from './channel.js';
 export { type DeviceProxyOptions, type ProxyActivation, VhostUserDeviceProxy } from './device-proxy.js';
-export type { FrontendMemoryRegion, FrontendQueue } from './frontend.js';
-export { identityMappedRegions, VhostUserFrontend } from './frontend.js';
+export type { FrontendInflight, FrontendMemoryRegion, FrontendQueue } from './frontend.js';
+export { identityMappedRegions, PACKED_RING_START, VhostUserFrontend } from './frontend.js';
+export { INFLIGHT_VERSION, inflightQueueBytes } from './inflight-region.js';
 export { type MappedMemoryRegion, MemoryTable } from './memory-table.js';
-export type { Header, MemoryRegionDesc, Message, VringAddr } from './message.js';
+export type { Header, InflightPayload, MemoryRegionDesc, Message, VringAddr } from './message.js';
 export {
+  decodeInflight,
   decodeU64,
   encodeConfig,
+  encodeInflight,
   encodeMemTable,
   encodeMessage,
   encodeReply,

@@ -10,6 +10,8 @@ import {
   FLAG_REPLY,
   FLAG_VERSION_MASK,
   HEADER_SIZE,
+  INFLIGHT_SIZE,
+  INFLIGHT_SIZE_PACKED,
   MAX_CONFIG_SIZE,
   MAX_MEM_REGIONS,
   MAX_PAYLOAD_SIZE,
@@ -55,6 +57,14 @@ export type Message =
   | { kind: 'vringFd'; request: number; needReply: boolean; index: number; fd: number | null }
   | { kind: 'memTable'; request: number; needReply: boolean; regions: MemoryRegionDesc[]; fds: number[] }
   | {
+      kind: 'inflight';
+      request: number;
+      needReply: boolean;
+      inflight: InflightPayload;
+      /** The region's fd (SET_INFLIGHT_FD), null for GET_INFLIGHT_FD. */
+      fd: number | null;
+    }
+  | {
       kind: 'config';
       request: number;
       needReply: boolean;
@@ -63,6 +73,15 @@ export type Message =
       size: number;
       data: Uint8Array;
     };
+
+/** GET/SET_INFLIGHT_FD's payload (VhostUserInflight); `size` is how it was encoded (24, or 20 unpadded). */
+export interface InflightPayload {
+  mmapSize: bigint;
+  mmapOffset: bigint;
+  numQueues: number;
+  queueSize: number;
+  size: number;
+}
 
 /** A framing or encoding violation: the stream can no longer be trusted. */
 export class VhostUserProtocolError extends Error {
@@ -102,7 +121,7 @@ export function parseHeader(bytes: Uint8Array, expectReply = false): Header {
 }
 
 /** Payload shape of each request this back-end accepts (others are refused as unknown). */
-type Shape = 'none' | 'u64' | 'vringState' | 'vringAddr' | 'vringFd' | 'memTable' | 'config';
+type Shape = 'none' | 'u64' | 'vringState' | 'vringAddr' | 'vringFd' | 'memTable' | 'config' | 'inflight';
 const shapes = new Map<number, Shape>([
   [Request.GET_FEATURES, 'none'],
   [Request.SET_FEATURES, 'u64'],
@@ -123,6 +142,8 @@ const shapes = new Map<number, Shape>([
   [Request.GET_CONFIG, 'config'],
   [Request.SET_CONFIG, 'config'],
   [Request.RESET_DEVICE, 'none'],
+  [Request.GET_INFLIGHT_FD, 'inflight'],
+  [Request.SET_INFLIGHT_FD, 'inflight'],
 ]);
 
 /** Requests this parser understands. */
@@ -224,6 +245,25 @@ export function parseMessage(header: Header, payload: Uint8Array, fds: readonly 
       }
       return { kind: 'memTable', request, needReply, regions, fds: [...fds] };
     }
+    case 'inflight': {
+      if (payload.length !== INFLIGHT_SIZE && payload.length !== INFLIGHT_SIZE_PACKED)
+        fail(`${name}: payload must be ${INFLIGHT_SIZE} bytes, got ${payload.length}`);
+      const want = request === Request.SET_INFLIGHT_FD ? 1 : 0;
+      if (fds.length !== want) fail(`${name}: carries ${fds.length} fd(s), expected ${want}`);
+      return {
+        kind: 'inflight',
+        request,
+        needReply,
+        inflight: {
+          mmapSize: u64(view, 0),
+          mmapOffset: u64(view, 8),
+          numQueues: view.getUint16(16, true),
+          queueSize: view.getUint16(18, true),
+          size: payload.length,
+        },
+        fd: want === 1 ? (fds[0] as number) : null,
+      };
+    }
     case 'config': {
       noFds();
       if (payload.length < CONFIG_HEADER_SIZE)
@@ -314,6 +354,31 @@ export function encodeConfig(offset: number, flags: number, data: Uint8Array): U
   view.setUint32(8, flags, true);
   out.set(data, CONFIG_HEADER_SIZE);
   return out;
+}
+
+/** Encodes a VhostUserInflight (24 bytes, or `size` 20 for a frontend that sent it unpadded). */
+export function encodeInflight(d: Omit<InflightPayload, 'size'> & { size?: number }): Uint8Array {
+  const out = new Uint8Array(d.size === INFLIGHT_SIZE_PACKED ? INFLIGHT_SIZE_PACKED : INFLIGHT_SIZE);
+  const view = new DataView(out.buffer);
+  view.setBigUint64(0, d.mmapSize, true);
+  view.setBigUint64(8, d.mmapOffset, true);
+  view.setUint16(16, d.numQueues, true);
+  view.setUint16(18, d.queueSize, true);
+  return out;
+}
+
+/** Decodes a VhostUserInflight reply (GET_INFLIGHT_FD), checking its size. */
+export function decodeInflight(payload: Uint8Array): InflightPayload {
+  if (payload.length !== INFLIGHT_SIZE && payload.length !== INFLIGHT_SIZE_PACKED)
+    fail(`inflight payload must be ${INFLIGHT_SIZE} bytes, got ${payload.length}`);
+  const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  return {
+    mmapSize: view.getBigUint64(0, true),
+    mmapOffset: view.getBigUint64(8, true),
+    numQueues: view.getUint16(16, true),
+    queueSize: view.getUint16(18, true),
+    size: payload.length,
+  };
 }
 
 /** Decodes a reply payload as u64 (GET_FEATURES, REPLY_ACK, ...), checking its size. */

@@ -76,6 +76,9 @@ export const MEM_TABLE_HEADER_SIZE = 8; // u32 nregions, u32 padding
 export const VRING_STATE_SIZE = 8; // u32 index, u32 num
 export const VRING_ADDR_SIZE = 40; // u32 index, u32 flags, u64 desc, u64 used, u64 avail, u64 log
 export const CONFIG_HEADER_SIZE = 12; // u32 offset, u32 size, u32 flags
+/** VhostUserInflight: u64 mmap size, u64 mmap offset, u16 num queues, u16 queue size, padded to 24 (QEMU's size; 20 unpadded is accepted too). */
+export const INFLIGHT_SIZE = 24;
+export const INFLIGHT_SIZE_PACKED = 20;
 
 /** SET_VRING_KICK/CALL/ERR payload: bits 0-7 queue index, bit 8 "no fd". */
 export const VRING_IDX_MASK = 0xffn;

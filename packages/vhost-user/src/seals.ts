@@ -8,8 +8,12 @@
 import { errnoError, isErrno } from '@rxvmm/errno';
 import { F_SEAL_SHRINK, getSeals } from '@rxvmm/sys';
 
-/** Throws EPERM unless `fd` (region `index` of a memory table) carries F_SEAL_SHRINK. */
-export function requireShrinkSeal(fd: number, index: number): void {
+/**
+ * Throws EPERM unless `fd` carries F_SEAL_SHRINK. `what` names it in the message: a number is
+ * region `what` of a memory table, a string is used as it is (e.g. 'the inflight region').
+ */
+export function requireShrinkSeal(fd: number, what: number | string): void {
+  const name = typeof what === 'number' ? `region ${what}` : what;
   let seals: number;
   try {
     seals = getSeals(fd);
@@ -17,12 +21,12 @@ export function requireShrinkSeal(fd: number, index: number): void {
     if (!isErrno(error, 'EINVAL')) throw error;
     throw errnoError(
       'EPERM',
-      `region ${index}: its fd cannot be sealed (not a memfd or shmem file) and sealed memory is required (F_SEAL_SHRINK)`,
+      `${name}: its fd cannot be sealed (not a memfd or shmem file) and sealed memory is required (F_SEAL_SHRINK)`,
     );
   }
   if ((seals & F_SEAL_SHRINK) === 0)
     throw errnoError(
       'EPERM',
-      `region ${index}: its fd is not sealed against shrinking (F_SEAL_SHRINK) and sealed memory is required; a frontend that truncated it would crash the back-end with SIGBUS`,
+      `${name}: its fd is not sealed against shrinking (F_SEAL_SHRINK) and sealed memory is required; a frontend that truncated it would crash the back-end with SIGBUS`,
     );
 }

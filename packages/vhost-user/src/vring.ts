@@ -10,15 +10,31 @@
  *   the kick and call fds are closed, and the next avail index is returned.
  * - Without VHOST_USER_F_PROTOCOL_FEATURES rings are enabled; with it they wait
  *   for SET_VRING_ENABLE.
+ * - Split or packed (VIRTIO_F_RING_PACKED acked): the base of SET/GET_VRING_BASE
+ *   is the next avail index (split) or, packed, bits 0-14 avail position, 15
+ *   avail wrap counter, 16-30 used position, 31 used wrap counter.
+ * - With an inflight region (INFLIGHT_SHMFD) the ring is served with its record
+ *   (split-inflight.ts, packed-inflight.ts): a record an earlier back-end left
+ *   decides where popping resumes, and its chains in flight are served first.
  */
 
 import { errnoError, isErrno } from '@rxvmm/errno';
 import { EventFd } from '@rxvmm/eventfd';
 import type { GuestMemory } from '@rxvmm/guest-memory';
 import { queueAreaSizes, queueSizeError } from '@rxvmm/virtio';
-import { type DescriptorChain, SplitQueue, serveQueue } from '@rxvmm/virtio-ring';
+import {
+  type DescriptorChain,
+  PackedQueue,
+  type QueueConfig,
+  SplitQueue,
+  serveQueue,
+  type Virtqueue,
+} from '@rxvmm/virtio-ring';
 import { Subject, type Subscription } from 'rxjs';
+import type { RegionViews } from './inflight-region.js';
 import type { VringAddr } from './message.js';
+import { PackedInflightQueue, PackedInflightRecord } from './packed-inflight.js';
+import { SplitInflightQueue, SplitInflightRecord } from './split-inflight.js';
 
 export interface VringStats {
   kicks: number;
@@ -32,13 +48,19 @@ export interface VringHost {
   vaToGpa(va: bigint, len: bigint): bigint;
   readonly eventIdx: boolean;
   readonly indirect: boolean;
+  /** VIRTIO_F_RING_PACKED was acked: rings are packed. */
+  readonly packed: boolean;
+  /** Queue `index`'s region of the inflight memory (SET_INFLIGHT_FD), or null. */
+  inflight(index: number): { views: RegionViews; descNum: number } | null;
+  /** Session events worth a line (the session's log). */
+  note(line: string): void;
   /** Runs one chain through the device: the used length, now or later. */
   handleChain(queueIndex: number, memory: GuestMemory, chain: DescriptorChain): number | PromiseLike<number>;
   /** A ring broke (bad descriptor, bad layout): log and signal the err fd. */
   ringFailed(queueIndex: number, error: Error): void;
 }
 
-/** A split ring's three areas in guest-physical addresses. */
+/** A ring's three areas in guest-physical addresses (packed: descriptor ring, driver and device event suppression). */
 export interface RingAreas {
   descTable: bigint;
   driverArea: bigint;
@@ -46,17 +68,18 @@ export interface RingAreas {
 }
 
 /**
- * Translates a SET_VRING_ADDR's frontend virtual addresses of a split ring of
- * `size` entries to guest-physical ones; each whole area (sizes from
- * `@rxvmm/virtio`'s `queueAreaSizes`) must lie in one region of the memory
- * table, else `vaToGpa` throws EFAULT.
+ * Translates a SET_VRING_ADDR's frontend virtual addresses of a ring of
+ * `size` entries (split, or `packed`) to guest-physical ones; each whole area
+ * (sizes from `@rxvmm/virtio`'s `queueAreaSizes`) must lie in one region of
+ * the memory table, else `vaToGpa` throws EFAULT.
  */
 export function translateRingAreas(
   vaToGpa: (va: bigint, len: bigint) => bigint,
   addr: VringAddr,
   size: number,
+  packed = false,
 ): RingAreas {
-  const bytes = queueAreaSizes(size, false);
+  const bytes = queueAreaSizes(size, packed);
   return {
     descTable: vaToGpa(addr.descUserAddr, BigInt(bytes.desc)),
     driverArea: vaToGpa(addr.availUserAddr, BigInt(bytes.driver)),
@@ -82,7 +105,9 @@ export class Vring {
   broken = false;
   /** Set while the session swaps something the ring depends on (memory table, addresses); kicks are held. */
   suspended = false;
-  queue: SplitQueue | null = null;
+  /** The ring, once built; `served` is what the loop serves (the ring, or the ring with its inflight record). */
+  queue: SplitQueue | PackedQueue | null = null;
+  private served: Virtqueue | null = null;
   kick: EventFd | null = null;
   call: EventFd | null = null;
   err: EventFd | null = null;
@@ -110,6 +135,12 @@ export class Vring {
     }
     const kick = EventFd.fromFd(fd);
     this.kick = kick;
+    // A record left by an earlier back-end may hold requests the guest is waiting for and will not
+    // kick again for: the ring starts now, as libvhost-user kicks itself after a reconnect.
+    if (this.hasInflightRecord()) {
+      this.started = true;
+      this.pendingKick = true;
+    }
     this.kickSub = kick.signals$.subscribe({
       next: () => {
         this.stats.kicks++;
@@ -144,8 +175,10 @@ export class Vring {
 
   /** Config changes (num, base, addr) rebuild the queue object on the next processing. Not while served. */
   invalidate(): void {
-    if (this.queue) this.base = this.queue.nextAvail;
+    const q = this.queue;
+    if (q) this.base = q instanceof PackedQueue ? q.vringBase : q.nextAvail;
     this.queue = null;
+    this.served = null;
     this.broken = false;
   }
 
@@ -155,9 +188,9 @@ export class Vring {
     if (!this.started || !this.enabled || this.broken || this.suspended) return;
     const memory = this.host.memory;
     if (memory === null || this.size === 0 || this.addr === null) return;
-    let queue: SplitQueue;
+    let queue: Virtqueue;
     try {
-      queue = this.queue ?? this.build(memory);
+      queue = this.served ?? this.build(memory);
     } catch (error) {
       this.fail(error);
       return;
@@ -171,7 +204,7 @@ export class Vring {
    * Runs `serveQueue` on the ring: the one device loop (budget per turn, concurrency bounded by
    * the ring size, one call per batch of used entries as event-idx allows).
    */
-  private serve(queue: SplitQueue, memory: GuestMemory): Serving {
+  private serve(queue: Virtqueue, memory: GuestMemory): Serving {
     const kicks = new Subject<void>();
     let subscription!: Subscription;
     const ended = new Promise<void>((resolve) => {
@@ -249,6 +282,7 @@ export class Vring {
     this.err?.close();
     this.err = null;
     this.queue = null;
+    this.served = null;
   }
 
   private closeKick(): void {
@@ -258,26 +292,75 @@ export class Vring {
     this.kick = null;
   }
 
-  private build(memory: GuestMemory): SplitQueue {
+  /** True when an inflight record for this ring was left by an earlier session or back-end. */
+  private hasInflightRecord(): boolean {
+    const inflight = this.host.inflight(this.index);
+    return inflight !== null && inflight.views.u16[4] !== 0; // version, at byte 8 in both layouts
+  }
+
+  private build(memory: GuestMemory): Virtqueue {
     const n = this.size;
+    const packed = this.host.packed;
     const { descTable, driverArea, deviceArea } = translateRingAreas(
       (va, len) => this.host.vaToGpa(va, len),
       this.addr as VringAddr,
       n,
+      packed,
     );
-    const queue = new SplitQueue(memory, {
+    const config: QueueConfig = {
       size: n,
       descTable,
       driverArea,
       deviceArea,
       eventIdx: this.host.eventIdx,
       indirect: this.host.indirect,
-    });
-    queue.nextAvail = this.base;
-    // The used index lives in guest memory: after a reconnect it is the truth, not our counter.
-    queue.nextUsed = memory.readU16(deviceArea + 2n);
-    this.queue = queue;
-    return queue;
+      packed,
+    };
+    const inflight = this.host.inflight(this.index);
+    let served: Virtqueue;
+    if (packed) {
+      const queue = new PackedQueue(memory, config);
+      checkPackedBase(this.base, n);
+      queue.vringBase = this.base;
+      this.queue = queue;
+      served = queue;
+      if (inflight) {
+        const tracked = PackedInflightQueue.open(
+          queue,
+          new PackedInflightRecord(inflight.views, inflight.descNum),
+        );
+        this.noteRecovery(tracked.resubmitsLeft, this.base, queue.vringBase);
+        served = tracked;
+      }
+    } else {
+      const queue = new SplitQueue(memory, config);
+      if (this.base > 0xffff)
+        throw errnoError('EINVAL', `split ring base ${this.base} is not a 16-bit index`);
+      queue.nextAvail = this.base;
+      // The used index lives in guest memory: after a reconnect it is the truth, not our counter.
+      queue.nextUsed = memory.readU16(deviceArea + 2n);
+      this.queue = queue;
+      served = queue;
+      if (inflight) {
+        const tracked = SplitInflightQueue.open(
+          queue,
+          new SplitInflightRecord(inflight.views, inflight.descNum),
+        );
+        this.noteRecovery(tracked.resubmitsLeft, this.base, queue.nextAvail);
+        served = tracked;
+      }
+    }
+    this.served = served;
+    return served;
+  }
+
+  /** Says so when a record changed where the ring resumes or left requests to serve again. */
+  private noteRecovery(resubmits: number, base: number, resumed: number): void {
+    if (resubmits === 0 && base === resumed) return;
+    const hex = (v: number) => `0x${v.toString(16)}`;
+    this.host.note(
+      `vhost-user: queue ${this.index}: inflight record: ${resubmits} request(s) in flight served again, ring resumes at ${hex(resumed)} (SET_VRING_BASE said ${hex(base)})`,
+    );
   }
 }
 
@@ -294,8 +377,19 @@ export function signal(efd: EventFd): void {
   }
 }
 
-/** Validates a SET_VRING_NUM value: the split-ring queue-size rule of `@rxvmm/virtio`, at most `max`. */
-export function checkRingSize(num: number, max: number): void {
-  const why = queueSizeError(num, false, max);
+/** Validates a SET_VRING_NUM value: the queue-size rule of `@rxvmm/virtio` (split or packed), at most `max`. */
+export function checkRingSize(num: number, max: number, packed = false): void {
+  const why = queueSizeError(num, packed, max);
   if (why) throw errnoError('EINVAL', `SET_VRING_NUM ${num}: ${why}`);
+}
+
+/** A packed ring's VRING_BASE: both positions inside a ring of `size` entries. */
+export function checkPackedBase(base: number, size: number): void {
+  const avail = base & 0x7fff;
+  const used = (base >>> 16) & 0x7fff;
+  if (avail >= size || used >= size)
+    throw errnoError(
+      'EINVAL',
+      `packed ring base 0x${base.toString(16)}: avail position ${avail} or used position ${used} is outside a ring of ${size}`,
+    );
 }

@@ -23,8 +23,8 @@ import {
   PROT_WRITE,
 } from '@rxvmm/sys';
 import { queueAreaSizes } from '@rxvmm/virtio';
-import { SplitDriver } from '@rxvmm/virtio-ring';
-import type { FrontendMemoryRegion, FrontendQueue } from '../frontend.js';
+import { PackedDriver, SplitDriver } from '@rxvmm/virtio-ring';
+import { type FrontendMemoryRegion, type FrontendQueue, PACKED_RING_START } from '../frontend.js';
 
 /**
  * Guest RAM backed by a memfd, mapped MAP_SHARED into this process. With
@@ -117,6 +117,59 @@ export class TestQueue {
   }
 
   /** Kicks the back-end if the ring asks for it. */
+  kickIfNeeded(): void {
+    if (this.driver.needsKick()) this.kick.write(1n);
+  }
+
+  close(): void {
+    this.kick.close();
+    this.call.close();
+  }
+}
+
+/** The packed-ring counterpart of {@link TestQueue} (VIRTIO_F_RING_PACKED). */
+export class TestPackedQueue {
+  readonly driver: PackedDriver;
+  readonly kick = new EventFd();
+  readonly call = new EventFd();
+  readonly desc: bigint;
+  readonly driverEvent: bigint;
+  readonly deviceEvent: bigint;
+
+  /** Lays the descriptor ring and the two event suppression areas out at guest-physical `base`. */
+  constructor(
+    readonly ram: MemfdRam,
+    readonly size: number,
+    base: bigint,
+    eventIdx = false,
+  ) {
+    const bytes = queueAreaSizes(size, true);
+    this.desc = base;
+    this.driverEvent = base + 0x1000n * BigInt(Math.ceil(bytes.desc / 0x1000));
+    this.deviceEvent = this.driverEvent + 0x1000n;
+    this.driver = new PackedDriver(ram.memory, {
+      size,
+      packed: true,
+      descTable: this.desc,
+      driverArea: this.driverEvent,
+      deviceArea: this.deviceEvent,
+      eventIdx,
+    });
+  }
+
+  /** The queue as the frontend hands it over: descriptor ring, driver area, device area. */
+  frontendQueue(): FrontendQueue {
+    return {
+      size: this.size,
+      descUserAddr: this.ram.va(this.desc),
+      availUserAddr: this.ram.va(this.driverEvent),
+      usedUserAddr: this.ram.va(this.deviceEvent),
+      base: PACKED_RING_START,
+      kickFd: this.kick.fd,
+      callFd: this.call.fd,
+    };
+  }
+
   kickIfNeeded(): void {
     if (this.driver.needsKick()) this.kick.write(1n);
   }
