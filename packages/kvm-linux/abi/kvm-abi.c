@@ -96,6 +96,23 @@ int main(void) {
   OFF(kvm_run, internal.suberror, "internal_suberror"); OFF(kvm_run, system_event.type, "system_event_type");
   /* struct kvm_lapic_state */
   SZ(kvm_lapic_state); OFF(kvm_lapic_state, regs, "regs");
+  /* snapshots (src/abi-snapshot.ts): vCPU state, irqchip, clock */
+  N(KVM_GET_MSR_INDEX_LIST); N(KVM_GET_IRQCHIP); N(KVM_SET_IRQCHIP); N(KVM_SET_CLOCK); N(KVM_GET_CLOCK);
+  N(KVM_GET_MSRS); N(KVM_SET_MSRS); N(KVM_GET_FPU); N(KVM_SET_FPU); N(KVM_GET_MP_STATE); N(KVM_SET_MP_STATE);
+  N(KVM_GET_VCPU_EVENTS); N(KVM_SET_VCPU_EVENTS); N(KVM_GET_XSAVE); N(KVM_SET_XSAVE); N(KVM_GET_XCRS);
+  N(KVM_SET_XCRS); N(KVM_GET_XSAVE2);
+  N(KVM_CAP_ADJUST_CLOCK); N(KVM_CAP_VCPU_EVENTS); N(KVM_CAP_XSAVE); N(KVM_CAP_XCRS); N(KVM_CAP_XSAVE2);
+  N(KVM_MAX_XCRS); N(KVM_MP_STATE_RUNNABLE); N(KVM_MP_STATE_SUSPENDED);
+  SZ(kvm_msr_list); OFF(kvm_msr_list, nmsrs, "nmsrs"); OFF(kvm_msr_list, indices, "indices");
+  SZ(kvm_msrs); OFF(kvm_msrs, nmsrs, "nmsrs"); OFF(kvm_msrs, entries, "entries");
+  SZ(kvm_msr_entry); OFF(kvm_msr_entry, index, "index"); OFF(kvm_msr_entry, data, "data");
+  SZ(kvm_fpu); SZ(kvm_xsave);
+  SZ(kvm_xcr); OFF(kvm_xcr, xcr, "xcr"); OFF(kvm_xcr, value, "value");
+  SZ(kvm_xcrs); OFF(kvm_xcrs, nr_xcrs, "nr_xcrs"); OFF(kvm_xcrs, flags, "flags"); OFF(kvm_xcrs, xcrs, "xcrs");
+  SZ(kvm_vcpu_events); OFF(kvm_vcpu_events, flags, "flags");
+  SZ(kvm_mp_state); OFF(kvm_mp_state, mp_state, "mp_state");
+  SZ(kvm_irqchip); OFF(kvm_irqchip, chip_id, "chip_id"); OFF(kvm_irqchip, chip, "chip");
+  SZ(kvm_clock_data); OFF(kvm_clock_data, clock, "clock"); OFF(kvm_clock_data, flags, "flags");
   printf("\n}\n");
   return 0;
 }

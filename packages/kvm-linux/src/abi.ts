@@ -39,6 +39,8 @@ import {
   MSI_VALID_DEVID,
 } from '@rxvmm/kvm';
 
+import { snapshotAbiTable } from './abi-snapshot.js';
+
 const KVMIO = 0xae;
 const IOC_NONE = 0;
 const IOC_WRITE = 1;
@@ -292,5 +294,5 @@ export function abiTable(): Record<string, number> {
       table[field === 'size' ? `sizeof_${struct}` : `offsetof_${struct}_${field}`] = value;
     }
   }
-  return table;
+  return Object.assign(table, snapshotAbiTable());
 }

@@ -22,6 +22,7 @@ import {
   KVM_GET_API_VERSION,
   KVM_GET_VCPU_MMAP_SIZE,
 } from './abi.js';
+import { msrIndexList } from './vcpu-state.js';
 import { LinuxVm, type VcpuOptions } from './vm.js';
 
 /** Options of `openKvm`; they apply to every VM and vCPU made through the handle. */
@@ -133,6 +134,15 @@ export class LinuxKvm implements Kvm {
     const cap = CAPABILITIES[capability];
     if (cap === undefined) throw errnoError('EINVAL', `unknown capability ${String(capability)}`);
     return sys.ioctl(this.fd, KVM_CHECK_EXTENSION, cap) > 0;
+  }
+
+  /**
+   * KVM_GET_MSR_INDEX_LIST: the MSRs KVM saves and restores for a vCPU (what `LinuxVcpu.state()`
+   * and `VcpuRunner.stop({ saveState })` read), ascending.
+   */
+  msrIndexList(): number[] {
+    this.#check();
+    return msrIndexList(this.fd);
   }
 
   createVm(): LinuxVm {

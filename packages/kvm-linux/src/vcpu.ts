@@ -45,6 +45,13 @@ import {
   newRegsBuffer,
   newSregsBuffer,
 } from './structs.js';
+import {
+  checkLinuxVcpuState,
+  type LinuxVcpuState,
+  loadVcpuState,
+  takeVcpuState,
+  type VcpuStateContext,
+} from './vcpu-state.js';
 
 const EINTR = 4;
 const INTR: VcpuExit = Object.freeze({ kind: 'intr' });
@@ -63,6 +70,7 @@ export class LinuxVcpu implements Vcpu {
   readonly #view: DataView;
   readonly #mmioData: Uint8Array[];
   #kickTarget: KickTarget | undefined;
+  readonly #vmFd: number;
   #onClose: (() => void) | undefined;
   #closed = false;
   /** Set on the main thread: what of its VM's wiring needs the event loop (undefined: nothing yet). */
@@ -83,6 +91,7 @@ export class LinuxVcpu implements Vcpu {
     if (!Number.isInteger(id) || id < 0)
       throw errnoError('EINVAL', `vCPU id must be a non-negative integer: ${id}`);
     this.id = id;
+    this.#vmFd = vmFd;
     this.fd = sys.ioctl(vmFd, KVM_CREATE_VCPU, id);
     try {
       this.runSize = mmapSize;
@@ -159,6 +168,60 @@ export class LinuxVcpu implements Vcpu {
         `the LAPIC register page is ${LapicStateLayout.size} bytes, got ${regs.byteLength}`,
       );
     this.#lapicIoctl('KVM_SET_LAPIC', KVM_SET_LAPIC, regs);
+  }
+
+  /**
+   * The whole vCPU state as plain data (registers, special registers, XSAVE/FPU, XCRs, the
+   * saveable MSRs in `msrIndices` this vCPU can read, local APIC, vCPU events, MP state). On the
+   * vCPU's own thread, between runs: a `VcpuRunner` takes it in its worker (`stop({ saveState })`).
+   * `msrIndices` is `LinuxKvm.msrIndexList()`.
+   */
+  state(msrIndices: readonly number[]): LinuxVcpuState {
+    this.#check();
+    this.#completePendingIo();
+    return takeVcpuState(this.#stateContext(msrIndices));
+  }
+
+  /**
+   * An MMIO or PIO exit is finished by the next KVM_RUN (the answer to a read reaches the guest's
+   * register then): KVM's API asks for a KVM_RUN with immediate_exit before saving, which
+   * completes it and returns at once (EINTR) without running guest code.
+   */
+  #completePendingIo(): void {
+    this.#run[R.immediate_exit] = 1;
+    try {
+      sys.ioctlIntr(this.fd, KVM_RUN);
+    } finally {
+      this.#run[R.immediate_exit] = 0;
+    }
+  }
+
+  /**
+   * Loads a `state()` into this fresh vCPU of a VM restored the same way (wiring, then the VM's
+   * `restoreState`). Checked whole first (`EINVAL`, nothing loaded); then each part is one
+   * ioctl, whose errno (naming the part) is thrown if the kernel refuses it.
+   */
+  restoreState(state: LinuxVcpuState): void {
+    this.#check();
+    const checked = checkLinuxVcpuState(state);
+    if (checked.id !== this.id)
+      throw errnoError('EINVAL', `the state of vCPU ${checked.id} restored into vCPU ${this.id}`);
+    loadVcpuState(this.#stateContext([]), checked);
+  }
+
+  #stateContext(msrIndices: readonly number[]): VcpuStateContext {
+    return {
+      fd: this.fd,
+      vmFd: this.#vmFd,
+      id: this.id,
+      msrIndices,
+      getRegs: () => this.getRegs(),
+      getSregs: () => this.getSregs(),
+      setRegs: (regs) => this.setRegs(regs),
+      setSregs: (sregs) => this.setSregs(sregs),
+      getLapic: () => this.getLapic(),
+      setLapic: (bytes) => this.setLapic(bytes),
+    };
   }
 
   #lapicIoctl(name: string, request: number, bytes: Uint8Array): void {

@@ -36,6 +36,7 @@ import {
   encodeMsi,
 } from './structs.js';
 import { LinuxVcpu } from './vcpu.js';
+import { type LinuxVmState, loadVmState, takeVmState } from './vm-state.js';
 import { applyWiring, planWiring, WiringRecord } from './wiring.js';
 
 /** The descriptor number an `EventFdRef` passes to the ioctl (-1 for none). */
@@ -166,6 +167,22 @@ export class LinuxVm implements Vm {
     this.#check();
     sys.ioctl(this.fd, KVM_SET_GSI_ROUTING, encodeGsiRouting(entries, flags));
     this.#wiring.routing(entries, flags);
+  }
+
+  /**
+   * The in-kernel irqchip (PIC master, PIC slave, IOAPIC) and the KVM clock as plain data; with
+   * `wiring()`, guest memory and each vCPU's `state()` it is the whole VM. Take it with the vCPUs
+   * stopped (and devices paused), or it is a moment's value.
+   */
+  state(): LinuxVmState {
+    this.#check();
+    return takeVmState(this.fd, this.#wiring.wiring().irqchip);
+  }
+
+  /** Loads a `state()` into a VM wired the same way (`restoreWiring` first). Checked whole: `EINVAL`. */
+  restoreState(state: LinuxVmState): void {
+    this.#check();
+    loadVmState(this.fd, this.#wiring.wiring().irqchip, state);
   }
 
   /** Memory slots, irqchip, GSI routes, ioeventfds and irqfds as set so far, as plain data. */

@@ -1,6 +1,7 @@
 /** Messages between a VcpuRunner and its worker (internal). */
 import type { VcpuExit } from '@rxvmm/kvm';
 import type { GuestRamDescriptor } from '../memory.js';
+import type { LinuxVcpuState } from '../vcpu-state.js';
 
 export interface RunnerInit {
   vmFd: number;
@@ -11,8 +12,10 @@ export interface RunnerInit {
   data: unknown;
   counters: SharedArrayBuffer;
   kickSlot: SharedArrayBuffer;
-  /** Int32Array: [STOP] */
+  /** Int32Array: [STOP, SAVE_STATE] */
   control: SharedArrayBuffer;
+  /** Loaded into the vCPU after the handler's `setup`, before the first KVM_RUN (a restored snapshot). */
+  restoreState?: LinuxVcpuState;
 }
 
 /**
@@ -25,6 +28,8 @@ export interface WorkerBoot {
 }
 
 export const CONTROL_STOP = 0;
+/** Set with STOP: take the vCPU's state before closing it (`stop({ saveState: true })`). */
+export const CONTROL_SAVE_STATE = 1;
 export const CONTROL_WORDS = 2;
 
 /** Why a run ended. */
@@ -49,6 +54,10 @@ export interface VcpuRunResult {
   /** The last exit (a copy). */
   exit?: VcpuExit;
   error?: SerializedError;
+  /** With `stop({ saveState: true })`: the vCPU's state when it stopped (nothing ran after it). */
+  state?: LinuxVcpuState;
+  /** Why the state could not be taken, if it could not. */
+  stateError?: SerializedError;
 }
 
 export type WorkerMessage =

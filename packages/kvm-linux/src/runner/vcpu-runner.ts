@@ -14,11 +14,13 @@ import type { TransferListItem, Worker } from 'node:worker_threads';
 import { errnoError } from '@rxvmm/errno';
 import type { Observable } from 'rxjs';
 import { KICK_SLOT_BYTES, Kicker } from '../kick.js';
+import type { LinuxVcpuState } from '../vcpu-state.js';
 import type { LinuxVm } from '../vm.js';
 import { createCounterBuffer, ExitCounters } from './counters.js';
 import { MessageListeners } from './listeners.js';
 import { PreparedVcpu, type PrepareVcpuOptions, spawnVcpuWorker } from './prepared.js';
 import {
+  CONTROL_SAVE_STATE,
   CONTROL_STOP,
   CONTROL_WORDS,
   type MainMessage,
@@ -44,6 +46,13 @@ export interface VcpuRunnerOptions<Data = unknown> {
   data?: Data;
   /** Worker name shown in debuggers. */
   name?: string;
+  /**
+   * A saved vCPU state (`stop({ saveState: true })` of an earlier run, possibly in another
+   * process) loaded into the new vCPU after the handler's `setup` and before its first KVM_RUN.
+   * Restore the VM first (`restoreWiring`, RAM, `restoreState`). A state the kernel refuses
+   * fails the start.
+   */
+  restoreState?: LinuxVcpuState;
 }
 
 /**
@@ -150,6 +159,7 @@ export class VcpuRunner {
       counters,
       kickSlot,
       control,
+      ...(options.restoreState ? { restoreState: options.restoreState } : {}),
     };
     let runner!: VcpuRunner;
     const release = vm.attachUser({ stop: () => runner.stop() });
@@ -228,8 +238,14 @@ export class VcpuRunner {
     this.kick();
   }
 
-  /** Asks the run to end, kicks the vCPU, and resolves when the worker has exited. */
-  stop(): Promise<VcpuRunResult> {
+  /**
+   * Asks the run to end, kicks the vCPU, and resolves when the worker has exited. With
+   * `saveState: true` the worker takes the vCPU's state (`LinuxVcpu.state()`, on its thread) after
+   * the last exit and before closing it: `result.state` (or `result.stateError`), the guest not
+   * having run a single instruction after it.
+   */
+  stop(options: { saveState?: boolean } = {}): Promise<VcpuRunResult> {
+    if (options.saveState) Atomics.store(this.#control, CONTROL_SAVE_STATE, 1);
     Atomics.store(this.#control, CONTROL_STOP, 1);
     this.kick();
     return this.done;

@@ -6,16 +6,20 @@
  * The loop yields to this thread's event loop only after a kick (or when a
  * handler returns a promise), which is how messages and stop requests land.
  */
+import { closeSync, openSync } from 'node:fs';
 import { type MessagePort, parentPort, type TransferListItem, workerData } from 'node:worker_threads';
 import { GuestMemory } from '@rxvmm/guest-memory';
 import type { VcpuExit } from '@rxvmm/kvm';
 import { KickTarget } from '../kick.js';
 import { mapGuestRam } from '../memory.js';
 import { LinuxVcpu } from '../vcpu.js';
+import { msrIndexList } from '../vcpu-state.js';
 import { ExitCounterWriter } from './counters.js';
 import type { ExitDecision, VcpuContext, VcpuHandler } from './handler.js';
 import { handlerLoadError } from './handler-load-error.js';
+import { loadHandlerModule } from './load-handler.js';
 import {
+  CONTROL_SAVE_STATE,
   CONTROL_STOP,
   type MainMessage,
   type RunnerInit,
@@ -31,7 +35,7 @@ const boot = workerData as WorkerBoot;
 if (!parentPort) throw new Error('vcpu-worker must run as a worker thread');
 const port: MessagePort = parentPort;
 // The handler module loads now, while the VM may still be set up (a prepared worker waits for `init`).
-const handlerModule = (import(boot.handlerUrl) as Promise<HandlerModule>).catch((error: unknown) => {
+const handlerModule = (loadHandlerModule(boot.handlerUrl) as Promise<HandlerModule>).catch((error: unknown) => {
   throw handlerLoadError(boot.handlerUrl, error);
 });
 handlerModule.catch(() => undefined); // awaited (and reported) in main()
@@ -72,6 +76,22 @@ function receiveInit(): Promise<RunnerInit> {
 async function main(init: RunnerInit): Promise<VcpuRunResult> {
   const control = new Int32Array(init.control);
   const stopRequested = () => Atomics.load(control, CONTROL_STOP) !== 0;
+  /** The end of a stopped run; with SAVE_STATE, the vCPU's state first (vCPU ioctls: this thread). */
+  const stopped = (): VcpuRunResult => {
+    const result: VcpuRunResult = { reason: 'stop-requested', ...(last ? { exit: copyExit(last) } : {}) };
+    if (vcpu && Atomics.load(control, CONTROL_SAVE_STATE) !== 0) {
+      let kvmFd = -1;
+      try {
+        kvmFd = openSync('/dev/kvm', 'r+'); // KVM_GET_MSR_INDEX_LIST is a /dev/kvm ioctl
+        result.state = vcpu.state(msrIndexList(kvmFd));
+      } catch (error) {
+        result.stateError = serializeError(error);
+      } finally {
+        if (kvmFd >= 0) closeSync(kvmFd);
+      }
+    }
+    return result;
+  };
   const regions = mapGuestRam(init.memory);
   let memory: GuestMemory | undefined; // made at the first slice(): mapping is per thread, on demand
   const kickTarget = new KickTarget(init.kickSlot);
@@ -109,15 +129,17 @@ async function main(init: RunnerInit): Promise<VcpuRunResult> {
       if (msg.type === 'message') h.onMessage?.(msg.message, current);
     });
     await h.setup?.(current);
+    // A restored snapshot wins over whatever set-up the handler did.
+    if (init.restoreState) vcpu.restoreState(init.restoreState);
     send({ type: 'ready' });
 
     const run = vcpu;
     for (;;) {
-      if (stopRequested()) return { reason: 'stop-requested', ...(last ? { exit: copyExit(last) } : {}) };
+      if (stopRequested()) return stopped();
       const exit = run.run();
       counters.count(exit);
       if (exit.kind === 'intr') {
-        if (stopRequested()) return { reason: 'stop-requested', ...(last ? { exit: copyExit(last) } : {}) };
+        if (stopRequested()) return stopped();
         const r = h.onKick?.(current);
         if (isPromise(r)) await r;
         await yieldToLoop(); // let posted messages and timers of this thread run
