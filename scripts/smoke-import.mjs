@@ -46,6 +46,7 @@ const entries = {
     VhostUserServer: 'function',
   },
   '@rxvmm/vhost-user/testing': { MemfdRam: 'function', TestQueue: 'function' },
+  '@rxvmm/snapshot': { openSnapshot: 'function', writeSnapshot: 'function', SnapshotError: 'function' },
   '@rxvmm/demo-vmm': { runDemo: 'function', parseOptions: 'function' },
   '@rxvmm/vhost-backend': { run: 'function', openBlkDevice: 'function' },
 };
