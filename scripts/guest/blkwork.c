@@ -9,6 +9,10 @@
  *     (a step runs on DEVICE, or on OTHER-DEVICE when it ends in @/dev/vdX: the benchmark alternates
  *      two disks served by two back-ends within one boot, so their figures are taken moments apart)
  *     write:OFF:LEN:SEED    write the pattern SEED over [OFF, OFF+LEN) in 1 MiB requests, then fdatasync
+ *     parwrite:OFF:LEN:SEED:WRITERS[:PASSES]
+ *                           WRITERS processes write the pattern SEED over their share of [OFF, OFF+LEN)
+ *                           concurrently, in 64 KiB requests, PASSES times (default 1), then fdatasync
+ *                           (several requests in flight at once: what crash-recovery tests need)
  *     verify:OFF:LEN:SEED   read [OFF, OFF+LEN) back and compare it with the pattern SEED
  *     seqwrite:LEN          sequential 1 MiB writes from offset 0 (wrapping at the device end)
  *     seqread:LEN           sequential 1 MiB reads from offset 0 (wrapping at the device end)
@@ -31,10 +35,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #define CHUNK (1u << 20)
+#define PAR_CHUNK (64u << 10)
 #define SMALL 4096u
 #define ALIGN 4096u
 
@@ -186,14 +192,14 @@ int main(int argc, char **argv) {
     cur_dev = d->path;
     int fd = d->fd;
     uint64_t devsize = d->size;
-    char *fields[5] = {0};
+    char *fields[7] = {0};
     int nf = 0;
-    for (char *save, *tok = strtok_r(step, ":", &save); tok && nf < 5; tok = strtok_r(NULL, ":", &save))
+    for (char *save, *tok = strtok_r(step, ":", &save); tok && nf < 7; tok = strtok_r(NULL, ":", &save))
       fields[nf++] = tok;
     const char *op = fields[0] ? fields[0] : "";
-    uint64_t v[3] = {0, 0, 0};
+    uint64_t v[5] = {0, 0, 0, 0, 0};
     int bad = 0;
-    for (int k = 1; k < nf && k <= 3; k++) bad |= parse_size(fields[k], &v[k - 1]);
+    for (int k = 1; k < nf && k <= 5; k++) bad |= parse_size(fields[k], &v[k - 1]);
     errno = EINVAL;
     if (bad) {
       fail(op, argv[a], "bad number");
@@ -236,6 +242,52 @@ int main(int argc, char **argv) {
         status = 1;
       } else {
         result(op, argv[a], len, ops, ns);
+      }
+    } else if (!strcmp(op, "parwrite")) {
+      uint64_t off = v[0], len = v[1], writers = v[3], passes = nf == 6 ? v[4] : 1;
+      uint32_t seed = (uint32_t)v[2];
+      if ((nf != 5 && nf != 6) || writers < 1 || writers > 64 || passes < 1 || off % ALIGN ||
+          len % (writers * PAR_CHUNK) || off + len > devsize) {
+        fail(op, argv[a], "want OFF:LEN:SEED:WRITERS[:PASSES], LEN a multiple of WRITERS x 64 KiB, inside the device");
+        status = 1;
+        continue;
+      }
+      uint64_t share = len / writers, t0 = now_ns();
+      int err = 0;
+      for (uint64_t w = 0; w < writers; w++) {
+        pid_t pid = fork();
+        if (pid < 0) {
+          err = 1;
+          break;
+        }
+        if (pid == 0) {
+          /* One writer: its own share, one 64 KiB O_DIRECT request at a time, each pass then a flush. */
+          uint8_t *wbuf;
+          if (posix_memalign((void **)&wbuf, ALIGN, PAR_CHUNK)) _exit(1);
+          uint64_t from = off + w * share;
+          for (uint64_t p = 0; p < passes; p++) {
+            for (uint64_t at = from; at < from + share; at += PAR_CHUNK) {
+              fill_pattern(wbuf, PAR_CHUNK, at, seed);
+              if (io_full(fd, wbuf, PAR_CHUNK, at, 1)) _exit(1);
+            }
+            if (fdatasync(fd)) _exit(1);
+          }
+          _exit(0);
+        }
+      }
+      for (;;) {
+        int ws;
+        pid_t done = wait(&ws);
+        if (done < 0) break; /* ECHILD: every writer has finished */
+        if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) err = 1;
+      }
+      uint64_t ns = now_ns() - t0;
+      if (err) {
+        errno = EIO;
+        fail(op, argv[a], "a writer failed (pwrite/fdatasync)");
+        status = 1;
+      } else {
+        result(op, argv[a], len * passes, len * passes / PAR_CHUNK, ns);
       }
     } else if (!strcmp(op, "seqread") || !strcmp(op, "seqwrite")) {
       int wr = op[3] == 'w';

@@ -6,6 +6,7 @@
  * device's reset) makes every completed write durable.
  */
 import { type BlockBackend, BlockDevice, FileBackend, SECTOR_SIZE } from '@rxvmm/virtio-blk';
+import { DelayedCompletionBackend } from './delayed-completions.js';
 import { SyncFileBackend } from './sync-file-backend.js';
 
 export interface BlkDeviceOptions {
@@ -19,6 +20,10 @@ export interface BlkDeviceOptions {
   serial?: string;
   /** 'sync' (default): preadv/pwritev on the loop thread; 'async': fs.promises (libuv threadpool). */
   io?: 'sync' | 'async';
+  /** Testing: report each transfer done after a pseudo-random 0..N ms, so requests complete out of order. */
+  delayCompletionsMs?: number;
+  /** Offer VIRTIO_F_RING_PACKED (default true). */
+  packed?: boolean;
 }
 
 /**
@@ -30,10 +35,14 @@ export async function openBlkDevice(options: BlkDeviceOptions): Promise<BlockDev
   if (!Number.isInteger(numQueues) || numQueues < 1 || numQueues > 64)
     throw new RangeError(`num-queues ${numQueues} must be 1..64`);
   const readOnly = options.readOnly ?? false;
-  const backend: BlockBackend =
+  const file: BlockBackend =
     (options.io ?? 'sync') === 'sync'
       ? SyncFileBackend.open(options.path, { readOnly })
       : await FileBackend.open(options.path, { readOnly });
+  const backend =
+    options.delayCompletionsMs === undefined
+      ? file
+      : new DelayedCompletionBackend(file, options.delayCompletionsMs);
   // Capacity is counted in 512-byte sectors: a smaller image would be a disk of no sectors at all.
   if (backend.size < SECTOR_SIZE) {
     await backend.close();
@@ -52,7 +61,7 @@ export async function openBlkDevice(options: BlkDeviceOptions): Promise<BlockDev
       numQueues,
       queueSize: options.maxQueueSize ?? 1024,
       serial: options.serial ?? 'rxvmm-vhost-blk',
-      packed: false, // the vhost-user back-end builds split rings only
+      packed: options.packed ?? true, // the vhost-user back-end serves split and packed rings
     });
   } catch (error) {
     await backend.close();

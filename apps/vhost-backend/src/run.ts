@@ -1,8 +1,8 @@
 /**
  * rxvmm-vhost-blk, following the back-end program conventions of QEMU's
  * docs/interop/vhost-user.rst: --socket-path or --fd, --print-capabilities,
- * --blk-file, --read-only; plus --num-queues, --io, --require-sealed and
- * --json-stats. It serves one
+ * --blk-file, --read-only; plus --num-queues, --io, --require-sealed,
+ * --json-stats and (testing) --delay-completions. It serves one
  * frontend at a time, survives reconnects, and on SIGINT/SIGTERM ends the
  * session, flushes the disk and removes its socket file.
  */
@@ -29,6 +29,8 @@ A vhost-user-blk back-end (QEMU: -device vhost-user-blk-pci,chardev=...).
   --require-sealed        refuse guest memory whose fd is not sealed against shrinking
                           (F_SEAL_SHRINK; QEMU's memory-backend-memfd seals by default)
   --json-stats            print one JSON line of statistics per session and at exit (stdout)
+  --delay-completions MS  testing: report each request done after a pseudo-random 0..MS ms,
+                          so requests complete out of order (crash-recovery tests)
   --print-capabilities    print the back-end's capabilities as JSON and exit
   -h, --help              this text
 `;
@@ -82,6 +84,7 @@ export async function run(argv: string[], io: CliIo = defaultIo): Promise<number
   if (values['blk-file'] === undefined) return usage('--blk-file is required');
   let fd: number | undefined;
   let numQueues: number;
+  let delayCompletionsMs: number | undefined;
   try {
     const given = values.fd;
     fd =
@@ -90,6 +93,16 @@ export async function run(argv: string[], io: CliIo = defaultIo): Promise<number
         : integerOption(given, 0, FD_MAX, () => `--fd ${given} is not an fd number (0..${FD_MAX})`);
     const queues = values['num-queues'] ?? '1';
     numQueues = integerOption(queues, 1, 64, () => `--num-queues ${queues} must be 1..64`);
+    const delay = values['delay-completions'];
+    delayCompletionsMs =
+      delay === undefined
+        ? undefined
+        : integerOption(
+            delay,
+            1,
+            60_000,
+            () => `--delay-completions ${delay} must be 1..60000 (milliseconds)`,
+          );
   } catch (error) {
     if (error instanceof UsageError) return usage(error.message);
     throw error;
@@ -104,6 +117,7 @@ export async function run(argv: string[], io: CliIo = defaultIo): Promise<number
       readOnly: values['read-only'] ?? false,
       numQueues,
       io: ioMode,
+      ...(delayCompletionsMs === undefined ? {} : { delayCompletionsMs }),
     });
   } catch (error) {
     io.err(`rxvmm-vhost-blk: cannot open ${values['blk-file']}: ${diskProblem(values['blk-file'], error)}\n`);
@@ -132,7 +146,7 @@ export async function run(argv: string[], io: CliIo = defaultIo): Promise<number
     return isSocketPathError(error, values['socket-path']) ? 2 : 1;
   }
   log(
-    `serving ${values['blk-file']}${values['read-only'] ? ' (read-only)' : ''} with ${numQueues} queue(s) on ${values['socket-path'] ?? `fd ${fd}`}${values['require-sealed'] ? ', sealed guest memory only' : ''}`,
+    `serving ${values['blk-file']}${values['read-only'] ? ' (read-only)' : ''} with ${numQueues} queue(s) on ${values['socket-path'] ?? `fd ${fd}`}${values['require-sealed'] ? ', sealed guest memory only' : ''}${delayCompletionsMs === undefined ? '' : `, completions delayed by up to ${delayCompletionsMs} ms (testing)`}`,
   );
   if (server.connectedMode) log(`fd ${fd} is a connected socket: serving that frontend only`);
   let shuttingDown: Promise<void> | null = null;
@@ -179,23 +193,28 @@ function isSocketPathError(error: unknown, socketPath: string | undefined): bool
 const FD_MAX = 2 ** 31 - 1;
 
 function parse(argv: string[]) {
-  return parseCommandLine(argv, 'rxvmm-vhost-blk', new Set(['--fd', '--num-queues']), (args) =>
-    parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        'socket-path': { type: 'string' },
-        fd: { type: 'string' },
-        'blk-file': { type: 'string' },
-        'read-only': { type: 'boolean' },
-        'num-queues': { type: 'string' },
-        'json-stats': { type: 'boolean' },
-        io: { type: 'string' },
-        'require-sealed': { type: 'boolean' },
-        'print-capabilities': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }),
+  return parseCommandLine(
+    argv,
+    'rxvmm-vhost-blk',
+    new Set(['--fd', '--num-queues', '--delay-completions']),
+    (args) =>
+      parseArgs({
+        args,
+        strict: true,
+        allowPositionals: false,
+        options: {
+          'socket-path': { type: 'string' },
+          fd: { type: 'string' },
+          'blk-file': { type: 'string' },
+          'read-only': { type: 'boolean' },
+          'num-queues': { type: 'string' },
+          'json-stats': { type: 'boolean' },
+          io: { type: 'string' },
+          'delay-completions': { type: 'string' },
+          'require-sealed': { type: 'boolean' },
+          'print-capabilities': { type: 'boolean' },
+          help: { type: 'boolean', short: 'h' },
+        },
+      }),
   );
 }

@@ -70,6 +70,14 @@ describe('arguments', () => {
       /^rxvmm-vhost-blk: --num-queues -1 must be 1\.\.64\n/,
     ],
     [['--socket-path', 's', '--blk-file', 'x', '--num-queues=1e3'], /--num-queues 1e3 must be 1\.\.64/],
+    [
+      ['--socket-path', 's', '--blk-file', 'x', '--delay-completions', '0'],
+      /^rxvmm-vhost-blk: --delay-completions 0 must be 1\.\.60000 \(milliseconds\)\n/,
+    ],
+    [
+      ['--socket-path', 's', '--blk-file', 'x', '--delay-completions', '-5'],
+      /--delay-completions -5 must be/,
+    ],
     [['--socket-path', '--blk-file', 'x'], /--socket-path needs a value/],
     [
       ['--socket-path', 's', '--blk-file', 'x', 'extra'],

@@ -38,6 +38,14 @@ describe('console parsing', () => {
       },
     });
     expect(parseConsoleLine('RXVMM-QUEUES {"count":2}')).toEqual({ kind: 'queues', count: 2 });
+    expect(parseConsoleLine('RXVMM-FEATURES {"bits":"0110001"}')).toEqual({
+      kind: 'features',
+      bits: '0110001',
+    });
+    expect(parseConsoleLine('RXVMM-KLOG {"line":"<3>[    5.1] blk_update_request: I/O error"}')).toEqual({
+      kind: 'klog',
+      line: '<3>[    5.1] blk_update_request: I/O error',
+    });
     expect(parseConsoleLine('RXVMM-DONE {"status":1}')).toEqual({ kind: 'done', status: 1 });
     expect(parseConsoleLine('RXVMM-ERROR {"error":"/dev/vda did not appear"}')).toEqual({
       kind: 'error',

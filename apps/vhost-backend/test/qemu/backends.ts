@@ -10,6 +10,8 @@ export interface BackendOptions {
   socket: string;
   readOnly?: boolean;
   numQueues?: number;
+  /** rxvmm-vhost-blk only: more arguments (e.g. `--io async`, `--delay-completions 20`). */
+  rxvmmArgs?: string[];
 }
 
 export interface Backend {
@@ -22,6 +24,8 @@ export interface Backend {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
   stop(graceMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** SIGKILL (a crash): resolves when the process is gone. */
+  kill(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
 export type BackendKind = 'qemu-storage-daemon' | 'rxvmm-vhost-blk';
@@ -69,6 +73,7 @@ function commandFor(kind: BackendKind, o: BackendOptions): { command: string; ar
     String(queues),
   ];
   if (o.readOnly) args.push('--read-only');
+  args.push(...(o.rxvmmArgs ?? []));
   return { command: process.execPath, args };
 }
 
@@ -115,6 +120,10 @@ export async function startBackend(
       const r = await exited;
       clearTimeout(timer);
       return r;
+    },
+    kill() {
+      if (!gone) child.kill('SIGKILL');
+      return exited;
     },
   };
   const deadline = Date.now() + readyTimeoutMs;

@@ -23,12 +23,16 @@ export interface StepResult {
 export type ConsoleEvent =
   | { kind: 'device'; path: string; bytes: number; readOnly: boolean }
   | { kind: 'queues'; count: number }
+  /** The virtio features the guest driver accepted, one 0/1 character per bit from bit 0. */
+  | { kind: 'features'; bits: string }
+  /** One line of the guest kernel's log (`rxvmm.klog=1`), with its `<priority>` prefix. */
+  | { kind: 'klog'; line: string }
   | { kind: 'begin'; begin: StepBegin }
   | { kind: 'result'; result: StepResult }
   | { kind: 'error'; error: string }
   | { kind: 'done'; status: number };
 
-const TAG = /RXVMM-(DEVICE|QUEUES|BEGIN|RESULT|ERROR|DONE) (\{.*\})\s*$/;
+const TAG = /RXVMM-(DEVICE|QUEUES|FEATURES|KLOG|BEGIN|RESULT|ERROR|DONE) (\{.*\})\s*$/;
 
 /** One console line to an event, or null when the line is not the guest's. Malformed JSON is an error event. */
 export function parseConsoleLine(line: string): ConsoleEvent | null {
@@ -50,6 +54,10 @@ export function parseConsoleLine(line: string): ConsoleEvent | null {
       };
     case 'QUEUES':
       return { kind: 'queues', count: Number(body.count) };
+    case 'FEATURES':
+      return { kind: 'features', bits: String(body.bits) };
+    case 'KLOG':
+      return { kind: 'klog', line: String(body.line) };
     case 'BEGIN':
       return {
         kind: 'begin',

@@ -23,6 +23,12 @@ export interface BootOptions {
   signal?: AbortSignal;
   /** Called synchronously as each tagged console line arrives (the benchmark samples the back-end here). */
   onEvent?: (event: ConsoleEvent) => void;
+  /** QEMU reconnects to a back-end that went away, trying every this many seconds (`-chardev ...,reconnect=N`). */
+  reconnect?: number;
+  /** `vhost-user-blk-pci,packed=on`: offer the guest packed virtqueues. */
+  packed?: boolean;
+  /** The guest prints its kernel log after the steps (`BootResult.kernelLog`). */
+  kernelLog?: boolean;
 }
 
 export interface BootResult {
@@ -33,6 +39,10 @@ export interface BootResult {
   devices: Map<string, { bytes: number; readOnly: boolean }>;
   /** blk-mq hardware queues of the guest's disk. */
   queues: number | undefined;
+  /** The virtio features the guest accepted for /dev/vda (one 0/1 character per bit, bit 0 first). */
+  features: string | undefined;
+  /** The guest kernel's log (with `kernelLog`), `<priority>` first on each line. */
+  kernelLog: string[];
   results: StepResult[];
   errors: string[];
   /** The guest's exit status from RXVMM-DONE; undefined when the guest never got there. */
@@ -50,11 +60,12 @@ export function qemuArgs(o: BootOptions): string[] {
   // Fixed PCI slots in socket order: Linux probes by slot, so the n-th socket is the n-th vdX.
   const disks = sockets.flatMap((path, i) => [
     '-chardev',
-    `socket,id=c${i},path=${path}`,
+    `socket,id=c${i},path=${path}${o.reconnect ? `,reconnect=${o.reconnect}` : ''}`,
     '-device',
-    `vhost-user-blk-pci,chardev=c${i},num-queues=${o.numQueues ?? 1},addr=${(0x10 + i).toString(16)}`,
+    `vhost-user-blk-pci,chardev=c${i},num-queues=${o.numQueues ?? 1},addr=${(0x10 + i).toString(16)}${o.packed ? ',packed=on' : ''}`,
   ]);
   const wait = names.length > 1 ? ` rxvmm.wait=${names.slice(1).join(',')}` : '';
+  const klog = o.kernelLog ? ' rxvmm.klog=1' : '';
   return [
     '-machine',
     'q35,accel=tcg',
@@ -76,7 +87,7 @@ export function qemuArgs(o: BootOptions): string[] {
     '-initrd',
     o.image.initrd,
     '-append',
-    `console=ttyS0 panic=-1 quiet loglevel=3${wait} rxvmm.steps=${o.steps.join(',')}`,
+    `console=ttyS0 panic=-1 quiet loglevel=3${wait}${klog} rxvmm.steps=${o.steps.join(',')}`,
     '-display',
     'none',
     '-serial',
@@ -97,6 +108,8 @@ export function bootGuest(o: BootOptions): Promise<BootResult> {
   let device: BootResult['device'];
   const devices: BootResult['devices'] = new Map();
   let queues: number | undefined;
+  let features: string | undefined;
+  const kernelLog: string[] = [];
   let text = '';
   let timedOut = false;
   const handle = (line: string) => {
@@ -106,6 +119,8 @@ export function bootGuest(o: BootOptions): Promise<BootResult> {
     else if (event.kind === 'error') errors.push(event.error);
     else if (event.kind === 'done') guestStatus = event.status;
     else if (event.kind === 'queues') queues = event.count;
+    else if (event.kind === 'features') features = event.bits;
+    else if (event.kind === 'klog') kernelLog.push(event.line);
     else if (event.kind === 'device') {
       devices.set(event.path, { bytes: event.bytes, readOnly: event.readOnly });
       if (event.path === '/dev/vda') device = devices.get(event.path);
@@ -134,6 +149,8 @@ export function bootGuest(o: BootOptions): Promise<BootResult> {
         device,
         devices,
         queues,
+        features,
+        kernelLog,
         results,
         errors,
         guestStatus,
