@@ -23,7 +23,7 @@ import { EventFd } from '@rxvmm/eventfd';
 import { write8 } from '@rxvmm/sys';
 import type { VirtioActivation, VirtioDevice } from '@rxvmm/virtio';
 import type { Subscription } from 'rxjs';
-import { type FrontendMemoryRegion, VhostUserFrontend } from './frontend.js';
+import { type FrontendMemoryRegion, PACKED_RING_START, VhostUserFrontend } from './frontend.js';
 import { bit, ProtocolFeature, VHOST_USER_F_PROTOCOL_FEATURES } from './protocol.js';
 
 /**
@@ -127,7 +127,7 @@ export class VhostUserDeviceProxy implements VirtioDevice {
       if (!q.ready) continue;
       const given = this.options.notifiers?.[q.index] ?? {};
       await fe.setVringNum(q.index, q.size);
-      await fe.setVringBase(q.index, 0);
+      await fe.setVringBase(q.index, q.packed ? PACKED_RING_START : 0); // a fresh ring
       await fe.setVringAddr(q.index, {
         descUserAddr: q.descTable,
         availUserAddr: q.driverArea,

@@ -3,12 +3,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventFd } from '@rxvmm/eventfd';
-import { SplitDriver } from '@rxvmm/virtio-ring';
+import { featureBit, VirtioFeature } from '@rxvmm/virtio';
+import { PackedDriver, SplitDriver } from '@rxvmm/virtio-ring';
+import { EchoDevice } from '@rxvmm/virtio-ring/testing';
 import { firstValueFrom } from 'rxjs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { identityMappedRegions, type ProxyActivation, VhostUserDeviceProxy } from '../src/index.js';
 import { countFds, MemfdRam } from '../src/testing/index.js';
-import { EchoDevice } from '@rxvmm/virtio-ring/testing';
 import { type Rig, startServer } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rxvmm-vu-proxy-'));
@@ -91,6 +92,34 @@ describe('VhostUserDeviceProxy', () => {
     const cfg = new Uint8Array(20);
     proxy.readConfig(12, cfg);
     expect([...cfg.subarray(0, 6)]).toEqual([13, 14, 15, 16, 0, 0]);
+  });
+
+  it('a packed queue (VIRTIO_F_RING_PACKED accepted by the driver) starts fresh: positions 0, wrap counters 1', async () => {
+    rig = startServer(join(dir, `p${n++}`), new EchoDevice({ packed: true }));
+    ram = new MemfdRam(1 << 20);
+    proxy = await VhostUserDeviceProxy.connect(rig.path, {
+      deviceType: 2,
+      memory: identityMappedRegions([{ guestPhysAddr: 0n, size: ram.size, fd: ram.fd, fdOffset: 0 }]),
+      queueMaxSizes: [256],
+    });
+    const packed = featureBit(VirtioFeature.RING_PACKED);
+    expect(proxy.features & packed).toBe(packed);
+    const layout = { size: 8, descTable: 0x10000n, driverArea: 0x11000n, deviceArea: 0x12000n, packed: true };
+    const driver = new PackedDriver(ram.memory, layout);
+    const a = activation(featureBit(VirtioFeature.VERSION_1) | packed, [
+      { index: 0, ready: true, maxSize: 8, eventIdx: false, indirect: false, ...layout },
+    ]);
+    await proxy.activate(a.act);
+    const bytes = enc.encode('packed via proxy');
+    ram.memory.write(0x40000n, bytes);
+    driver.add([{ addr: 0x40000n, len: bytes.length }], [{ addr: 0x40800n, len: 64 }]);
+    const irq = a.nextInterrupt();
+    proxy.queueNotify(0);
+    await irq;
+    const u = driver.getUsed();
+    const out = new Uint8Array(u?.len ?? 0);
+    ram.memory.read(0x40800n, out);
+    expect(dec.decode(out)).toBe('PACKED VIA PROXY');
   });
 
   it('without VMM notifiers: queueNotify kicks, the call eventfd becomes signalUsedBuffer', async () => {
