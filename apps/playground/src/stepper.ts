@@ -26,6 +26,8 @@ export class Stepper {
   #failure: unknown;
   /** Called after every action (the machine checks its state, the page redraws lazily). */
   onAction: ((action: Action) => void) | undefined;
+  /** Called after an action is queued (a paused page shows what comes next). */
+  onEnqueue: ((action: Action) => void) | undefined;
   /** Called when an action throws: the stepper stops. */
   onError: ((error: unknown) => void) | undefined;
 
@@ -48,8 +50,10 @@ export class Stepper {
   }
 
   enqueue(label: string, run: () => void): void {
-    this.#queue.push({ label, run });
+    const action = { label, run };
+    this.#queue.push(action);
     if (this.#running) this.#schedule();
+    this.onEnqueue?.(action);
   }
 
   run(): void {

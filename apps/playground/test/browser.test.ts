@@ -115,7 +115,9 @@ describe.skipIf(!available)('the playground in headless Chromium', () => {
     const firsts: string[] = [];
     while (firsts.length < 30 && (await counters(page)).verified === 0) {
       await page.click('#step');
-      await page.waitForTimeout(30);
+      // Wait until the page knows the next hop (a kick or completion arrives on a later turn).
+      await page.waitForFunction(() => (document.body.dataset.next ?? '') !== '');
+      await page.waitForTimeout(60); // one redraw (at most every 50 ms)
       firsts.push((await page.getAttribute('#event-list li:first-child', 'data-stage')) ?? '');
     }
     // grant, 4 runs of the vCPU, the kick, the completion, the injection: 8 hops for a request.
@@ -221,7 +223,8 @@ describe.skipIf(!available)('the playground in headless Chromium', () => {
       const stage = await page.getAttribute('#event-list li:first-child', 'data-stage');
       if (stage === 'irqfd') break;
       await page.click('#step');
-      await page.waitForTimeout(20);
+      await page.waitForFunction(() => (document.body.dataset.next ?? '') !== '');
+      await page.waitForTimeout(60);
     }
     const shot = join(output, 'playground.png');
     await page.screenshot({ path: shot, clip: { x: 0, y: 0, width: 1200, height: 760 } });

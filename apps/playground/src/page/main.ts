@@ -46,6 +46,10 @@ function setState(next: PageState): void {
 
 function updateStatus(): void {
   view.setStatus(statusText());
+  // What Step would do now: a hop's label, "grant", or nothing yet (a delivery still on its way).
+  const m = machine;
+  document.body.dataset.next =
+    m === undefined || state === 'running' ? '' : (m.stepper.next ?? (m.idle ? 'grant' : ''));
 }
 
 function statusText(): string {
@@ -96,6 +100,9 @@ async function boot(): Promise<void> {
   m.stepper.onAction = wrapAfter(m.stepper.onAction, () => {
     if (state === 'running') updateStatusSoon();
   });
+  m.stepper.onEnqueue = () => {
+    if (state !== 'running') updateStatus();
+  };
   setState('paused');
 }
 
@@ -140,9 +147,11 @@ controls.step.addEventListener('click', () => {
   pacer.stop();
   machine.stepper.pause();
   view.markFresh();
+  document.body.dataset.next = '';
   machine.step();
   if (state !== 'failed') setState('paused');
-  // Eventfd deliveries and completions queue their hops on later turns: show the next one.
+  // Eventfd deliveries and completions queue their hops on later turns (onEnqueue shows them);
+  // a hop that queued nothing leaves the guest idle or asleep: say so.
   setTimeout(updateStatus, 0);
 });
 
