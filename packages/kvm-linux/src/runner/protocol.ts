@@ -12,7 +12,7 @@ export interface RunnerInit {
   data: unknown;
   counters: SharedArrayBuffer;
   kickSlot: SharedArrayBuffer;
-  /** Int32Array: [STOP, SAVE_STATE] */
+  /** Int32Array: [STOP, SAVE_STATE, PAUSE] */
   control: SharedArrayBuffer;
   /** Loaded into the vCPU after the handler's `setup`, before the first KVM_RUN (a restored snapshot). */
   restoreState?: LinuxVcpuState;
@@ -30,7 +30,9 @@ export interface WorkerBoot {
 export const CONTROL_STOP = 0;
 /** Set with STOP: take the vCPU's state before closing it (`stop({ saveState: true })`). */
 export const CONTROL_SAVE_STATE = 1;
-export const CONTROL_WORDS = 2;
+/** The loop parks (vCPU out of KVM_RUN, kept) until cleared: `pause()` / `resume()`. */
+export const CONTROL_PAUSE = 2;
+export const CONTROL_WORDS = 3;
 
 /** Why a run ended. */
 export type RunEndReason =
@@ -63,9 +65,19 @@ export interface VcpuRunResult {
 export type WorkerMessage =
   | { type: 'ready' }
   | { type: 'post'; message: unknown }
-  | { type: 'done'; result: VcpuRunResult };
+  | { type: 'done'; result: VcpuRunResult }
+  /** The loop parked after `pause()`: the vCPU is out of KVM_RUN until resumed or stopped. */
+  | { type: 'paused' }
+  /** The answer to 'save-state'. */
+  | { type: 'state'; id: number; state?: LinuxVcpuState; error?: SerializedError };
 
-export type MainMessage = { type: 'message'; message: unknown } | { type: 'init'; init: RunnerInit };
+export type MainMessage =
+  | { type: 'message'; message: unknown }
+  | { type: 'init'; init: RunnerInit }
+  /** Wakes a parked loop to look at the control words again (resume or stop). */
+  | { type: 'wake' }
+  /** Take the vCPU's state now (the loop must be parked). */
+  | { type: 'save-state'; id: number };
 
 export function serializeError(error: unknown): SerializedError {
   if (error instanceof Error) {

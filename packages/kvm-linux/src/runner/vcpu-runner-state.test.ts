@@ -44,6 +44,33 @@ describe.skipIf(!kvmAvailable)('VcpuRunner: stop({ saveState }) and start({ rest
     await vm2.whenReleased();
   });
 
+  it('pause() parks the vCPU (it runs nothing until resume()); saveState() works only while paused', async () => {
+    using kvm = openKvm();
+    const vm = kvm.createVm();
+    vm.createIrqChip();
+    const ram = vm.setMemoryRegion({ slot: 0, guestPhysAddr: 0n, size: 1 << 20 })!;
+    ram.bytes.set(COUNTER_GUEST_64, Number(CODE_GPA));
+    const runner = await VcpuRunner.start({ vm, id: 0, handler, data });
+    await expect(runner.saveState()).rejects.toMatchObject({ code: 'EBUSY' });
+    await runner.pause();
+    const first = await runner.saveState();
+    await sleep(30);
+    const second = await runner.saveState();
+    expect(second.regs.rax).toBe(first.regs.rax); // parked: not one instruction ran
+    runner.resume();
+    await sleep(30);
+    await runner.pause();
+    const third = await runner.saveState();
+    expect(BigInt(third.regs.rax)).toBeGreaterThan(BigInt(second.regs.rax));
+    // stop() also ends a paused run, and may take the state on the way out.
+    const result = await runner.stop({ saveState: true });
+    expect(result.reason).toBe('stop-requested');
+    expect(result.state?.regs.rax).toBe(third.regs.rax);
+    await expect(runner.saveState()).rejects.toMatchObject({ code: 'EBADF' });
+    vm.close();
+    await vm.whenReleased();
+  });
+
   it('a state the kernel or the checks refuse fails the start (EINVAL), with no worker left', async () => {
     using kvm = openKvm();
     const vm = kvm.createVm();

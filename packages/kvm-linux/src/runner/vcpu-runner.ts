@@ -20,6 +20,7 @@ import { createCounterBuffer, ExitCounters } from './counters.js';
 import { MessageListeners } from './listeners.js';
 import { PreparedVcpu, type PrepareVcpuOptions, spawnVcpuWorker } from './prepared.js';
 import {
+  CONTROL_PAUSE,
   CONTROL_SAVE_STATE,
   CONTROL_STOP,
   CONTROL_WORDS,
@@ -80,6 +81,11 @@ export class VcpuRunner {
   readonly #control: Int32Array;
   readonly #messages = new MessageListeners();
   #result: VcpuRunResult | undefined;
+  /** Resolvers of pause() calls, settled by the worker's 'paused' (or its end). */
+  #pausing: (() => void)[] = [];
+  /** Pending saveState() calls by request id. */
+  readonly #stateRequests = new Map<number, { resolve(s: LinuxVcpuState): void; reject(e: Error): void }>();
+  #nextStateRequest = 0;
 
   private constructor(
     worker: Worker,
@@ -105,7 +111,13 @@ export class VcpuRunner {
           isReady = true;
           ready.resolve();
         } else if (msg.type === 'post') this.#messages.emit(msg.message);
-        else if (msg.type === 'done') {
+        else if (msg.type === 'paused') for (const resolve of this.#pausing.splice(0)) resolve();
+        else if (msg.type === 'state') {
+          const request = this.#stateRequests.get(msg.id);
+          this.#stateRequests.delete(msg.id);
+          if (msg.state) request?.resolve(msg.state);
+          else request?.reject(remoteError(msg.error));
+        } else if (msg.type === 'done') {
           this.#result = msg.result;
           // The vCPU is closed and the loop is over; handles the handler may have left open must not keep the thread.
           void worker.terminate();
@@ -126,6 +138,10 @@ export class VcpuRunner {
           error: { message: `vCPU worker exited with code ${code}` },
         };
         if (!isReady) ready.reject(startError(id, result));
+        for (const resolve of this.#pausing.splice(0)) resolve();
+        for (const request of this.#stateRequests.values())
+          request.reject(errnoError('EBADF', `vCPU ${id} is gone (the runner ended)`));
+        this.#stateRequests.clear();
         this.#messages.complete();
         resolve(result);
       });
@@ -239,6 +255,47 @@ export class VcpuRunner {
   }
 
   /**
+   * Parks the vCPU: it leaves KVM_RUN (a kick) and the worker keeps it out, the vCPU kept, until
+   * `resume()` or `stop()`. Resolves once it is parked (or the run ended). Devices and interrupts
+   * go on meanwhile: an interrupt signalled now waits in the local APIC, where `saveState()` sees it.
+   */
+  pause(): Promise<void> {
+    if (this.#result) return Promise.resolve();
+    const parked = new Promise<void>((resolve) => this.#pausing.push(resolve));
+    Atomics.store(this.#control, CONTROL_PAUSE, 1);
+    this.kick();
+    return parked;
+  }
+
+  /** Lets a paused vCPU run again. */
+  resume(): void {
+    Atomics.store(this.#control, CONTROL_PAUSE, 0);
+    this.#wake();
+  }
+
+  /**
+   * The vCPU's state (`LinuxVcpu.state()`, taken on the worker) while it is paused: `EBUSY`
+   * otherwise, `EBADF` once the run ended.
+   */
+  saveState(): Promise<LinuxVcpuState> {
+    if (this.#result)
+      return Promise.reject(errnoError('EBADF', `vCPU ${this.id} is gone (the runner ended)`));
+    const id = this.#nextStateRequest++;
+    return new Promise<LinuxVcpuState>((resolve, reject) => {
+      this.#stateRequests.set(id, { resolve, reject });
+      const msg: MainMessage = { type: 'save-state', id };
+      this.#worker.postMessage(msg);
+      this.kick(); // a running loop sees messages only after a kick
+    });
+  }
+
+  #wake(): void {
+    if (this.#result) return;
+    const msg: MainMessage = { type: 'wake' };
+    this.#worker.postMessage(msg);
+  }
+
+  /**
    * Asks the run to end, kicks the vCPU, and resolves when the worker has exited. With
    * `saveState: true` the worker takes the vCPU's state (`LinuxVcpu.state()`, on its thread) after
    * the last exit and before closing it: `result.state` (or `result.stateError`), the guest not
@@ -248,10 +305,18 @@ export class VcpuRunner {
     if (options.saveState) Atomics.store(this.#control, CONTROL_SAVE_STATE, 1);
     Atomics.store(this.#control, CONTROL_STOP, 1);
     this.kick();
+    this.#wake(); // a paused loop waits for a message, not a kick
     return this.done;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
   }
+}
+
+/** An error the worker serialized, rebuilt with its errno code. */
+function remoteError(error: { message: string; code?: string } | undefined): Error {
+  const e = new Error(error?.message ?? 'unknown worker error') as Error & { code?: string };
+  if (error?.code) e.code = error.code;
+  return e;
 }

@@ -8,17 +8,19 @@
  */
 import { closeSync, openSync } from 'node:fs';
 import { type MessagePort, parentPort, type TransferListItem, workerData } from 'node:worker_threads';
+import { errnoError } from '@rxvmm/errno';
 import { GuestMemory } from '@rxvmm/guest-memory';
 import type { VcpuExit } from '@rxvmm/kvm';
 import { KickTarget } from '../kick.js';
 import { mapGuestRam } from '../memory.js';
 import { LinuxVcpu } from '../vcpu.js';
-import { msrIndexList } from '../vcpu-state.js';
+import { type LinuxVcpuState, msrIndexList } from '../vcpu-state.js';
 import { ExitCounterWriter } from './counters.js';
 import type { ExitDecision, VcpuContext, VcpuHandler } from './handler.js';
 import { handlerLoadError } from './handler-load-error.js';
 import { loadHandlerModule } from './load-handler.js';
 import {
+  CONTROL_PAUSE,
   CONTROL_SAVE_STATE,
   CONTROL_STOP,
   type MainMessage,
@@ -35,9 +37,11 @@ const boot = workerData as WorkerBoot;
 if (!parentPort) throw new Error('vcpu-worker must run as a worker thread');
 const port: MessagePort = parentPort;
 // The handler module loads now, while the VM may still be set up (a prepared worker waits for `init`).
-const handlerModule = (loadHandlerModule(boot.handlerUrl) as Promise<HandlerModule>).catch((error: unknown) => {
-  throw handlerLoadError(boot.handlerUrl, error);
-});
+const handlerModule = (loadHandlerModule(boot.handlerUrl) as Promise<HandlerModule>).catch(
+  (error: unknown) => {
+    throw handlerLoadError(boot.handlerUrl, error);
+  },
+);
 handlerModule.catch(() => undefined); // awaited (and reported) in main()
 
 const send = (message: WorkerMessage, transfer?: readonly TransferListItem[]) =>
@@ -76,22 +80,54 @@ function receiveInit(): Promise<RunnerInit> {
 async function main(init: RunnerInit): Promise<VcpuRunResult> {
   const control = new Int32Array(init.control);
   const stopRequested = () => Atomics.load(control, CONTROL_STOP) !== 0;
-  /** The end of a stopped run; with SAVE_STATE, the vCPU's state first (vCPU ioctls: this thread). */
+  const pauseRequested = () => Atomics.load(control, CONTROL_PAUSE) !== 0;
+  /** The vCPU's state (vCPU ioctls: this thread, between runs). */
+  const takeState = (): LinuxVcpuState => {
+    if (!vcpu) throw errnoError('EBADF', 'the vCPU does not exist yet');
+    const kvmFd = openSync('/dev/kvm', 'r+'); // KVM_GET_MSR_INDEX_LIST is a /dev/kvm ioctl
+    try {
+      return vcpu.state(msrIndexList(kvmFd));
+    } finally {
+      closeSync(kvmFd);
+    }
+  };
+  /** The end of a stopped run; with SAVE_STATE, the vCPU's state first. */
   const stopped = (): VcpuRunResult => {
     const result: VcpuRunResult = { reason: 'stop-requested', ...(last ? { exit: copyExit(last) } : {}) };
     if (vcpu && Atomics.load(control, CONTROL_SAVE_STATE) !== 0) {
-      let kvmFd = -1;
       try {
-        kvmFd = openSync('/dev/kvm', 'r+'); // KVM_GET_MSR_INDEX_LIST is a /dev/kvm ioctl
-        result.state = vcpu.state(msrIndexList(kvmFd));
+        result.state = takeState();
       } catch (error) {
         result.stateError = serializeError(error);
-      } finally {
-        if (kvmFd >= 0) closeSync(kvmFd);
       }
     }
     return result;
   };
+  let parked = false;
+  let wake: (() => void) | undefined;
+  /** Parks the loop (out of KVM_RUN, the vCPU kept) until the main thread resumes or stops it. */
+  const park = async (): Promise<void> => {
+    parked = true;
+    send({ type: 'paused' });
+    while (pauseRequested() && !stopRequested()) {
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+    }
+    wake = undefined;
+    parked = false;
+  };
+  port.on('message', (msg: MainMessage) => {
+    if (msg.type === 'wake') wake?.();
+    else if (msg.type === 'save-state') {
+      try {
+        if (!parked) throw errnoError('EBUSY', 'saveState needs the vCPU paused (runner.pause())');
+        send({ type: 'state', id: msg.id, state: takeState() });
+      } catch (error) {
+        send({ type: 'state', id: msg.id, error: serializeError(error) });
+      }
+    }
+  });
   const regions = mapGuestRam(init.memory);
   let memory: GuestMemory | undefined; // made at the first slice(): mapping is per thread, on demand
   const kickTarget = new KickTarget(init.kickSlot);
@@ -135,6 +171,7 @@ async function main(init: RunnerInit): Promise<VcpuRunResult> {
 
     const run = vcpu;
     for (;;) {
+      if (pauseRequested() && !stopRequested()) await park();
       if (stopRequested()) return stopped();
       const exit = run.run();
       counters.count(exit);
