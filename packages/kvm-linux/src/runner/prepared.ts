@@ -29,22 +29,42 @@ function workerExecArgv(): string[] {
   return out;
 }
 
-/** Starts the worker entry (throws ENOENT when kvm-linux is not built). */
-export function spawnVcpuWorker(boot: WorkerBoot, name: string): Worker {
-  if (!existsSync(fileURLToPath(VCPU_WORKER_URL))) {
+/**
+ * Starts the worker entry, kvm-linux's own unless `entry` names another (a VMM's bundle of
+ * `@rxvmm/kvm-linux/vcpu-worker`); throws ENOENT when that file is not built.
+ */
+export function spawnVcpuWorker(
+  boot: WorkerBoot,
+  name: string,
+  entry: URL | string = VCPU_WORKER_URL,
+): Worker {
+  const url = new URL(String(entry));
+  if (!existsSync(fileURLToPath(url))) {
     throw errnoError(
       'ENOENT',
-      `${fileURLToPath(VCPU_WORKER_URL)} is missing: build @rxvmm/kvm-linux first (pnpm build)`,
+      entry === VCPU_WORKER_URL
+        ? `${fileURLToPath(url)} is missing: build @rxvmm/kvm-linux first (pnpm build)`
+        : `vCPU worker entry ${fileURLToPath(url)} is missing (not built?)`,
     );
   }
-  return new Worker(VCPU_WORKER_URL, { workerData: boot, name, execArgv: workerExecArgv() });
+  return new Worker(url, { workerData: boot, name, execArgv: workerExecArgv() });
 }
 
 export interface PrepareVcpuOptions {
-  /** URL (or file URL string) of the handler module (see `VcpuRunnerOptions.handler`). */
+  /**
+   * URL (or file URL string) of the handler module (see `VcpuRunnerOptions.handler`). A `.cjs`
+   * module (a CommonJS bundle) is loaded with `require`, so the worker never starts an ES module
+   * loader.
+   */
   handler: URL | string;
   /** Worker name shown in debuggers. */
   name?: string;
+  /**
+   * The worker's entry file (file URL): kvm-linux's own by default. A VMM that bundles its code
+   * passes its bundle of `@rxvmm/kvm-linux/vcpu-worker` here (one file to load instead of the
+   * runner's modules, e.g. CommonJS from esbuild: the worker starts without an ES module loader).
+   */
+  worker?: URL | string;
 }
 
 export class PreparedVcpu implements Disposable {
@@ -57,7 +77,7 @@ export class PreparedVcpu implements Disposable {
   constructor(options: PrepareVcpuOptions) {
     this.handlerUrl = String(options.handler);
     this.name = options.name;
-    const worker = spawnVcpuWorker({ handlerUrl: this.handlerUrl }, options.name ?? 'vcpu');
+    const worker = spawnVcpuWorker({ handlerUrl: this.handlerUrl }, options.name ?? 'vcpu', options.worker);
     // Until it has a VM the worker only waits: it must not keep the process alive if never used.
     worker.unref();
     worker.on('error', (error) => {

@@ -11,7 +11,7 @@ import {
   SPIN_GUEST_64,
   STACK_GPA,
 } from '../test-support/tiny-guests.js';
-import { VcpuRunner } from './vcpu-runner.js';
+import { VCPU_WORKER_URL, VcpuRunner } from './vcpu-runner.js';
 
 const echoHandler = new URL('./fixtures/echo-handler.mjs', import.meta.url);
 const badSetupHandler = new URL('./fixtures/bad-setup-handler.mjs', import.meta.url);
@@ -75,6 +75,28 @@ describe.skipIf(!kvmAvailable)('VcpuRunner on /dev/kvm', () => {
     vm.close();
     await vm.whenReleased();
     kvm.close();
+  });
+
+  it('prepares a given worker entry with a CommonJS handler (.cjs, loaded with require); a missing entry is ENOENT', async () => {
+    const prepared = VcpuRunner.prepare({
+      handler: new URL('./fixtures/echo-handler.cjs', import.meta.url),
+      worker: VCPU_WORKER_URL, // the entry a VMM's bundle replaces; here kvm-linux's own, named explicitly
+    });
+    const { kvm, vm } = vmWithCode(ECHO_GUEST_64);
+    const runner = await VcpuRunner.start({ vm, id: 0, prepared, data });
+    const heard: unknown[] = [];
+    runner.onMessage((m) => heard.push(m));
+    expect((await runner.done).reason).toBe('handler-stop');
+    expect(heard).toHaveLength(3);
+    vm.close();
+    await vm.whenReleased();
+    kvm.close();
+    expect(() =>
+      VcpuRunner.prepare({
+        handler: echoHandler,
+        worker: new URL('./fixtures/no-such-worker.cjs', import.meta.url),
+      }),
+    ).toThrow(expect.objectContaining({ code: 'ENOENT' }));
   });
 
   it('refuses a handler other than the prepared one; an unused prepared worker is disposed', async () => {
