@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
-const cli = join(root, 'apps/demo-vmm/dist/cli.js');
+const cli = join(root, 'apps/demo-vmm/dist/bundle/cli.cjs'); // the package's bin (scripts/bundle.mjs)
 const args = process.argv.slice(2);
 // biome-ignore lint/suspicious/noUndeclaredEnvVars: read by this script (its test replaces the build), not by a turbo task
 const buildOverride = process.env.RXVMM_DEMO_BUILD;

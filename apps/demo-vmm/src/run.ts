@@ -2,13 +2,13 @@
  * `runDemo`: the library entry point behind the CLI. Picks the backend,
  * prepares the disk, runs the machine and turns what it saw into a report.
  */
-import { kvmAvailability, VcpuRunner } from '@rxvmm/kvm-linux';
+import { kvmAvailability } from '@rxvmm/kvm-linux';
 import { prepareDisk } from './disk.js';
 import { FAIL_REASONS, ResultStatus } from './guest/abi.js';
 import type { DemoOptions } from './options.js';
 import { SetupError } from './setup-error.js';
-import { EXIT_HANDLER_URL } from './vmm/exit-handler-url.js';
 import type { MachineOptions, MachineRun } from './vmm/machine.js';
+import { prepareVcpu } from './vmm/prepare-vcpu.js';
 
 export interface DemoReport {
   backend: 'kvm' | 'soft';
@@ -29,6 +29,8 @@ export interface DemoReport {
   usPerRequest: number;
   exitsPerRequest: number;
   startupMs: number | null;
+  /** When this process started (`performance.timeOrigin`, ms since the epoch): the origin of startupMs. */
+  processStartMs: number;
   peakRssMiB: number;
   guestRamMiB: number;
   ioeventfd: boolean;
@@ -94,10 +96,7 @@ export async function runDemo(
     );
   // Node boots the vCPU worker (and it loads the exit handler) while the disk and the VM are set up:
   // the longest step before the guest's first instruction. Ended here if it is never started.
-  using prepared =
-    choice.backend === 'kvm'
-      ? VcpuRunner.prepare({ handler: EXIT_HANDLER_URL, name: 'rxvmm-demo-vcpu0' })
-      : undefined;
+  using prepared = choice.backend === 'kvm' ? prepareVcpu() : undefined;
   using disk = prepareDisk(options.disk, options.requests, options.blockSize);
   const machineOptions: MachineOptions = {
     diskPath: disk.path,
@@ -151,6 +150,7 @@ function report(options: DemoOptions, run: MachineRun): DemoReport {
     usPerRequest: per(run.seconds * 1e6),
     exitsPerRequest: per(run.exits.total),
     startupMs: run.startupMs ?? null,
+    processStartMs: performance.timeOrigin,
     peakRssMiB: process.resourceUsage().maxRSS / 1024,
     guestRamMiB: run.guestRamBytes / (1 << 20),
     ioeventfd: options.ioeventfd,

@@ -1,10 +1,10 @@
-/** Runs the built CLI (dist/cli.js) and parses its output. */
+/** Runs the built CLI (dist/bundle/cli.cjs, the package's bin) and parses its output. */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { kvmAvailability } from '@rxvmm/kvm-linux';
 
-export const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../dist/bundle/cli.cjs', import.meta.url));
 export const GUEST = fileURLToPath(new URL('../build/guests/blk-guest.bin', import.meta.url));
 
 export interface CliRun {

@@ -30,11 +30,12 @@ import {
   SharedWord,
 } from './layout.js';
 import type { MachineOptions, MachineRun } from './machine.js';
+import { VCPU_WORKER_NAME } from './prepare-vcpu.js';
 import { watchProgress } from './progress.js';
 import { type DeviceSignals, wireDeviceSignals } from './signals.js';
 
 export { EXIT_HANDLER_URL } from './exit-handler-url.js';
-export const VCPU_WORKER_NAME = 'rxvmm-demo-vcpu0';
+export { VCPU_WORKER_NAME } from './prepare-vcpu.js';
 
 /**
  * Start-up order (the figure is process start → the guest's HELLO, its first instruction): the
