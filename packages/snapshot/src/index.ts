@@ -16,7 +16,7 @@ export {
 } from './format.js';
 export { type OpenSnapshotOptions, openSnapshot, SnapshotFile } from './read.js';
 export {
-  SNAPSHOT_WRITER,
+  defaultSnapshotWriter,
   type SnapshotContents,
   type SnapshotMemorySegment,
   type WriteSnapshotOptions,

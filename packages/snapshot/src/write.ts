@@ -4,8 +4,8 @@
  * partial snapshot under the name.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { errnoError } from '@rxvmm/errno';
 import {
   Header,
@@ -18,10 +18,23 @@ import {
   type SnapshotDocument,
 } from './format.js';
 
-/** "@rxvmm/snapshot <version>": the default writer. */
-export const SNAPSHOT_WRITER: string = `@rxvmm/snapshot ${
-  (createRequire(import.meta.url)('../package.json') as { version: string }).version
-}`;
+/**
+ * "@rxvmm/snapshot <version>": the writer recorded when the caller names none. Read at the first
+ * call (not at load: a bundler may move this module away from its package.json; then the version
+ * is left out).
+ */
+export function defaultSnapshotWriter(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      name?: string;
+      version?: string;
+    };
+    if (pkg.name === '@rxvmm/snapshot' && pkg.version) return `@rxvmm/snapshot ${pkg.version}`;
+  } catch {
+    // no package.json beside us: a bundle
+  }
+  return '@rxvmm/snapshot';
+}
 
 /** One named run of guest memory to save (a memory slot, say). */
 export interface SnapshotMemorySegment {
@@ -36,7 +49,7 @@ export interface SnapshotContents {
 }
 
 export interface WriteSnapshotOptions {
-  /** Who writes it, recorded in the header (at most 256 UTF-8 bytes). Default SNAPSHOT_WRITER. */
+  /** Who writes it, recorded in the header (at most 256 UTF-8 bytes). Default `defaultSnapshotWriter()`. */
   writer?: string;
 }
 
@@ -53,7 +66,7 @@ export async function writeSnapshot(
   contents: SnapshotContents,
   options: WriteSnapshotOptions = {},
 ): Promise<WrittenSnapshot> {
-  const writer = new TextEncoder().encode(options.writer ?? SNAPSHOT_WRITER);
+  const writer = new TextEncoder().encode(options.writer ?? defaultSnapshotWriter());
   if (writer.length > SNAPSHOT_WRITER_MAX)
     throw errnoError('EINVAL', `writer is ${writer.length} bytes (at most ${SNAPSHOT_WRITER_MAX})`);
   const names = new Set<string>();
