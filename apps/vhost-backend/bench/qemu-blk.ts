@@ -12,7 +12,7 @@
 //
 // Throughput is what the guest measures (CLOCK_MONOTONIC around each step). CPU is read from
 // /proc/PID/stat of the disk's back-end when the guest prints the step's BEGIN and RESULT lines.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -257,6 +257,7 @@ async function main(): Promise<number> {
     );
     if (values.json) console.log(JSON.stringify({ summaries, ratios }, null, 2));
     printTable(summaries, ratios, `load average ${loadBefore} before, ${loadavg()} after`);
+    if (rx && ref) recordFigures(rx, ref, summaries);
   } catch (err) {
     console.log(`qemu-blk bench failed: ${(err as Error).message}`);
     status = 1;
@@ -301,6 +302,101 @@ function printTable(summaries: Summary[], ratios: Record<string, number[]>, load
       `lowest median ratio ${worst.toFixed(2)}x (target >= 0.80x); rxvmm peak RSS ${rx.peakRssMiB.toFixed(1)} MiB (target < 100 MiB)`,
     );
   }
+}
+
+/** The per-round values of `op` for both back-ends, paired by round (taken back to back). */
+function paired(op: string, rx: BackendFigures, ref: BackendFigures, pick: (f: StepFigures) => number) {
+  const a = new Map((rx.steps.get(op) ?? []).map((f) => [f.round, pick(f)]));
+  const pairs = (ref.steps.get(op) ?? [])
+    .filter((f) => a.has(f.round))
+    .map((f) => [a.get(f.round)!, pick(f)]);
+  return { values: pairs.map((p) => p[0]!), reference: pairs.map((p) => p[1]!) };
+}
+
+/**
+ * The figures, one JSON line each, for `pnpm bench`'s record (scripts/bench.mjs sets BENCH_RECORD;
+ * the row format is bench/README.md's, as bench/figures.mjs writes it for the other benchmarks).
+ */
+function recordFigures(rx: BackendFigures, ref: BackendFigures, summaries: Summary[]): void {
+  const file = process.env.BENCH_RECORD;
+  if (!file) return;
+  const sig = (x: number, d = 4) => (Number.isFinite(x) && x !== 0 ? Number(x.toPrecision(d)) : x);
+  const row = (
+    figure: string,
+    what: string,
+    unit: string,
+    better: string,
+    v: number[],
+    r?: number[],
+    target?: string,
+  ) => {
+    const out: Record<string, unknown> = {
+      bench: 'vhost-backend',
+      figure,
+      what,
+      unit,
+      better,
+      value: sig(median(v)),
+      min: sig(Math.min(...v)),
+      max: sig(Math.max(...v)),
+      rounds: v.length,
+    };
+    if (r && r.length > 0) {
+      const ratios = v.map((x, i) => x / r[i]!);
+      Object.assign(out, {
+        reference: 'qemu-storage-daemon',
+        referenceValue: sig(median(r)),
+        referenceMin: sig(Math.min(...r)),
+        referenceMax: sig(Math.max(...r)),
+        ratio: sig(median(v) / median(r), 3),
+        ratioMin: sig(Math.min(...ratios), 3),
+        ratioMax: sig(Math.max(...ratios), 3),
+      });
+    }
+    if (target) out.target = target;
+    return JSON.stringify(out);
+  };
+  const lines: string[] = [];
+  for (const w of workloads) {
+    const t = paired(w.op, rx, ref, mibPerSec);
+    lines.push(
+      row(
+        w.op,
+        `vhost-user-blk under QEMU + Linux: ${w.label}, O_DIRECT, depth 1`,
+        'MiB/s',
+        'higher',
+        t.values,
+        t.reference,
+        'ratio >= 1.0',
+      ),
+    );
+    const c = paired(w.op, rx, ref, (f) => f.cpuSeconds / (f.bytes / GiB));
+    lines.push(
+      row(
+        `${w.op}-cpu`,
+        `vhost-user-blk back-end CPU per GiB: ${w.label}`,
+        's/GiB',
+        'lower',
+        c.values,
+        c.reference,
+        'ratio <= 1.0',
+      ),
+    );
+  }
+  const rxSummary = summaries.find((s) => s.backend === 'rxvmm-vhost-blk');
+  if (rxSummary)
+    lines.push(
+      row(
+        'peak-rss',
+        '`rxvmm-vhost-blk` peak RSS without guest RAM',
+        'MiB',
+        'lower',
+        [rxSummary.peakRssMiB],
+        undefined,
+        '< 100 MiB',
+      ),
+    );
+  appendFileSync(file, `${lines.join('\n')}\n`);
 }
 
 process.exitCode = await main();

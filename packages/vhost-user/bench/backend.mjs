@@ -3,11 +3,13 @@
 // so the figure is the protocol + ring + notification path alone.
 import { VhostUserServer } from '../dist/index.js';
 
+/** A ChainDevice (`@rxvmm/virtio-ring`) with one queue, VIRTIO_F_VERSION_1 and no configuration space. */
 const device = {
+  deviceType: 0,
   features: 1n << 32n,
-  numQueues: 1,
-  maxQueueSize: 256,
-  readConfig: () => new Uint8Array(0),
+  queueMaxSizes: [256],
+  configSize: 0,
+  readConfig: (_offset, data) => data.fill(0),
   handleChain: (chain) => chain.writableLength,
 };
 const server = new VhostUserServer(device, { socketPath: process.argv[2], log: () => {} });

@@ -1,6 +1,7 @@
 // virtio-blk benchmark: requests through the whole device path (VirtioBlk behind the virtio-mmio
 // transport, a split ring filled by SplitDriver, async file I/O) against the C reference
-// (bench/pio.c: pread/pwrite on the same file) measured in the same run.
+// (bench/pio.c: pread/pwrite on the same file) measured in the same run, rounds interleaved
+// (ROUNDS, default 3); medians, and each figure to `pnpm bench`'s record.
 // Run: pnpm --filter @rxvmm/virtio-blk bench   (needs the packages built: turbo run build)
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -11,17 +12,25 @@ import { DeviceStatus } from '@rxvmm/virtio';
 import { BlkRequestType, BlkStatus, VirtioBlk } from '@rxvmm/virtio-blk';
 import { MmioRegister as R, VirtioMmioTransport } from '@rxvmm/virtio-mmio';
 import { GuestMemory, SplitDriver } from '@rxvmm/virtio-ring';
+import { figure, median, recordFigures } from '../../../bench/figures.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const DISK = 64 << 20;
 const QUEUE = 256;
 const DEPTH = 32;
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const workloads = [
   { name: 'randread4k', len: 4096, write: false, random: true, requests: 20000 },
   { name: 'randread4k', io: 'sync', len: 4096, write: false, random: true, requests: 20000 },
   { name: 'seqread1m', len: 1 << 20, write: false, random: false, requests: 512 },
   { name: 'seqwrite1m', len: 1 << 20, write: true, random: false, requests: 512 },
 ];
+
+const WHAT = {
+  randread4k: '4 KiB random reads',
+  seqread1m: '1 MiB sequential reads',
+  seqwrite1m: '1 MiB sequential writes',
+};
 
 // Guest RAM is allocated once and touched before measuring, as a running guest's RAM would be.
 const ram = new Uint8Array(64 << 20).fill(1);
@@ -49,7 +58,13 @@ async function device(path, io = 'async') {
     deviceArea: 0x30000n,
   });
   let wake;
-  blk.onCompletion(() => wake?.());
+  // A completion is reported when its I/O is done; the serving loop publishes its used entry
+  // later in the same turn: look at the used ring on the next one.
+  blk.onCompletion(() => {
+    const w = wake;
+    wake = undefined;
+    if (w) setImmediate(w);
+  });
   return { memory, blk, t, driver, waitCompletion: () => new Promise((resolve) => (wake = resolve)) };
 }
 
@@ -112,18 +127,39 @@ try {
   const path = join(dir, 'disk.img');
   await writeFile(path, new Uint8Array(DISK).fill(0xa5));
   console.log(
-    `virtio-blk device path (queue depth ${DEPTH}) vs C pread/pwrite (depth 1), ${DISK >> 20} MiB file in the page cache`,
+    `virtio-blk device path (queue depth ${DEPTH}) vs C pread/pwrite (depth 1), ${DISK >> 20} MiB file in the page cache, median of ${ROUNDS} rounds`,
   );
+  const figures = [];
   for (const wl of workloads) {
     await run(path, { ...wl, requests: Math.min(wl.requests, 256) }); // warm-up
-    const ts = await run(path, wl);
-    const c = execFileSync(join(here, 'pio'), [path, wl.name, String(wl.requests)], { encoding: 'utf8' });
-    const [, cUs, , cMib] = c.trim().split(/\s+/).map(Number);
+    const ts = [];
+    const c = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      ts.push(await run(path, wl));
+      const out = execFileSync(join(here, 'pio'), [path, wl.name, String(wl.requests)], { encoding: 'utf8' });
+      const [, cUs, , cMib] = out.trim().split(/\s+/).map(Number);
+      c.push({ usPerRequest: cUs, mibPerS: cMib });
+    }
+    const tsMib = median(ts.map((x) => x.mibPerS));
+    const cMib = median(c.map((x) => x.mibPerS));
+    const name = wl.name + (wl.io === 'sync' ? ' (sync io)' : '');
     console.log(
-      `${(wl.name + (wl.io === 'sync' ? ' (sync io)' : '')).padEnd(22)} rxvmm ${ts.usPerRequest.toFixed(2)} us/req ${ts.mibPerS.toFixed(1)} MiB/s | ` +
-        `C ${cUs.toFixed(2)} us/req ${cMib.toFixed(1)} MiB/s | throughput ratio rxvmm/C ${(ts.mibPerS / cMib).toFixed(2)}`,
+      `${name.padEnd(22)} rxvmm ${median(ts.map((x) => x.usPerRequest)).toFixed(2)} us/req ${tsMib.toFixed(1)} MiB/s | ` +
+        `C ${median(c.map((x) => x.usPerRequest)).toFixed(2)} us/req ${cMib.toFixed(1)} MiB/s | throughput ratio rxvmm/C ${(tsMib / cMib).toFixed(2)}`,
+    );
+    figures.push(
+      figure({
+        figure: wl.name + (wl.io === 'sync' ? '-sync' : ''),
+        what: `${WHAT[wl.name]}${wl.io === 'sync' ? ', synchronous file I/O' : ''} through the device path, depth ${DEPTH}`,
+        unit: 'MiB/s',
+        better: 'higher',
+        values: ts.map((x) => x.mibPerS),
+        reference: 'C pread/pwrite, depth 1 (bench/pio.c)',
+        referenceValues: c.map((x) => x.mibPerS),
+      }),
     );
   }
+  recordFigures('virtio-blk', figures);
 } finally {
   await rm(dir, { recursive: true, force: true });
 }
