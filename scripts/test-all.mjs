@@ -9,10 +9,10 @@ import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 const workspaces = [
-  ...['packages', 'apps'].flatMap((dir) =>
+  ...['packages', 'apps', 'tools'].flatMap((dir) =>
     existsSync(join(root, dir)) ? readdirSync(join(root, dir)).map((name) => join(root, dir, name)) : [],
   ),
-  join(root, 'examples'), // the example programs (examples/test)
+  join(root, 'examples'), // the example programs (examples/test); tools/docs: the API reference
 ].filter((dir) => existsSync(join(dir, 'package.json')));
 const reports = workspaces.map((dir) => join(dir, '.test-results.json'));
 for (const report of reports) rmSync(report, { force: true });
