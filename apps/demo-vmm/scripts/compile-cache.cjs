@@ -6,10 +6,10 @@
 //
 // The cache lives in $TMPDIR/rxvmm-compile-cache-<uid>/ (a directory of this user's, mode 0700, or
 // none is used), one file per bundle, keyed by the bundle's path, size and mtime and Node's version
-// and architecture. A missing or rejected cache is (re)written: on the main thread when the process
-// exits, from everything the run compiled; in a worker (which its owner may terminate, so it has no
-// exit to wait for) once the bundle's top level has run. Any failure only means compiling as
-// usual. Set RXVMM_NO_COMPILE_CACHE=1 to skip it.
+// and architecture (older ones of the same bundle are removed). A missing or rejected cache is
+// (re)written: on the main thread when the process exits, from everything the run compiled; in a
+// worker (which its owner may terminate, so it has no exit to wait for) once the bundle's top level
+// has run. Any failure only means compiling as usual. Set RXVMM_NO_COMPILE_CACHE=1 to skip it.
 const fs = require('node:fs');
 const path = require('node:path');
 const Module = require('node:module');
@@ -60,6 +60,12 @@ function run(file, module) {
             const tmp = `${cacheFile}.${process.pid}.${Math.random().toString(36).slice(2)}`;
             fs.writeFileSync(tmp, script.createCachedData(), { mode: 0o600 });
             fs.renameSync(tmp, cacheFile);
+            // Caches of this bundle's earlier builds (or another Node) are stale: one per bundle is kept.
+            const prefix = `${path.basename(file)}-`;
+            for (const other of fs.readdirSync(dir)) {
+              if (other.startsWith(prefix) && other.endsWith('.cache') && other !== path.basename(cacheFile))
+                fs.rmSync(path.join(dir, other), { force: true });
+            }
           } catch {
             // no cache this time
           }
