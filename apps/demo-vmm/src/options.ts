@@ -23,6 +23,13 @@ export interface DemoOptions {
   help: boolean;
   /** Test guests that misprogram the device (hidden from --help's main list). */
   guestMode: 'normal' | 'bad-queue-addr' | 'bad-head';
+  /** Pause after this many verified requests and write a snapshot to `snapshot` (kvm only). */
+  snapshotAfter: number | undefined;
+  snapshot: string | undefined;
+  /** The moment the snapshot catches (tests): any, a doorbell not yet read, an interrupt not yet taken. */
+  snapshotAt: 'any' | 'doorbell' | 'interrupt';
+  /** Resume the machine saved in this snapshot file (its options come from the file). */
+  restore: string | undefined;
 }
 
 export const USAGE = `Usage: rxvmm-demo [options]
@@ -41,6 +48,12 @@ Options:
   --no-irqfd               the VMM injects interrupts with KVM_IRQ_LINE itself
   --vhost-user SOCKET      serve the queues by a vhost-user back-end at SOCKET
   --guest-mode MODE        normal (default), bad-queue-addr, bad-head (test guests)
+  --snapshot-after N       pause after N verified requests, save the VM to the
+                           --snapshot FILE and exit (kvm; needs --disk)
+  --snapshot FILE          where --snapshot-after writes the snapshot
+  --snapshot-at MOMENT     any (default), doorbell, interrupt (tests)
+  --restore FILE           resume a saved VM in this process; it finishes the
+                           remaining requests (its options come from FILE)
   --json                   print one JSON object on stdout and nothing else
   -h, --help               this text
 `;
@@ -66,12 +79,16 @@ const OPTIONS = {
   'no-irqfd': { type: 'boolean' },
   'vhost-user': { type: 'string' },
   'guest-mode': { type: 'string' },
+  'snapshot-after': { type: 'string' },
+  snapshot: { type: 'string' },
+  'snapshot-at': { type: 'string' },
+  restore: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** Options whose value is a number: `--requests -1` is a value (refused by the range check). */
-const NUMERIC = new Set(['--requests', '--block-size']);
+const NUMERIC = new Set(['--requests', '--block-size', '--snapshot-after']);
 
 export function parseOptions(argv: readonly string[]): DemoOptions {
   const { values } = parseCommandLine(argv, 'rxvmm-demo', NUMERIC, (args) =>
@@ -91,6 +108,14 @@ export function parseOptions(argv: readonly string[]): DemoOptions {
     throw new UsageError(
       '--vhost-user needs --backend kvm (or auto on a machine with /dev/kvm): a vhost-user back-end maps guest RAM from a memfd, which SoftKvm does not have',
     );
+  const snapshotAt = values['snapshot-at'] ?? 'any';
+  if (snapshotAt !== 'any' && snapshotAt !== 'doorbell' && snapshotAt !== 'interrupt')
+    throw new UsageError(`--snapshot-at must be any, doorbell or interrupt, got '${snapshotAt}'`);
+  const snapshotAfter =
+    values['snapshot-after'] === undefined
+      ? undefined
+      : positiveInteger('--snapshot-after', values['snapshot-after'], MAX_REQUESTS);
+  checkSnapshotOptions(values, backend, requests, snapshotAfter);
   return {
     backend,
     disk: values.disk,
@@ -102,5 +127,50 @@ export function parseOptions(argv: readonly string[]): DemoOptions {
     json: values.json ?? false,
     help: values.help ?? false,
     guestMode,
+    snapshotAfter,
+    snapshot: values.snapshot,
+    snapshotAt,
+    restore: values.restore,
   };
+}
+
+/** The rules of --snapshot-after / --snapshot / --restore (docs/SNAPSHOT.md). */
+function checkSnapshotOptions(
+  values: Record<string, string | boolean | undefined>,
+  backend: BackendChoice,
+  requests: number,
+  snapshotAfter: number | undefined,
+): void {
+  const saving = snapshotAfter !== undefined || values.snapshot !== undefined;
+  if (saving) {
+    if (snapshotAfter === undefined || values.snapshot === undefined)
+      throw new UsageError('--snapshot-after N and --snapshot FILE go together');
+    if (values.restore !== undefined)
+      throw new UsageError('--restore resumes a snapshot; it does not take one');
+    if (snapshotAfter >= requests)
+      throw new UsageError(
+        `--snapshot-after ${snapshotAfter} must be below --requests ${requests} (the guest would be done)`,
+      );
+  } else if (values['snapshot-at'] !== undefined)
+    throw new UsageError('--snapshot-at goes with --snapshot-after');
+  if (!saving && values.restore === undefined) return;
+  if (backend === 'soft')
+    throw new UsageError(
+      "snapshots need --backend kvm: SoftKvm's guest is a TypeScript program (a generator), whose position cannot be saved",
+    );
+  if (values['vhost-user'] !== undefined)
+    throw new UsageError('snapshots do not cover a vhost-user back-end (its rings live in another process)');
+  if (saving && values.disk === undefined)
+    throw new UsageError(
+      '--snapshot-after needs --disk FILE: the restored guest reads back what it wrote there',
+    );
+  if (values.restore !== undefined) {
+    const fromFile = ['disk', 'requests', 'block-size', 'no-ioeventfd', 'no-irqfd', 'guest-mode'].filter(
+      (k) => values[k] !== undefined,
+    );
+    if (fromFile.length > 0)
+      throw new UsageError(
+        `--restore takes the machine from the snapshot: leave out --${fromFile.join(', --')}`,
+      );
+  }
 }

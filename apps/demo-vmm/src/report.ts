@@ -39,8 +39,36 @@ function figures(r: DemoReport): [string, string][] {
     ['start-up (process → guest HELLO)', r.startupMs === null ? '-' : `${fixed(r.startupMs, 1)} ms`],
     ['peak RSS', `${fixed(r.peakRssMiB, 1)} MiB (guest RAM ${r.guestRamMiB} MiB)`],
     ['device status', `0x${r.deviceStatus.toString(16)}${r.needsReset ? ' (DEVICE_NEEDS_RESET)' : ''}`],
-    ['result', r.ok ? 'OK: every request verified' : `FAILED: ${r.error}`],
+    ...snapshotFigures(r),
+    [
+      'result',
+      r.ok
+        ? r.snapshot
+          ? `OK: snapshot after ${r.verified} verified requests`
+          : 'OK: every request verified'
+        : `FAILED: ${r.error}`,
+    ],
   ];
+}
+
+/** --snapshot-after / --restore rows. */
+function snapshotFigures(r: DemoReport): [string, string][] {
+  const rows: [string, string][] = [];
+  if (r.snapshot)
+    rows.push(
+      ['snapshot', `${r.snapshot.path}, ${r.snapshot.bytes} bytes`],
+      ['snapshot save time', `${fixed(r.snapshot.saveMs, 1)} ms (pause guest and device, collect, write)`],
+      [
+        'pending at the snapshot',
+        `${r.snapshot.pendingDoorbells} doorbell(s) not served, interrupt ${r.snapshot.pendingInterrupt ? 'signalled and not taken' : 'none'}`,
+      ],
+    );
+  if (r.restore)
+    rows.push(
+      ['restored from', `${r.restore.path}, ${r.restore.bytes} bytes`],
+      ['restore (process → next guest instruction)', `${fixed(r.restore.resumeMs, 1)} ms`],
+    );
+  return rows;
 }
 
 /** One sentence per figure: what it counts and what to compare it with. */

@@ -7,6 +7,7 @@ import { prepareDisk } from './disk.js';
 import { FAIL_REASONS, ResultStatus } from './guest/abi.js';
 import type { DemoOptions } from './options.js';
 import { SetupError } from './setup-error.js';
+import { checkDemoSnapshot, demoWriter } from './vmm/kvm-snapshot.js';
 import type { MachineOptions, MachineRun } from './vmm/machine.js';
 import { prepareVcpu } from './vmm/prepare-vcpu.js';
 
@@ -40,6 +41,10 @@ export interface DemoReport {
   /** virtio Status register at the end (0x40 = DEVICE_NEEDS_RESET). */
   deviceStatus: number;
   needsReset: boolean;
+  /** --snapshot-after: the file, its size, the time to pause and save, what was pending in it. */
+  snapshot: MachineRun['snapshot'] | null;
+  /** --restore: the file, its size, and process start → the resumed guest's next instruction (ms). */
+  restore: MachineRun['restore'] | null;
   ok: boolean;
   /** Why the run failed, for the user (null when ok). */
   error: string | null;
@@ -86,8 +91,17 @@ export async function runDemo(
     signal?: AbortSignal;
   } = {},
 ): Promise<DemoReport> {
+  // --restore: the file is opened and checked whole before anything is made; the machine's
+  // options (requests, block size, ioeventfd/irqfd, disk) come from it.
+  await using snap =
+    options.restore === undefined
+      ? undefined
+      : await (await import('@rxvmm/snapshot')).openSnapshot(options.restore);
+  if (snap) options = { ...options, ...checkDemoSnapshot(snap.state).machine, backend: options.backend };
   const choice = chooseBackend(options.backend);
   hooks.onBackend?.(choice);
+  if (snap && choice.backend !== 'kvm')
+    throw new SetupError(`--restore needs the kvm backend: ${choice.reason}`, 'ENODEV');
   // (parseOptions makes --backend soft with --vhost-user a usage error; here auto fell back to SoftKvm.)
   if (options.vhostUser !== undefined && choice.backend !== 'kvm')
     throw new SetupError(
@@ -108,6 +122,17 @@ export async function runDemo(
     guestMode: options.guestMode,
     ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
     ...(hooks.signal ? { signal: hooks.signal } : {}),
+    ...(options.snapshotAfter !== undefined && options.snapshot !== undefined
+      ? {
+          snapshot: {
+            after: options.snapshotAfter,
+            path: options.snapshot,
+            at: options.snapshotAt,
+            writer: demoWriter(),
+          },
+        }
+      : {}),
+    ...(snap ? { restore: snap } : {}),
   };
   const run =
     choice.backend === 'kvm'
@@ -121,7 +146,9 @@ function report(options: DemoOptions, run: MachineRun): DemoReport {
   const verified = Number(r.verified);
   const completed = Number(r.completed);
   const needsReset = (run.deviceStatus & NEEDS_RESET) !== 0;
-  const ok = run.end === 'done' && r.status === ResultStatus.ok && verified === options.requests;
+  const ok =
+    run.end === 'snapshot' ||
+    (run.end === 'done' && r.status === ResultStatus.ok && verified === options.requests);
   let error: string | null = null;
   if (!ok) {
     if (r.status === ResultStatus.failed) {
@@ -159,6 +186,8 @@ function report(options: DemoOptions, run: MachineRun): DemoReport {
     guestMode: options.guestMode,
     deviceStatus: run.deviceStatus,
     needsReset,
+    snapshot: run.snapshot ?? null,
+    restore: run.restore ?? null,
     ok,
     error,
   };

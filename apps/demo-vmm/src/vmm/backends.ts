@@ -30,6 +30,9 @@ function describe(error: unknown): string {
 export class BlockService implements DeviceService {
   #active = false;
   #pendingKick = false;
+  #paused = false;
+  /** Doorbells that reached the device while it was paused (rung, not served yet). */
+  kicksWhilePaused = 0;
   #failure: string | undefined;
   readonly #shared: SharedState;
 
@@ -66,6 +69,7 @@ export class BlockService implements DeviceService {
   }
 
   onKick(): void {
+    if (this.#paused) this.kicksWhilePaused++; // the paused DeviceServer keeps it for resume/restore
     // The kick may overtake the activation message (two channels): keep it for later.
     if (!this.#active) {
       this.#pendingKick = true;
@@ -100,6 +104,19 @@ export class BlockService implements DeviceService {
     this.#active = false;
     this.#shared.set(SharedWord.needsReset, 1);
     this.inject();
+  }
+
+  /** Snapshots: drains the device (requests in flight complete and are published), then holds it. */
+  async pause(): Promise<void> {
+    this.#paused = true;
+    this.kicksWhilePaused = 0;
+    await this.blk.pause();
+  }
+
+  /** Serves again after `pause()`, kicked doorbells first. */
+  resume(): void {
+    this.#paused = false;
+    this.blk.resume();
   }
 
   async close(): Promise<void> {

@@ -7,7 +7,7 @@
  * takes DEVICE_NEEDS_RESET from it through shared memory.
  */
 import type { VirtioActivationInfo } from '@rxvmm/virtio';
-import { ExternalDevice, VirtioMmioTransport } from '@rxvmm/virtio-mmio';
+import { ExternalDevice, VirtioMmioTransport, type VirtioMmioTransportState } from '@rxvmm/virtio-mmio';
 import { MMIO_BASE, MMIO_SIZE, SharedState, SharedWord } from './layout.js';
 
 /** What the register file tells the back-end side. */
@@ -29,6 +29,8 @@ export interface DeviceHostOptions {
   emit(event: HostEvent): void;
   /** A QueueNotify that reached the VMM (no ioeventfd absorbed it). */
   kick(queue: number): void;
+  /** A restored snapshot's register file: the device is activated again from it at once. */
+  transportState?: VirtioMmioTransportState;
 }
 
 export class DeviceHost {
@@ -46,14 +48,19 @@ export class DeviceHost {
       config: options.config,
     });
     const ramSize = BigInt(options.ramSize);
-    this.transport = new VirtioMmioTransport(this.device, {
-      // The completions bypass this register file (irqfd): InterruptStatus always shows "used buffer".
-      alwaysReportUsedBuffer: true,
-      isValidRange: (addr, len) => addr >= 0n && addr + BigInt(len) <= ramSize,
-    });
     // Plain listeners, not the x$ streams: this runs in the vCPU worker, which loads no RxJS.
+    // (Before the transport: a restored one activates the device as it is made.)
     this.device.on('activated', (info) => options.emit({ type: 'activated', info }));
     this.device.on('kick', (queue) => options.kick(queue));
+    const transportOptions = {
+      // The completions bypass this register file (irqfd): InterruptStatus always shows "used buffer".
+      alwaysReportUsedBuffer: true,
+      isValidRange: (addr: bigint, len: number) => addr >= 0n && addr + BigInt(len) <= ramSize,
+    };
+    this.transport = options.transportState
+      ? VirtioMmioTransport.fromState(this.device, options.transportState, transportOptions)
+      : new VirtioMmioTransport(this.device, transportOptions);
+    this.#shared.set(SharedWord.status, this.transport.status);
     this.transport.on('reset', () => {
       this.#shared.set(SharedWord.needsReset, 0);
       this.#shared.set(SharedWord.needsResetApplied, 0);

@@ -8,9 +8,10 @@
 import type { VcpuExit } from '@rxvmm/kvm';
 import { defineVcpuHandler, setupLongMode } from '@rxvmm/kvm-linux';
 import { write8 } from '@rxvmm/sys';
+import type { VirtioMmioTransportState } from '@rxvmm/virtio-mmio';
 import { DONE_PORT, HELLO_PORT } from '../guest/abi.js';
 import { awaitDescription } from './description.js';
-import type { DeviceHost } from './device-host.js';
+import type { DeviceHost, HostEvent } from './device-host.js';
 import { MMIO_BASE, MMIO_SIZE, nowMs, SharedState, SharedTime, SharedWord } from './layout.js';
 
 export interface ExitHandlerData {
@@ -22,9 +23,29 @@ export interface ExitHandlerData {
   ramSize: number;
   /** SharedState; its kickFd word holds the kick eventfd once the description is published. */
   shared: SharedArrayBuffer;
+  /**
+   * A restored snapshot's register file: the register file is made at once from it (not at the
+   * guest's first access), which activates the device again, so rings resume and the guest, in
+   * the middle of its work, need not touch a register first.
+   */
+  restoreTransport?: VirtioMmioTransportState;
+}
+
+/**
+ * Messages the main thread sends this handler (`runner.post`): the register file's state (for a
+ * snapshot); and, after a restore, "listening": the events of the restored register file (its
+ * activation) were held until the main thread listens, since they happen during `setup`.
+ */
+export type ExitHandlerRequest = { type: 'transport-state' } | { type: 'listening' };
+/** The answer to 'transport-state' (posted while the vCPU is paused for a snapshot). */
+export interface TransportStateReply {
+  type: 'transport-state';
+  state: VirtioMmioTransportState | null;
 }
 
 let host: DeviceHost | undefined;
+/** Events held until the main thread listens (a restore makes the register file during setup). */
+let held: HostEvent[] | undefined;
 let shared: SharedState | undefined;
 /** Set up in `setup`; resolves to the register file at the guest's first access to the window. */
 let makeHost: (() => Promise<DeviceHost | undefined>) | undefined;
@@ -43,7 +64,9 @@ function serveMmio(exit: Extract<VcpuExit, { kind: 'mmio' }>): void {
 export default defineVcpuHandler<ExitHandlerData>({
   setup(ctx) {
     const d = ctx.data;
-    setupLongMode(ctx, ctx.vcpu, { entry: d.entry, stack: d.stack, regs: { rdi: d.bootInfo } });
+    // A restored guest is past its boot: its RAM (page tables included) and registers are the snapshot's.
+    if (!d.restoreTransport)
+      setupLongMode(ctx, ctx.vcpu, { entry: d.entry, stack: d.stack, regs: { rdi: d.bootInfo } });
     const state = new SharedState(d.shared);
     shared = state;
     // The register file (virtio-mmio) is needed at the guest's first access to the device, not at its
@@ -58,10 +81,30 @@ export default defineVcpuHandler<ExitHandlerData>({
         ...description,
         ramSize: d.ramSize,
         shared: d.shared,
-        emit: (event) => ctx.post(event),
+        emit: (event) => (held ? held.push(event) : ctx.post(event)),
         kick: () => write8(kickFd, 1n),
+        ...(d.restoreTransport ? { transportState: d.restoreTransport } : {}),
       });
     };
+    if (d.restoreTransport) {
+      held = [];
+      const make = makeHost;
+      makeHost = undefined;
+      return make().then((made) => {
+        host = made;
+      });
+    }
+  },
+  onMessage(message, ctx) {
+    if ((message as ExitHandlerRequest).type === 'listening') {
+      const events = held ?? [];
+      held = undefined;
+      for (const event of events) ctx.post(event);
+    }
+    if ((message as ExitHandlerRequest).type === 'transport-state') {
+      const reply: TransportStateReply = { type: 'transport-state', state: host?.transport.state() ?? null };
+      ctx.post(reply);
+    }
   },
   onExit(exit) {
     if (exit.kind === 'mmio') {

@@ -14,16 +14,18 @@ import { openKvm, type PreparedVcpu, VcpuRunner } from '@rxvmm/kvm-linux';
 import { BOOT_INFO_ADDR, GUEST_LOAD_ADDR, readResults, writeBootInfo } from '../guest/abi.js';
 import { bootInfoFor } from '../guest/boot.js';
 import { loadGuestImage } from '../guest/image.js';
-import type { DeviceService } from './backends.js';
+import type { BlockService, DeviceService } from './backends.js';
 import { createDescriptionBuffer, failDescription, publishDescription } from './description.js';
 import type { HostEvent } from './device-host.js';
-import type { ExitHandlerData } from './exit-handler.js';
+import type { ExitHandlerData, ExitHandlerRequest, TransportStateReply } from './exit-handler.js';
 import { EXIT_HANDLER_URL } from './exit-handler-url.js';
+import { checkDemoSnapshot, type DemoSnapshotState, RAM_SEGMENT, takeSnapshot } from './kvm-snapshot.js';
 import {
   BOOT_STACK,
   DEVICE_GSI,
   DEVICE_MSI,
   NO_IOAPIC_PIN,
+  nowMs,
   RAM_SIZE,
   SharedState,
   SharedTime,
@@ -46,16 +48,47 @@ export { VCPU_WORKER_NAME } from './prepare-vcpu.js';
  * and reaches the worker through shared memory before the guest's first register access.
  */
 export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu): Promise<MachineRun> {
-  const image = loadGuestImage();
+  // --restore: the machine of a checked snapshot file instead of a boot (docs/SNAPSHOT.md's order).
+  const restoring: DemoSnapshotState | undefined = options.restore
+    ? checkDemoSnapshot(options.restore.state)
+    : undefined;
   using kvm = openKvm();
   using vm = kvm.createVm();
-  vm.createIrqChip();
-  if (!vm.setMemoryRegion({ slot: 0, guestPhysAddr: 0n, size: RAM_SIZE }))
-    throw errnoError('ENOMEM', 'guest RAM slot was not created');
+  let restoredFds: { kick: EventFd; call: EventFd } | undefined;
+  if (restoring && options.restore) {
+    const { EventFd } = await import('@rxvmm/eventfd');
+    const saved = restoring.eventfds;
+    const kickFd = EventFd.fromState(saved.kick.state, { nonblock: true });
+    const callFd = EventFd.fromState(saved.call.state, { nonblock: true });
+    restoredFds = { kick: kickFd, call: callFd };
+    try {
+      vm.restoreWiring(restoring.wiring, (fd) =>
+        fd === saved.kick.fd ? kickFd : fd === saved.call.fd ? callFd : undefined,
+      );
+      const ram = vm.memoryRegions()[0];
+      if (vm.memoryRegions().length !== 1 || ram?.size !== RAM_SIZE || ram.guestPhysAddr !== 0n)
+        throw errnoError(
+          'EINVAL',
+          `the snapshot's memory is not this machine's (one ${RAM_SIZE}-byte slot at 0)`,
+        );
+      await options.restore.readMemory(RAM_SEGMENT, ram.bytes);
+      vm.restoreState(restoring.vm);
+    } catch (error) {
+      kickFd.close();
+      callFd.close();
+      throw error;
+    }
+  } else {
+    const image = loadGuestImage();
+    vm.createIrqChip();
+    if (!vm.setMemoryRegion({ slot: 0, guestPhysAddr: 0n, size: RAM_SIZE }))
+      throw errnoError('ENOMEM', 'guest RAM slot was not created');
+    const boot = new GuestMemory(vm.memoryRegions());
+    boot.write(GUEST_LOAD_ADDR, image);
+    writeBootInfo(boot, bootInfoFor({ ...options, ioapicPin: NO_IOAPIC_PIN }));
+    vm.setGsiRouting([{ gsi: DEVICE_GSI, type: 'msi', ...DEVICE_MSI }]);
+  }
   const memory = new GuestMemory(vm.memoryRegions());
-  memory.write(GUEST_LOAD_ADDR, image);
-  writeBootInfo(memory, bootInfoFor({ ...options, ioapicPin: NO_IOAPIC_PIN }));
-  vm.setGsiRouting([{ gsi: DEVICE_GSI, type: 'msi', ...DEVICE_MSI }]);
   const shared = new SharedState();
 
   const unsubscribes: (() => void)[] = [];
@@ -67,19 +100,26 @@ export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu)
     description: descriptionBuffer,
     ramSize: RAM_SIZE,
     shared: shared.buffer,
+    ...(restoring ? { restoreTransport: restoring.transport } : {}),
   };
   const starting = VcpuRunner.start({
     vm,
     id: 0,
     data,
+    ...(restoring ? { restoreState: restoring.vcpu } : {}),
     ...(prepared?.pending ? { prepared } : { handler: EXIT_HANDLER_URL, name: VCPU_WORKER_NAME }),
   });
   // Events the worker sends before the device is open are replayed to it.
   const early: HostEvent[] = [];
   let deliver: (event: HostEvent) => void = (event) => early.push(event);
+  /** When the vCPU was about to run (its worker's 'ready': the next step is KVM_RUN). */
+  let readyAt = 0;
   const runnerOrError = starting.then(
     (r) => {
+      readyAt = nowMs();
       unsubscribes.push(r.onMessage((m) => deliver(m as HostEvent)));
+      // The restored register file activated the device during setup: its events were held for us.
+      if (restoring) r.post({ type: 'listening' } satisfies ExitHandlerRequest);
       return r;
     },
     (error: unknown) => error as Error,
@@ -94,11 +134,12 @@ export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu)
       import('@rxvmm/eventfd'),
       import('./device.js'),
     ]);
-    kick = new EventFd({ nonblock: true });
-    const callFd = new EventFd({ nonblock: true });
+    kick = restoredFds?.kick ?? new EventFd({ nonblock: true });
+    const callFd = restoredFds?.call ?? new EventFd({ nonblock: true });
     call = callFd;
     // Registered before the description is published: the guest cannot reach QueueNotify before then.
-    signals = wireDeviceSignals(vm, options, kick, callFd);
+    // (A restored wiring has them already.)
+    signals = wireDeviceSignals(vm, { ...options, register: !restoring }, kick, callFd);
     const { inject } = signals;
     shared.set(SharedWord.kickFd, kick.fd);
     const opened = await openDevice({
@@ -112,6 +153,8 @@ export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu)
       callFd: options.irqfd ? callFd.fd : undefined,
     });
     service = opened.service;
+    // Before the register file exists: its restored activation resumes the rings where they were.
+    if (restoring) (service as BlockService).blk.restoreState(restoring.device);
     publishDescription(descriptionBuffer, opened.description);
   } catch (error) {
     failDescription(descriptionBuffer);
@@ -120,6 +163,8 @@ export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu)
     for (const off of unsubscribes) off();
     kick?.close();
     call?.close();
+    if (!kick) restoredFds?.kick.close();
+    if (!call) restoredFds?.call.close();
     throw error;
   }
   const svc = service;
@@ -128,13 +173,15 @@ export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu)
   for (const event of early.splice(0)) svc.onHostEvent(event);
 
   let kicks = 0;
+  let stopReadingKicks = () => {};
   // With vhost-user the back-end reads the kick eventfd itself: the VMM stays off it.
   if (options.vhostUser === undefined) {
     const subscription = kickFd.signals$.subscribe((count) => {
       kicks += Number(count);
       svc.onKick?.(count);
     });
-    unsubscribes.push(() => subscription.unsubscribe());
+    stopReadingKicks = () => subscription.unsubscribe();
+    unsubscribes.push(stopReadingKicks);
   }
 
   let runner: VcpuRunner | undefined;
@@ -153,6 +200,30 @@ export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu)
         void r.stop();
       },
     });
+    if (restoring) shared.times[SharedTime.hello] = readyAt; // the resumed guest's first instruction
+    let snapshot: MachineRun['snapshot'];
+    let snapshotError: unknown;
+    const stopSnapshotWatch = options.snapshot
+      ? watchForSnapshot(
+          () => Number(readResults(memory).verified),
+          options.snapshot.after,
+          async () => {
+            try {
+              snapshot = await writeMachineSnapshot(options, {
+                vm,
+                runner: r,
+                service: svc as BlockService,
+                kick: kickFd,
+                call,
+                stopReadingKicks,
+              });
+            } catch (error) {
+              snapshotError = error;
+            }
+            await r.stop();
+          },
+        )
+      : () => {};
     let aborted = false;
     const onAbort = () => {
       aborted = true;
@@ -163,6 +234,8 @@ export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu)
     const result = await r.done;
     options.signal?.removeEventListener('abort', onAbort);
     stopWatch();
+    stopSnapshotWatch();
+    if (snapshotError) throw snapshotError;
     const counters = r.counters.snapshot();
     const results = readResults(memory);
     const hello = shared.times[SharedTime.hello] ?? 0;
@@ -172,6 +245,7 @@ export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu)
     if (aborted) end = 'aborted';
     if (result.reason === 'exit' && result.exit) end = `exit:${result.exit.kind}`;
     if (result.reason === 'error') end = `error: ${result.error?.message ?? 'unknown'}`;
+    if (snapshot) end = 'snapshot';
     return {
       backend: 'kvm',
       results,
@@ -193,6 +267,16 @@ export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu)
       deviceFailure: svc.failure,
       end,
       guestRamBytes: RAM_SIZE,
+      ...(snapshot ? { snapshot } : {}),
+      ...(options.restore
+        ? {
+            restore: {
+              path: options.restore.path,
+              bytes: options.restore.size,
+              resumeMs: readyAt - performance.timeOrigin,
+            },
+          }
+        : {}),
     };
   } finally {
     if (runner && !runner.result) await runner.stop();
@@ -205,4 +289,73 @@ export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu)
 
 async function closeService(service: DeviceService): Promise<void> {
   await service.close().catch(() => undefined);
+}
+
+/** Calls `take` once, when the guest has verified `after` requests (checked every millisecond). */
+function watchForSnapshot(verified: () => number, after: number, take: () => Promise<void>): () => void {
+  let taken = false;
+  const timer = setInterval(() => {
+    if (taken || verified() < after) return;
+    taken = true;
+    clearInterval(timer);
+    void take();
+  }, 1);
+  return () => clearInterval(timer);
+}
+
+/** Pauses the machine at the requested moment, writes the snapshot file, reports what it cost. */
+async function writeMachineSnapshot(
+  options: MachineOptions,
+  parts: {
+    vm: import('@rxvmm/kvm-linux').LinuxVm;
+    runner: VcpuRunner;
+    service: BlockService;
+    kick: EventFd;
+    call: EventFd;
+    stopReadingKicks: () => void;
+  },
+): Promise<NonNullable<MachineRun['snapshot']>> {
+  const request = options.snapshot;
+  if (!request) throw errnoError('EINVAL', 'no snapshot was asked for');
+  const t0 = performance.now();
+  const { runner } = parts;
+  const taken = await takeSnapshot(
+    {
+      ...parts,
+      machine: {
+        requests: options.requests,
+        blockSize: options.blockSize,
+        ioeventfd: options.ioeventfd,
+        irqfd: options.irqfd,
+        disk: options.diskPath,
+        guestMode: options.guestMode,
+      },
+      transportState: () =>
+        new Promise((resolve, reject) => {
+          const off = runner.onMessage((m) => {
+            const reply = m as TransportStateReply;
+            if (reply.type !== 'transport-state') return;
+            off();
+            if (reply.state) resolve(reply.state);
+            else
+              reject(errnoError('EIO', 'the register file has no state to save (the device never started)'));
+          });
+          runner.post({ type: 'transport-state' } satisfies ExitHandlerRequest);
+        }),
+    },
+    request.at,
+  );
+  const { writeSnapshot } = await import('@rxvmm/snapshot');
+  const written = await writeSnapshot(
+    request.path,
+    { state: taken.state, memory: [{ name: RAM_SEGMENT, bytes: taken.ram }] },
+    { writer: request.writer },
+  );
+  return {
+    path: written.path,
+    bytes: written.size,
+    saveMs: performance.now() - t0,
+    pendingDoorbells: taken.state.pending.doorbells,
+    pendingInterrupt: taken.state.pending.interrupt,
+  };
 }

@@ -1,5 +1,7 @@
 /** What one run of the demo machine reports, whatever the backend. */
+import type { SnapshotFile } from '@rxvmm/snapshot';
 import type { GuestResults } from '../guest/abi.js';
+import type { SnapshotMoment } from './kvm-snapshot.js';
 
 export interface MachineRun {
   backend: 'kvm' | 'soft';
@@ -21,9 +23,20 @@ export interface MachineRun {
   deviceStatus: number;
   /** Why the device went to NEEDS_RESET, if it did. */
   deviceFailure: string | undefined;
-  /** How the vCPU run ended ('done' when the guest reported DONE). */
+  /** How the vCPU run ended ('done' when the guest reported DONE, 'snapshot' after --snapshot). */
   end: string;
   guestRamBytes: number;
+  /** With --snapshot-after: the file written and what it cost. */
+  snapshot?: {
+    path: string;
+    bytes: number;
+    /** Pausing the guest and the device, collecting every part and writing the file. */
+    saveMs: number;
+    pendingDoorbells: number;
+    pendingInterrupt: boolean;
+  };
+  /** With --restore: the file and process start → the resumed guest's next instruction. */
+  restore?: { path: string; bytes: number; resumeMs: number };
 }
 
 export interface MachineOptions {
@@ -40,4 +53,8 @@ export interface MachineOptions {
   signal?: AbortSignal;
   /** Give up when the guest makes no progress for this long (default 20 s). */
   stallMs?: number;
+  /** Pause after this many verified requests, write a snapshot to `path` and end the run. */
+  snapshot?: { after: number; path: string; at: SnapshotMoment; writer: string };
+  /** Resume the machine of an opened, checked snapshot instead of booting. */
+  restore?: SnapshotFile;
 }

@@ -10,6 +10,8 @@ import { DEVICE_GSI, QUEUE_NOTIFY_ADDR } from './layout.js';
 export interface SignalOptions {
   ioeventfd: boolean;
   irqfd: boolean;
+  /** Assign the ioeventfd and irqfd (default true); false when a restored wiring already has them. */
+  register?: boolean;
 }
 
 export interface DeviceSignals {
@@ -36,6 +38,7 @@ export function wireDeviceSignals(
         vm.setIrqLine(DEVICE_GSI, true);
         vm.setIrqLine(DEVICE_GSI, false);
       };
+  if (options.register === false) return { inject, injections };
   if (options.ioeventfd)
     vm.ioeventfd({
       addr: QUEUE_NOTIFY_ADDR,
