@@ -103,6 +103,18 @@ describe('a hostile or damaged file: one SnapshotError (errno code + reason), be
     b.writeUInt8(b.readUInt8(at) ^ mask, at);
     return b;
   };
+  const u32 = (b: Buffer, at: number, v: number) => {
+    b.writeUInt32LE(v, at);
+    return b;
+  };
+  const u16 = (b: Buffer, at: number, v: number) => {
+    b.writeUInt16LE(v, at);
+    return b;
+  };
+  const byte = (b: Buffer, at: number, v: number) => {
+    b.writeUInt8(v, at);
+    return b;
+  };
   const u64 = (b: Buffer, at: number, v: bigint) => {
     b.writeBigUInt64LE(v, at);
     return b;
@@ -122,9 +134,9 @@ describe('a hostile or damaged file: one SnapshotError (errno code + reason), be
       (b) => Buffer.concat([Buffer.from('ELF\x7f....'), b.subarray(8)]),
     ],
     ['a text file', 'EINVAL', 'not-a-snapshot', () => Buffer.from('hello, world\n')],
-    ['format version 2', 'ENOTSUP', 'format-version', (b) => (b.writeUInt32LE(2, Header.version), b)],
-    ['format version 0', 'ENOTSUP', 'format-version', (b) => (b.writeUInt32LE(0, Header.version), b)],
-    ['reserved flags set', 'EINVAL', 'malformed', (b) => (b.writeUInt32LE(1, Header.flags), b)],
+    ['format version 2', 'ENOTSUP', 'format-version', (b) => u32(b, Header.version, 2)],
+    ['format version 0', 'ENOTSUP', 'format-version', (b) => u32(b, Header.version, 0)],
+    ['reserved flags set', 'EINVAL', 'malformed', (b) => u32(b, Header.flags, 1)],
     ['a state length past the limit', 'EINVAL', 'malformed', (b) => u64(b, Header.stateLength, 1n << 40n)],
     [
       'a memory length of 2^64-1',
@@ -134,9 +146,9 @@ describe('a hostile or damaged file: one SnapshotError (errno code + reason), be
     ],
     ['a state length past the file', 'EIO', 'truncated', (b) => u64(b, Header.stateLength, 1n << 20n)],
     ['a memory length past the file', 'EIO', 'truncated', (b) => u64(b, Header.memoryLength, 1n << 30n)],
-    ['a writer length of 300', 'EINVAL', 'malformed', (b) => (b.writeUInt16LE(300, Header.writerLength), b)],
-    ['a writer that is not UTF-8', 'EINVAL', 'malformed', (b) => ((b[Header.writer] = 0xff), b)],
-    ['junk in the header padding', 'EINVAL', 'malformed', (b) => ((b[2000] = 1), b)],
+    ['a writer length of 300', 'EINVAL', 'malformed', (b) => u16(b, Header.writerLength, 300)],
+    ['a writer that is not UTF-8', 'EINVAL', 'malformed', (b) => byte(b, Header.writer, 0xff)],
+    ['junk in the header padding', 'EINVAL', 'malformed', (b) => byte(b, 2000, 1)],
     ['a flipped state byte', 'EIO', 'checksum', (b) => flip(b, SNAPSHOT_HEADER_SIZE + 3, 0x20)],
     ['a flipped state checksum byte', 'EIO', 'checksum', (b) => flip(b, Header.stateSha256, 1)],
     ['a flipped memory byte', 'EIO', 'checksum', (b) => flip(b, b.length - 100, 1)],

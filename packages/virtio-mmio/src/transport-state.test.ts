@@ -3,7 +3,7 @@ import { DeviceServer, GuestMemory, SplitDriver } from '@rxvmm/virtio-ring';
 import { EchoDevice } from '@rxvmm/virtio-ring/testing';
 import { describe, expect, it } from 'vitest';
 import { InterruptBit, MmioRegister as R } from './constants.js';
-import { driverOk, negotiate, r, setupQueue, w, writeDriverFeatures } from './test-support/driver.js';
+import { driverOk, negotiate, r, setupQueue, w } from './test-support/driver.js';
 import { FakeDevice } from './test-support/fake-device.js';
 import { VirtioMmioTransport } from './transport.js';
 import type { VirtioMmioTransportState } from './transport-state.js';
