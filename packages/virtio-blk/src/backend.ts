@@ -27,6 +27,31 @@ export interface BlockBackend {
   close(): Promise<void>;
 }
 
+/**
+ * A backend whose transfers run to completion on the calling thread (preadv, pwritev, fdatasync
+ * that return when done): `BlockRequestHandler.processSync` then serves a request in one call,
+ * without a promise, and a device hosting it hands its serving loop a number, not a promise.
+ * For a thread or process that serves nothing but this disk (a slow disk stalls its loop).
+ */
+export interface SyncBlockBackend extends BlockBackend {
+  /** Fills `buffers` in order from byte `position`; the byte count (short only at end of file). */
+  readvSync(buffers: Uint8Array[], position: number): number;
+  /** Writes `buffers` in order at byte `position`; the byte count. */
+  writevSync(buffers: Uint8Array[], position: number): number;
+  /** Makes completed writes durable. */
+  flushSync(): void;
+}
+
+/** True when `backend` offers synchronous transfers (all three of `SyncBlockBackend`'s methods). */
+export function isSyncBlockBackend(backend: BlockBackend): backend is SyncBlockBackend {
+  const b = backend as Partial<SyncBlockBackend>;
+  return (
+    typeof b.readvSync === 'function' &&
+    typeof b.writevSync === 'function' &&
+    typeof b.flushSync === 'function'
+  );
+}
+
 export interface FileBackendOptions {
   readOnly?: boolean;
   /**

@@ -1,4 +1,10 @@
-export { type BlockBackend, FileBackend, type FileBackendOptions } from './backend.js';
+export {
+  type BlockBackend,
+  FileBackend,
+  type FileBackendOptions,
+  isSyncBlockBackend,
+  type SyncBlockBackend,
+} from './backend.js';
 export {
   type BlkConfig,
   BlkConfigOffset,
@@ -23,9 +29,9 @@ export { byteAddress, segmentRange } from './segments.js';
 export {
   BLOCK_DEVICE_STATE_VERSION,
   BlockDevice,
-  type BlockDeviceState,
   type BlockDeviceOpenOptions,
   type BlockDeviceOptions,
+  type BlockDeviceState,
   type CompletionListener,
   VirtioBlk,
   type VirtioBlkFeatureOptions,

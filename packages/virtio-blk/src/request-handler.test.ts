@@ -1,7 +1,7 @@
 import { GuestMemory, type Segment } from '@rxvmm/virtio-ring';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { BlockBackend } from './backend.js';
+import { type BlockBackend, isSyncBlockBackend, type SyncBlockBackend } from './backend.js';
 import { BlkStatus, BlkRequestType as T } from './constants.js';
 import { BlockRequestHandler } from './request-handler.js';
 import { byteAddress, segmentRange } from './segments.js';
@@ -45,6 +45,42 @@ class MemoryBackend implements BlockBackend {
   async close(): Promise<void> {}
 }
 
+/** The same disk with synchronous transfers: the handler serves requests through `processSync`. */
+class SyncMemoryBackend extends MemoryBackend implements SyncBlockBackend {
+  readonly calls: string[] = [];
+  readvSync(buffers: Uint8Array[], position: number): number {
+    this.calls.push('readvSync');
+    if (this.fail === 'read') throw Object.assign(new Error('EIO: disk on fire'), { code: 'EIO' });
+    let p = position;
+    for (const b of buffers) {
+      b.set(this.bytes.subarray(p, p + b.length));
+      p += b.length;
+    }
+    return this.fail === 'short' ? p - position - 512 : p - position;
+  }
+  writevSync(buffers: Uint8Array[], position: number): number {
+    this.calls.push('writevSync');
+    if (this.fail === 'write') throw new Error('ENOSPC: full');
+    let p = position;
+    for (const b of buffers) {
+      this.bytes.set(b, p);
+      p += b.length;
+    }
+    return p - position;
+  }
+  flushSync(): void {
+    this.calls.push('flushSync');
+    if (this.fail === 'flush') throw new Error('EIO: flush failed');
+    this.flushes++;
+  }
+}
+
+/** Both kinds of backend, for the tests that hold for either path (`process` and `processSync`). */
+const backends = [
+  ['asynchronous backend', (size: number, readOnly = false) => new MemoryBackend(size, readOnly)],
+  ['synchronous backend', (size: number, readOnly = false) => new SyncMemoryBackend(size, readOnly)],
+] as const;
+
 function memory() {
   const ram = new Uint8Array(1 << 16);
   return { ram, mem: new GuestMemory([{ guestPhysAddr: 0x1000n, bytes: ram }]) };
@@ -84,9 +120,9 @@ describe('segment helpers', () => {
 });
 
 describe('BlockRequestHandler', () => {
-  it('turns backend failures into IOERR with status length 1', async () => {
+  it.each(backends)('turns backend failures into IOERR with status length 1 (%s)', async (_, make) => {
     const { mem } = memory();
-    const backend = new MemoryBackend(8192);
+    const backend = make(8192);
     const h = new BlockRequestHandler({ backend });
     for (const fail of ['read', 'short'] as const) {
       backend.fail = fail;
@@ -117,9 +153,9 @@ describe('BlockRequestHandler', () => {
     expect(h.stats.ioErrors).toBe(4);
   });
 
-  it('reads and writes guest memory in place', async () => {
+  it.each(backends)('reads and writes guest memory in place (%s)', async (_, make) => {
     const { mem, ram } = memory();
-    const backend = new MemoryBackend(8192);
+    const backend = make(8192);
     backend.bytes.fill(0x5a, 512, 1024);
     const h = new BlockRequestHandler({ backend });
     const r = await h.process(
@@ -184,6 +220,76 @@ describe('BlockRequestHandler', () => {
     expect(new BlockRequestHandler({ backend: new MemoryBackend(1000) }).capacity).toBe(1n);
   });
 
+  it('serves a synchronous backend in one call (processSync): nothing in flight, no promise', async () => {
+    const { mem, ram } = memory();
+    const backend = new SyncMemoryBackend(8192);
+    backend.bytes.fill(0x5a, 512, 1024);
+    const h = new BlockRequestHandler({ backend });
+    expect(isSyncBlockBackend(backend)).toBe(true);
+    expect(h.sync).toBe(true);
+    const read = chain(
+      [header(mem, 0x1000n, T.IN, 1n)],
+      [
+        { addr: 0x2000n, len: 512 },
+        { addr: 0x3000n, len: 1 },
+      ],
+    );
+    const r = h.processSync(mem, read);
+    expect(r).toMatchObject({ type: T.IN, sector: 1n, status: BlkStatus.OK, usedLen: 513, bytes: 512 });
+    expect(ram.subarray(0x1000, 0x1200).every((b) => b === 0x5a)).toBe(true);
+    expect(h.inflight).toBe(0);
+    // process() of a synchronous backend does the same work at once and hands back a settled promise.
+    const p = h.process(mem, chain([header(mem, 0x1000n, T.FLUSH, 0n)], [{ addr: 0x3000n, len: 1 }]));
+    expect(h.inflight).toBe(0);
+    expect(backend.calls).toEqual(['readvSync', 'flushSync']);
+    expect((await p).status).toBe(BlkStatus.OK);
+    expect(h.stats).toMatchObject({ requests: 2, reads: 1, flushes: 1, bytesRead: 512 });
+  });
+
+  it('refuses processSync over an asynchronous backend (EINVAL), and a status byte it cannot write throws', () => {
+    const { mem } = memory();
+    const c = chain([header(mem, 0x1000n, T.FLUSH, 0n)], [{ addr: 0x3000n, len: 1 }]);
+    expect(() => new BlockRequestHandler({ backend: new MemoryBackend(512) }).processSync(mem, c)).toThrow(
+      expect.objectContaining({ code: 'EINVAL' }),
+    );
+    const h = new BlockRequestHandler({ backend: new SyncMemoryBackend(512) });
+    expect(() => h.processSync(mem, chain(c.readable, [{ addr: 0x100000n, len: 1 }]))).toThrow(
+      /guest memory|region/,
+    );
+  });
+
+  it('a header split over two descriptors, and a data buffer across two memory regions, are still served', () => {
+    // Two adjacent regions: a segment spanning them goes through a bounce buffer.
+    const lo = new Uint8Array(0x2000);
+    const hi = new Uint8Array(0x2000);
+    const mem = new GuestMemory([
+      { guestPhysAddr: 0x1000n, bytes: lo },
+      { guestPhysAddr: 0x3000n, bytes: hi },
+    ]);
+    const backend = new SyncMemoryBackend(8192);
+    backend.bytes.fill(0x77, 0, 1024);
+    const h = new BlockRequestHandler({ backend });
+    mem.writeU32(0x1000n, T.IN);
+    mem.writeU64(0x1108n, 0n);
+    const r = h.processSync(
+      mem,
+      chain(
+        [
+          { addr: 0x1000n, len: 8 },
+          { addr: 0x1100n, len: 8 },
+        ],
+        [
+          { addr: 0x2e00n, len: 1024 },
+          { addr: 0x3800n, len: 1 },
+        ],
+      ),
+    );
+    expect(r).toMatchObject({ status: BlkStatus.OK, usedLen: 1025, bytes: 1024 });
+    expect(lo.subarray(0x1e00).every((b) => b === 0x77)).toBe(true);
+    expect(hi.subarray(0, 0x200).every((b) => b === 0x77)).toBe(true);
+    expect(hi[0x800]).toBe(BlkStatus.OK);
+  });
+
   it('writes GET_ID into a short buffer as far as it fits', async () => {
     const { mem, ram } = memory();
     const h = new BlockRequestHandler({
@@ -241,65 +347,75 @@ describe('transfers of 4 GiB or more', () => {
 });
 
 describe('property: hostile chains', () => {
-  it('never throw, write guest memory only inside the writable segments and the disk only inside its capacity', async () => {
-    const RAM = 1 << 16;
-    const BASE = 0x1000n;
-    const segment = fc.record({
-      off: fc.integer({ min: 0, max: RAM - 1 }),
-      len: fc.integer({ min: 1, max: 4096 }),
-    });
-    const arb = fc.record({
-      header: fc.uint8Array({ minLength: 16, maxLength: 16 }),
-      type: fc.constantFrom(0, 1, 4, 8, 11, 13, 0xffffffff),
-      sector: fc.oneof(fc.bigInt({ min: 0n, max: 40n }), fc.bigInt({ min: 0n, max: (1n << 64n) - 1n })),
-      readable: fc.array(segment, { maxLength: 5 }),
-      writable: fc.array(segment, { maxLength: 5 }),
-      readOnly: fc.boolean(),
-    });
-    await fc.assert(
-      fc.asyncProperty(arb, async ({ header, type, sector, readable, writable, readOnly }) => {
-        const ram = new Uint8Array(RAM);
-        const mem = new GuestMemory([{ guestPhysAddr: BASE, bytes: ram }]);
-        // keep segments inside guest memory (the ring already guarantees that) but let them overlap
-        const clip = (s: { off: number; len: number }) => ({
-          addr: BASE + BigInt(s.off),
-          len: Math.min(s.len, RAM - s.off),
-        });
-        const r = readable.map(clip);
-        const w = writable.map(clip);
-        const first = r[0];
-        if (first && first.len >= 16) {
-          const view = new DataView(header.buffer);
-          view.setUint32(0, type, true);
-          view.setBigUint64(8, sector, true);
-          mem.write(first.addr, header);
-        }
-        const backend = new MemoryBackend(32 * 512, readOnly);
-        const writes: [number, number][] = [];
-        const writev = backend.writev.bind(backend);
-        backend.writev = (bufs, pos) => {
-          writes.push([pos, bufs.reduce((n, b) => n + b.length, 0)]);
-          return writev(bufs, pos);
-        };
-        const h = new BlockRequestHandler({ backend, readOnly, segMax: 4, sizeMax: 2048 });
-        const before = ram.slice();
-        const result = await h.process(mem, chain(r, w));
-        for (const [pos, len] of writes) {
-          expect(pos).toBeGreaterThanOrEqual(0);
-          expect(pos + len).toBeLessThanOrEqual(32 * 512);
-        }
-        if (readOnly) expect(writes).toEqual([]);
-        // every changed byte of guest memory lies in a writable segment
-        for (let i = 0; i < RAM; i++) {
-          if (ram[i] === before[i]) continue;
-          const a = BASE + BigInt(i);
-          expect(w.some((s) => a >= s.addr && a < s.addr + BigInt(s.len))).toBe(true);
-        }
-        const writableTotal = w.reduce((n, s) => n + s.len, 0);
-        if (writableTotal === 0) expect(result).toMatchObject({ status: undefined, usedLen: 0 });
-        else expect(result.usedLen).toBeLessThanOrEqual(writableTotal);
-      }),
-      { numRuns: 300 },
-    );
-  });
+  it.each(backends)(
+    'never throw, write guest memory only inside the writable segments and the disk only inside its capacity (%s)',
+    async (_, make) => {
+      const RAM = 1 << 16;
+      const BASE = 0x1000n;
+      const segment = fc.record({
+        off: fc.integer({ min: 0, max: RAM - 1 }),
+        len: fc.integer({ min: 1, max: 4096 }),
+      });
+      const arb = fc.record({
+        header: fc.uint8Array({ minLength: 16, maxLength: 16 }),
+        type: fc.constantFrom(0, 1, 4, 8, 11, 13, 0xffffffff),
+        sector: fc.oneof(fc.bigInt({ min: 0n, max: 40n }), fc.bigInt({ min: 0n, max: (1n << 64n) - 1n })),
+        readable: fc.array(segment, { maxLength: 5 }),
+        writable: fc.array(segment, { maxLength: 5 }),
+        readOnly: fc.boolean(),
+      });
+      await fc.assert(
+        fc.asyncProperty(arb, async ({ header, type, sector, readable, writable, readOnly }) => {
+          const ram = new Uint8Array(RAM);
+          const mem = new GuestMemory([{ guestPhysAddr: BASE, bytes: ram }]);
+          // keep segments inside guest memory (the ring already guarantees that) but let them overlap
+          const clip = (s: { off: number; len: number }) => ({
+            addr: BASE + BigInt(s.off),
+            len: Math.min(s.len, RAM - s.off),
+          });
+          const r = readable.map(clip);
+          const w = writable.map(clip);
+          const first = r[0];
+          if (first && first.len >= 16) {
+            const view = new DataView(header.buffer);
+            view.setUint32(0, type, true);
+            view.setBigUint64(8, sector, true);
+            mem.write(first.addr, header);
+          }
+          const backend = make(32 * 512, readOnly);
+          const writes: [number, number][] = [];
+          const writev = backend.writev.bind(backend);
+          backend.writev = (bufs, pos) => {
+            writes.push([pos, bufs.reduce((n, b) => n + b.length, 0)]);
+            return writev(bufs, pos);
+          };
+          if (backend instanceof SyncMemoryBackend) {
+            const writevSync = backend.writevSync.bind(backend);
+            backend.writevSync = (bufs, pos) => {
+              writes.push([pos, bufs.reduce((n, b) => n + b.length, 0)]);
+              return writevSync(bufs, pos);
+            };
+          }
+          const h = new BlockRequestHandler({ backend, readOnly, segMax: 4, sizeMax: 2048 });
+          const before = ram.slice();
+          const result = await h.process(mem, chain(r, w));
+          for (const [pos, len] of writes) {
+            expect(pos).toBeGreaterThanOrEqual(0);
+            expect(pos + len).toBeLessThanOrEqual(32 * 512);
+          }
+          if (readOnly) expect(writes).toEqual([]);
+          // every changed byte of guest memory lies in a writable segment
+          for (let i = 0; i < RAM; i++) {
+            if (ram[i] === before[i]) continue;
+            const a = BASE + BigInt(i);
+            expect(w.some((s) => a >= s.addr && a < s.addr + BigInt(s.len))).toBe(true);
+          }
+          const writableTotal = w.reduce((n, s) => n + s.len, 0);
+          if (writableTotal === 0) expect(result).toMatchObject({ status: undefined, usedLen: 0 });
+          else expect(result.usedLen).toBeLessThanOrEqual(writableTotal);
+        }),
+        { numRuns: 300 },
+      );
+    },
+  );
 });

@@ -18,7 +18,7 @@ import {
   type Segment,
   writeSegments,
 } from '@rxvmm/virtio-ring';
-import type { BlockBackend } from './backend.js';
+import { type BlockBackend, isSyncBlockBackend, type SyncBlockBackend } from './backend.js';
 import {
   BLK_REQUEST_HEADER_SIZE,
   BlkRequestType,
@@ -26,7 +26,7 @@ import {
   SECTOR_SIZE,
   VIRTIO_BLK_ID_BYTES,
 } from './constants.js';
-import { byteAddress, segmentRange } from './segments.js';
+import { byteAddress } from './segments.js';
 
 /** Defaults advertised in seg_max / size_max when the caller gives none. */
 export const DEFAULT_SEG_MAX = 254;
@@ -86,6 +86,23 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** What a parsed request asks the backend for (built before any I/O, from checked values only). */
+type BackendOp =
+  | {
+      kind: 'transfer';
+      toDisk: boolean;
+      /** Views of guest memory (or bounce buffers) in stream order. */
+      buffers: Uint8Array[];
+      /** Bounce buffers to copy into guest memory after a read (pieces spanning two regions). */
+      bounces: { addr: bigint; buf: Uint8Array }[] | null;
+      length: number;
+      position: number;
+    }
+  | { kind: 'flush' };
+
+const FLUSH: BackendOp = { kind: 'flush' };
+const TWO_32 = 2 ** 32;
+
 export class BlockRequestHandler {
   readonly backend: BlockBackend;
   readonly readOnly: boolean;
@@ -94,6 +111,11 @@ export class BlockRequestHandler {
   /** Capacity in 512-byte sectors (a partial last sector of the file is not exposed). */
   readonly capacity: bigint;
   readonly serial: Uint8Array;
+  /**
+   * The backend's transfers are synchronous (`SyncBlockBackend`): `processSync` serves a request
+   * in one call, and `process` answers with an already settled promise.
+   */
+  readonly sync: boolean;
   readonly stats: BlockRequestStats = {
     requests: 0,
     reads: 0,
@@ -106,10 +128,15 @@ export class BlockRequestHandler {
     unsupported: 0,
     malformed: 0,
   };
+  readonly #syncBackend: SyncBlockBackend | null;
+  /** `capacity` as a number (exact: a disk has fewer than 2^53 bytes). */
+  readonly #sectors: number;
   /** Writes in flight: a FLUSH waits for them so it covers every write completed before it. */
   readonly #writes = new Set<Promise<unknown>>();
   /** Every request in flight, for drain(). */
   readonly #inflight = new Set<Promise<BlockRequestResult>>();
+  /** A header that does not lie in one piece of guest memory is gathered here. */
+  readonly #header = new DataView(new ArrayBuffer(BLK_REQUEST_HEADER_SIZE));
 
   constructor(options: BlockRequestHandlerOptions) {
     this.backend = options.backend;
@@ -124,7 +151,10 @@ export class BlockRequestHandler {
     if (!(Number.isInteger(this.sizeMax) && this.sizeMax >= SECTOR_SIZE && this.sizeMax <= 0xffff_ffff)) {
       throw errnoError('EINVAL', `sizeMax ${this.sizeMax} must be an integer >= ${SECTOR_SIZE}`);
     }
-    this.capacity = BigInt(Math.floor(options.backend.size / SECTOR_SIZE));
+    this.#sectors = Math.floor(options.backend.size / SECTOR_SIZE);
+    this.capacity = BigInt(this.#sectors);
+    this.#syncBackend = isSyncBlockBackend(options.backend) ? options.backend : null;
+    this.sync = this.#syncBackend !== null;
     const serial =
       typeof options.serial === 'string'
         ? new TextEncoder().encode(options.serial)
@@ -140,6 +170,13 @@ export class BlockRequestHandler {
    * memory vanished), which a device treats as fatal (NEEDS_RESET).
    */
   process(mem: GuestMemory, chain: DescriptorChain): Promise<BlockRequestResult> {
+    if (this.#syncBackend !== null) {
+      try {
+        return Promise.resolve(this.processSync(mem, chain));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
     const request = this.#process(mem, chain);
     this.#inflight.add(request);
     const forget = () => this.#inflight.delete(request);
@@ -147,30 +184,58 @@ export class BlockRequestHandler {
     return request;
   }
 
-  async #process(mem: GuestMemory, chain: DescriptorChain): Promise<BlockRequestResult> {
+  /**
+   * Serves one chain at once, for a backend with synchronous transfers (`sync`): when it returns,
+   * the data and the status byte are in guest memory and nothing of the request is in flight.
+   * Throws only when the status byte itself cannot be written (as `process` rejects); `EINVAL`
+   * when the backend is not a `SyncBlockBackend`.
+   */
+  processSync(mem: GuestMemory, chain: DescriptorChain): BlockRequestResult {
+    const backend = this.#syncBackend;
+    if (backend === null)
+      throw errnoError('EINVAL', 'processSync needs a backend with synchronous transfers');
     this.stats.requests++;
-    const statusAddr =
-      chain.writableLength > 0 ? byteAddress(chain.writable, chain.writableLength - 1) : undefined;
-    if (statusAddr === undefined) {
-      this.stats.malformed++;
-      return {
-        type: -1,
-        sector: 0n,
-        status: undefined,
-        usedLen: 0,
-        bytes: 0,
-        error: 'no device-writable status byte',
-      };
-    }
+    const statusAddr = lastByteAddress(chain.writable, chain.writableLength);
+    if (statusAddr === undefined) return this.#malformed();
     const result: BlockRequestResult = { type: -1, sector: 0n, status: BlkStatus.OK, usedLen: 1, bytes: 0 };
     try {
-      await this.#serve(mem, chain, result);
+      const op = this.#parse(mem, chain, result);
+      if (op?.kind === 'transfer') {
+        const moved = op.toDisk
+          ? backend.writevSync(op.buffers, op.position)
+          : backend.readvSync(op.buffers, op.position);
+        this.#transferred(mem, op, moved, result);
+      } else if (op?.kind === 'flush') backend.flushSync();
     } catch (error) {
-      result.status = error instanceof RequestError ? error.status : BlkStatus.IOERR;
-      result.usedLen = 1;
-      result.error = describe(error);
-      if (result.status === BlkStatus.UNSUPP) this.stats.unsupported++;
-      else this.stats.ioErrors++;
+      this.#failed(result, error);
+    }
+    mem.writeU8(statusAddr, result.status as number);
+    return result;
+  }
+
+  async #process(mem: GuestMemory, chain: DescriptorChain): Promise<BlockRequestResult> {
+    this.stats.requests++;
+    const statusAddr = lastByteAddress(chain.writable, chain.writableLength);
+    if (statusAddr === undefined) return this.#malformed();
+    const result: BlockRequestResult = { type: -1, sector: 0n, status: BlkStatus.OK, usedLen: 1, bytes: 0 };
+    try {
+      const op = this.#parse(mem, chain, result);
+      if (op?.kind === 'transfer') {
+        if (op.toDisk) {
+          const write = this.backend.writev(op.buffers, op.position);
+          this.#writes.add(write);
+          try {
+            this.#transferred(mem, op, await write, result);
+          } finally {
+            this.#writes.delete(write);
+          }
+        } else this.#transferred(mem, op, await this.backend.readv(op.buffers, op.position), result);
+      } else if (op?.kind === 'flush') {
+        await Promise.allSettled([...this.#writes]);
+        await this.backend.flush();
+      }
+    } catch (error) {
+      this.#failed(result, error);
     }
     mem.writeU8(statusAddr, result.status as number);
     return result;
@@ -186,140 +251,224 @@ export class BlockRequestHandler {
     while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
   }
 
-  async #serve(mem: GuestMemory, chain: DescriptorChain, result: BlockRequestResult): Promise<void> {
+  #malformed(): BlockRequestResult {
+    this.stats.malformed++;
+    return {
+      type: -1,
+      sector: 0n,
+      status: undefined,
+      usedLen: 0,
+      bytes: 0,
+      error: 'no device-writable status byte',
+    };
+  }
+
+  #failed(result: BlockRequestResult, error: unknown): void {
+    result.status = error instanceof RequestError ? error.status : BlkStatus.IOERR;
+    result.usedLen = 1;
+    result.error = describe(error);
+    if (result.status === BlkStatus.UNSUPP) this.stats.unsupported++;
+    else this.stats.ioErrors++;
+  }
+
+  /**
+   * Parses and checks a request (a chain with a status byte): what the backend must do, or null
+   * when the request is already done (GET_ID) or has nothing to move. Throws RequestError.
+   */
+  #parse(mem: GuestMemory, chain: DescriptorChain, result: BlockRequestResult): BackendOp | null {
     if (chain.readableLength < BLK_REQUEST_HEADER_SIZE) {
       throw new RequestError(
         BlkStatus.IOERR,
         `request header is ${chain.readableLength} bytes, needs ${BLK_REQUEST_HEADER_SIZE}`,
       );
     }
-    const view = readHeader(mem, chain.readable);
-    const type = view.getUint32(0, true);
-    const sector = view.getBigUint64(8, true);
+    const header = this.#readHeader(mem, chain.readable);
+    const at = this.#headerAt;
+    const type = header.getUint32(at, true);
+    const sectorLo = header.getUint32(at + 8, true);
+    const sectorHi = header.getUint32(at + 12, true);
+    // One bigint for the result; the checks below use numbers (a sector past 2^53 exceeds any capacity).
+    const sector = sectorHi * TWO_32 + sectorLo;
     result.type = type;
-    result.sector = sector;
+    result.sector = sectorHi < 0x20_0000 ? BigInt(sector) : (BigInt(sectorHi) << 32n) | BigInt(sectorLo);
     const inLength = chain.writableLength - 1; // bytes before the status byte
     switch (type) {
       case BlkRequestType.IN: {
         this.stats.reads++;
-        const data = segmentRange(chain.writable, 0, inLength);
-        const position = this.#checkData(data, inLength, sector);
-        await this.#transfer(mem, data, inLength, position, false);
-        result.bytes = inLength;
-        result.usedLen = inLength + 1;
-        this.stats.bytesRead += inLength;
-        return;
+        const position = this.#checkData(chain.writable, 0, inLength, sector, result.sector);
+        return transfer(mem, chain.writable, 0, inLength, position, false);
       }
       case BlkRequestType.OUT: {
         this.stats.writes++;
         if (this.readOnly) throw new RequestError(BlkStatus.IOERR, 'write to a read-only device');
         const outLength = chain.readableLength - BLK_REQUEST_HEADER_SIZE;
-        const data = segmentRange(chain.readable, BLK_REQUEST_HEADER_SIZE, outLength);
-        const position = this.#checkData(data, outLength, sector);
-        const write = this.#transfer(mem, data, outLength, position, true);
-        this.#writes.add(write);
-        try {
-          await write;
-        } finally {
-          this.#writes.delete(write);
-        }
-        result.bytes = outLength;
-        this.stats.bytesWritten += outLength;
-        return;
+        const position = this.#checkData(
+          chain.readable,
+          BLK_REQUEST_HEADER_SIZE,
+          outLength,
+          sector,
+          result.sector,
+        );
+        return transfer(mem, chain.readable, BLK_REQUEST_HEADER_SIZE, outLength, position, true);
       }
       case BlkRequestType.FLUSH: {
         this.stats.flushes++;
-        await Promise.allSettled([...this.#writes]);
-        await this.backend.flush();
-        return;
+        return FLUSH;
       }
       case BlkRequestType.GET_ID: {
         this.stats.getIds++;
         const n = Math.min(VIRTIO_BLK_ID_BYTES, inLength);
         const written = writeSegments(mem, chain.writable, this.serial.subarray(0, n));
         result.usedLen = written + 1;
-        return;
+        return null;
       }
       default:
         throw new RequestError(BlkStatus.UNSUPP, `unsupported request type ${type}`);
     }
   }
 
-  /** Checks a data transfer; returns the byte offset in the disk. */
-  #checkData(data: readonly Segment[], length: number, sector: bigint): number {
-    if (length % SECTOR_SIZE !== 0)
-      throw new RequestError(BlkStatus.IOERR, `data length ${length} is not a multiple of 512`);
-    if (data.length > this.segMax)
-      throw new RequestError(BlkStatus.IOERR, `${data.length} data segments exceed seg_max ${this.segMax}`);
-    for (const seg of data) {
-      if (seg.len > this.sizeMax)
-        throw new RequestError(
-          BlkStatus.IOERR,
-          `segment of ${seg.len} bytes exceeds size_max ${this.sizeMax}`,
-        );
-    }
-    // Division, not a `>>>` shift: a chain may carry 4 GiB or more and `>>>` keeps only 32 bits.
-    const sectors = BigInt(length / SECTOR_SIZE);
-    if (sector > this.capacity || sectors > this.capacity - sector) {
-      throw new RequestError(
-        BlkStatus.IOERR,
-        `sectors [${sector}, ${sector + sectors}) are beyond the capacity of ${this.capacity} sectors`,
-      );
-    }
-    return Number(sector) * SECTOR_SIZE;
-  }
-
-  /** Moves `length` bytes between the disk at `position` and guest memory, in place where it can. */
-  async #transfer(
+  /** A transfer completed: `moved` bytes of `op`. Short is an error; bounce buffers go to guest memory. */
+  #transferred(
     mem: GuestMemory,
-    data: readonly Segment[],
-    length: number,
-    position: number,
-    toDisk: boolean,
-  ): Promise<void> {
-    if (length === 0) return;
-    const buffers: Uint8Array[] = [];
-    const bounces: { addr: bigint; buf: Uint8Array }[] = [];
-    for (const seg of data) {
-      const view = sliceOrUndefined(mem, seg);
-      if (view) {
-        buffers.push(view);
-        continue;
-      }
-      // Spans two memory regions: go through a bounce buffer.
-      const buf = new Uint8Array(seg.len);
-      if (toDisk) mem.read(seg.addr, buf);
-      else bounces.push({ addr: seg.addr, buf });
-      buffers.push(buf);
-    }
-    const moved = toDisk
-      ? await this.backend.writev(buffers, position)
-      : await this.backend.readv(buffers, position);
+    op: BackendOp & { kind: 'transfer' },
+    moved: number,
+    result: BlockRequestResult,
+  ): void {
+    const length = op.length;
     if (moved !== length)
       throw new RequestError(
         BlkStatus.IOERR,
-        `short ${toDisk ? 'write' : 'read'}: ${moved} of ${length} bytes`,
+        `short ${op.toDisk ? 'write' : 'read'}: ${moved} of ${length} bytes`,
       );
-    for (const b of bounces) mem.write(b.addr, b.buf);
+    if (op.bounces !== null) for (const b of op.bounces) mem.write(b.addr, b.buf);
+    result.bytes = length;
+    if (op.toDisk) this.stats.bytesWritten += length;
+    else {
+      result.usedLen = length + 1;
+      this.stats.bytesRead += length;
+    }
+  }
+
+  /** Offset of the header in the view `#readHeader` returned. */
+  #headerAt = 0;
+
+  /** The 16-byte header: read in place when its first descriptor holds all of it (the common case). */
+  #readHeader(mem: GuestMemory, readable: readonly Segment[]): DataView {
+    const first = readable[0]!;
+    if (first.len >= BLK_REQUEST_HEADER_SIZE) {
+      const a = Number(first.addr);
+      const ri = mem.regionOf(a, BLK_REQUEST_HEADER_SIZE);
+      if (ri >= 0) {
+        const r = mem.regions[ri]!;
+        this.#headerAt = r.hostOffset + (a - r.start);
+        return r.view;
+      }
+    }
+    readSegments(mem, readable, new Uint8Array(this.#header.buffer));
+    this.#headerAt = 0;
+    return this.#header;
+  }
+
+  /**
+   * Checks a data transfer of bytes [start, start+length) of a segment stream (length, seg_max,
+   * size_max, capacity); returns the byte offset in the disk.
+   */
+  #checkData(
+    segments: readonly Segment[],
+    start: number,
+    length: number,
+    sector: number,
+    exact: bigint,
+  ): number {
+    if (length % SECTOR_SIZE !== 0)
+      throw new RequestError(BlkStatus.IOERR, `data length ${length} is not a multiple of 512`);
+    // The pieces the transfer takes, counted without materialising them.
+    let pieces = 0;
+    let tooLong = 0; // the first piece longer than size_max
+    let skip = start;
+    let want = length;
+    for (const seg of segments) {
+      if (want === 0) break;
+      if (skip >= seg.len) {
+        skip -= seg.len;
+        continue;
+      }
+      const n = Math.min(seg.len - skip, want);
+      pieces++;
+      if (n > this.sizeMax && tooLong === 0) tooLong = n;
+      want -= n;
+      skip = 0;
+    }
+    if (pieces > this.segMax)
+      throw new RequestError(BlkStatus.IOERR, `${pieces} data segments exceed seg_max ${this.segMax}`);
+    if (tooLong > 0)
+      throw new RequestError(BlkStatus.IOERR, `segment of ${tooLong} bytes exceeds size_max ${this.sizeMax}`);
+    // Division, not a `>>>` shift: a chain may carry 4 GiB or more and `>>>` keeps only 32 bits.
+    const sectors = length / SECTOR_SIZE;
+    if (sector > this.#sectors || sectors > this.#sectors - sector) {
+      throw new RequestError(
+        BlkStatus.IOERR,
+        `sectors [${exact}, ${exact + BigInt(sectors)}) are beyond the capacity of ${this.capacity} sectors`,
+      );
+    }
+    return sector * SECTOR_SIZE;
   }
 }
 
-/** The 16-byte header: read in place when its first descriptor holds all of it (the common case). */
-function readHeader(mem: GuestMemory, readable: readonly Segment[]): DataView {
-  const first = readable[0];
-  if (first && first.len >= BLK_REQUEST_HEADER_SIZE) {
-    const bytes = sliceOrUndefined(mem, { addr: first.addr, len: BLK_REQUEST_HEADER_SIZE });
-    if (bytes) return new DataView(bytes.buffer, bytes.byteOffset, BLK_REQUEST_HEADER_SIZE);
+/**
+ * The backend operation moving bytes [start, start+length) of a segment stream: views of guest
+ * memory in place (zero copy), or a bounce buffer for a piece that spans two memory regions.
+ * Null when there is nothing to move.
+ */
+function transfer(
+  mem: GuestMemory,
+  segments: readonly Segment[],
+  start: number,
+  length: number,
+  position: number,
+  toDisk: boolean,
+): BackendOp | null {
+  if (length === 0) return null;
+  const buffers: Uint8Array[] = [];
+  let bounces: { addr: bigint; buf: Uint8Array }[] | null = null;
+  let skip = start;
+  let want = length;
+  for (const seg of segments) {
+    if (want === 0) break;
+    if (skip >= seg.len) {
+      skip -= seg.len;
+      continue;
+    }
+    const n = Math.min(seg.len - skip, want);
+    // Segments lie in guest memory (the ring checked them), so below 2^53: exact numbers.
+    const a = Number(seg.addr) + skip;
+    const ri = mem.regionOf(a, n);
+    if (ri >= 0) {
+      const r = mem.regions[ri]!;
+      const off = a - r.start;
+      buffers.push(r.bytes.subarray(off, off + n));
+    } else {
+      // Spans two memory regions (or is not guest memory at all: mem.read/write throw).
+      const addr = seg.addr + BigInt(skip);
+      const buf = new Uint8Array(n);
+      if (toDisk) mem.read(addr, buf);
+      else {
+        bounces ??= [];
+        bounces.push({ addr, buf });
+      }
+      buffers.push(buf);
+    }
+    want -= n;
+    skip = 0;
   }
-  const header = new Uint8Array(BLK_REQUEST_HEADER_SIZE);
-  readSegments(mem, readable, header);
-  return new DataView(header.buffer);
+  return { kind: 'transfer', toDisk, buffers, bounces, length, position };
 }
 
-function sliceOrUndefined(mem: GuestMemory, seg: Segment): Uint8Array | undefined {
-  try {
-    return mem.slice(seg.addr, seg.len);
-  } catch {
-    return undefined;
-  }
+/** Guest address of the last byte of a segment stream of `total` bytes (the status byte). */
+function lastByteAddress(segments: readonly Segment[], total: number): bigint | undefined {
+  if (total === 0) return undefined;
+  const last = segments[segments.length - 1]!;
+  if (last.len === 1) return last.addr; // the usual status descriptor
+  if (last.len > 1) return last.addr + BigInt(last.len - 1);
+  return byteAddress(segments, total - 1); // trailing empty descriptors
 }

@@ -6,7 +6,7 @@ import { featureBit, VirtioFeature } from '@rxvmm/virtio';
 import { MmioRegister as R, VirtioMmioTransport } from '@rxvmm/virtio-mmio';
 import { GuestMemory, SplitDriver } from '@rxvmm/virtio-ring';
 import { describe, expect, it } from 'vitest';
-import type { BlockBackend } from './backend.js';
+import type { BlockBackend, SyncBlockBackend } from './backend.js';
 import { BlkRequestType as T } from './constants.js';
 import { initDevice, settle } from './test-support/harness.js';
 import { VirtioBlk } from './virtio-blk.js';
@@ -17,7 +17,10 @@ const AVAIL = 0x2000n;
 const USED = 0x3000n;
 
 describe('VirtioBlk under a guest that never stops publishing', () => {
-  it('pops a bounded batch per turn of the event loop, then carries on', async () => {
+  it.each([
+    ['an asynchronous', false],
+    ['a synchronous (SyncBlockBackend)', true],
+  ])('pops a bounded batch per turn of the event loop, then carries on (%s backend)', async (_, sync) => {
     const ram = new Uint8Array(1 << 20);
     const mem = new GuestMemory([{ guestPhysAddr: 0n, bytes: ram }]);
     let republish = 5000;
@@ -41,7 +44,19 @@ describe('VirtioBlk under a guest that never stops publishing', () => {
       flush: async () => {},
       close: async () => {},
     };
-    const blk = new VirtioBlk({ backend, memory: mem, queueSize: SIZE });
+    // A synchronous backend completes every request inside the pop loop: the budget must still end the turn.
+    const syncBackend: SyncBlockBackend = {
+      ...backend,
+      readvSync: (buffers) => {
+        reads++;
+        again();
+        return buffers.reduce((n, b) => n + b.length, 0);
+      },
+      writevSync: (buffers) => buffers.reduce((n, b) => n + b.length, 0),
+      flushSync: () => {},
+    };
+    const blk = new VirtioBlk({ backend: sync ? syncBackend : backend, memory: mem, queueSize: SIZE });
+    expect(blk.handler.sync).toBe(sync);
     const transport = new VirtioMmioTransport(blk, { isValidRange: (a, l) => mem.isValidRange(a, l) });
     const features =
       blk.features & ~featureBit(VirtioFeature.EVENT_IDX) & ~featureBit(VirtioFeature.INDIRECT_DESC);

@@ -193,12 +193,19 @@ export class BlockDevice implements ChainDevice {
     if (!info.queues[0]?.ready) throw errnoError('EINVAL', 'request queue 0 is not ready');
   }
 
-  handleChain(chain: DescriptorChain, memory: GuestMemory, queueIndex: number): Promise<number> {
-    return this.handler.process(memory, chain).then((result) => {
-      if (result.error) log(`queue ${queueIndex} head ${chain.head}: ${result.error}`);
-      for (const listener of this.#listeners) listener(queueIndex, result);
-      return result.usedLen;
-    });
+  /**
+   * Serves one request: its used length, at once (a number) when the backend's transfers are
+   * synchronous (`SyncBlockBackend`: no promise per request), else as a promise.
+   */
+  handleChain(chain: DescriptorChain, memory: GuestMemory, queueIndex: number): number | Promise<number> {
+    if (this.handler.sync) return this.#completed(queueIndex, chain, this.handler.processSync(memory, chain));
+    return this.handler.process(memory, chain).then((result) => this.#completed(queueIndex, chain, result));
+  }
+
+  #completed(queueIndex: number, chain: DescriptorChain, result: BlockRequestResult): number {
+    if (result.error) log(`queue ${queueIndex} head ${chain.head}: ${result.error}`);
+    if (this.#listeners.size > 0) for (const listener of this.#listeners) listener(queueIndex, result);
+    return result.usedLen;
   }
 
   /**
