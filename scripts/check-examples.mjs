@@ -59,7 +59,15 @@ export function examplePrograms(root = repoRoot) {
  * Writes, compiles and runs the examples and README blocks in `project`. `check(name, ok, detail)`
  * records one result, `skip(name, why)` one skip; `env` is the environment the programs run in.
  */
-export function checkExamples({ root = repoRoot, project, env = process.env, check, skip, keep = false, only }) {
+export function checkExamples({
+  root = repoRoot,
+  project,
+  env = process.env,
+  check,
+  skip,
+  keep = false,
+  only,
+}) {
   const work = join(project, 'rxvmm-checks');
   rmSync(work, { recursive: true, force: true });
   mkdirSync(join(work, 'src'), { recursive: true });

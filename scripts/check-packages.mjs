@@ -18,7 +18,11 @@
 //      into fresh projects whose PATH holds only node, npm and npx, once with
 //      --omit=optional (no @rxvmm/sys: the consumer's tsc must still accept the
 //      declarations) and once plainly (sys from its prebuild), and runs
-//      scripts/smoke-soft-kvm.mjs in each.
+//      scripts/smoke-soft-kvm.mjs in each,
+//   7. examples and README blocks from tarballs, no compiler: npm-installs every packed package the
+//      same way (plainly; rxjs and vitest from the registry) into one more fresh project, and there
+//      compiles (the repository's TypeScript, against the published declarations) and runs every
+//      program of examples/ and every README code block (scripts/check-examples.mjs).
 // Closing line: `N passed, N failed` (one per check).
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
@@ -37,6 +41,7 @@ import {
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, relative } from 'node:path';
+import { checkExamples } from './check-examples.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const bin = (name) => join(root, 'node_modules/.bin', name);
@@ -236,6 +241,24 @@ for (const dir of workspaces) {
   }
 }
 
+// A required peer is passed through: a library that depends on one whose API needs the
+// application's rxjs needs it too, and says so (the user installs it next to the library).
+for (const [name, { pub }] of packedAs) {
+  if (pub.bin !== undefined) continue; // a CLI provides its libraries' peers as dependencies
+  for (const dep of Object.keys(pub.dependencies ?? {})) {
+    const inner = packedAs.get(dep)?.pub;
+    for (const [peer, range] of REQUIRED_PEERS) {
+      if (inner?.peerDependencies?.[peer] === undefined || inner.peerDependenciesMeta?.[peer]?.optional)
+        continue;
+      check(
+        `${name}: passes ${dep}'s required peer ${peer} (${range}) through`,
+        pub.peerDependencies?.[peer] === range && pub.peerDependenciesMeta?.[peer]?.optional !== true,
+        `peer ${pub.peerDependencies?.[peer]}`,
+      );
+    }
+  }
+}
+
 // Third-party packages come from the workspace's store (no network); only the
 // @rxvmm packages are the tarballs under test.
 for (const [d, from] of thirdParty) {
@@ -259,11 +282,54 @@ for (const [name, cmd] of [
 }
 
 /**
+ * A PATH that holds only node, npm and npx (no cc, c++, make, python3; npm runs install scripts
+ * with /bin/sh by absolute path), and the caller's environment minus anything that names a tool or
+ * an npm setting of the workspace (pnpm exports npm_config_*); the user's npm cache and registry
+ * config stay. Made once.
+ */
+let compilerFree;
+function compilerFreeEnvironment() {
+  if (compilerFree) return compilerFree;
+  const onPath = (cmd) =>
+    (process.env.PATH ?? '')
+      .split(delimiter)
+      .map((dir) => join(dir, cmd))
+      .find((p) => existsSync(p));
+  const binDir = join(scratch, 'node-npm-npx');
+  mkdirSync(binDir);
+  for (const [cmd, from] of [
+    ['node', process.execPath],
+    ['npm', onPath('npm')],
+    ['npx', onPath('npx')],
+  ]) {
+    if (from) symlinkSync(realpathSync(from), join(binDir, cmd));
+  }
+  const bare = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !/^(npm_|pnpm_|CC$|CXX$|PYTHON$|MAKE$)/i.test(k)),
+  );
+  bare.PATH = binDir;
+  compilerFree = { binDir, bare };
+  return compilerFree;
+}
+
+/** npm install in `project` with no compiler on PATH; one check. */
+function npmInstallWithoutCompiler(label, project, npmArgs = []) {
+  const { binDir, bare } = compilerFreeEnvironment();
+  const install = spawnSync(
+    join(binDir, 'npm'),
+    ['install', '--no-audit', '--no-fund', '--script-shell=/bin/sh', ...npmArgs],
+    { cwd: project, env: bare, encoding: 'utf8', timeout: 300_000 },
+  );
+  const out = `${install.stdout ?? ''}${install.stderr ?? ''}${install.error?.message ?? ''}`;
+  check(`${label}: npm install`, install.status === 0, install.status === 0 ? '' : out);
+  return install.status === 0;
+}
+
+/**
  * SoftKvm as `npm i @rxvmm/kvm-soft` gives it, where nothing can be compiled: fresh npm
  * projects depend on the kvm-soft tarball, `overrides` point its @rxvmm dependencies at
  * theirs (so @rxvmm/sys stays what it is for a user, an optional dependency of eventfd),
- * third-party packages (rxjs) come from the registry, and PATH holds only node, npm and
- * npx (no cc, c++, make, python3; npm runs install scripts with /bin/sh by absolute path).
+ * third-party packages (rxjs) come from the registry, and PATH holds only node, npm and npx.
  */
 function softKvmWithoutCompiler() {
   const closure = new Set();
@@ -279,27 +345,7 @@ function softKvmWithoutCompiler() {
     return;
   }
 
-  const onPath = (cmd) =>
-    (process.env.PATH ?? '')
-      .split(delimiter)
-      .map((dir) => join(dir, cmd))
-      .find((p) => existsSync(p));
-  const binDir = join(scratch, 'node-npm-npx');
-  mkdirSync(binDir);
-  for (const [cmd, from] of [
-    ['node', process.execPath],
-    ['npm', onPath('npm')],
-    ['npx', onPath('npx')],
-  ]) {
-    if (from) symlinkSync(realpathSync(from), join(binDir, cmd));
-  }
-  // The caller's environment minus anything that names a tool or an npm setting of the
-  // workspace (pnpm exports npm_config_*); the user's npm cache and registry config stay.
-  const bare = Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !/^(npm_|pnpm_|CC$|CXX$|PYTHON$|MAKE$)/i.test(k)),
-  );
-  bare.PATH = binDir;
-
+  const { binDir, bare } = compilerFreeEnvironment();
   const tarball = (name) => `file:${packedAs.get(name).tgz}`;
   for (const [mode, npmArgs, smokeArg] of [
     ['--omit=optional', ['--omit=optional'], '--without-sys'],
@@ -317,14 +363,7 @@ function softKvmWithoutCompiler() {
       ),
     };
     writeFileSync(join(project, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-    const install = spawnSync(
-      join(binDir, 'npm'),
-      ['install', '--no-audit', '--no-fund', '--script-shell=/bin/sh', ...npmArgs],
-      { cwd: project, env: bare, encoding: 'utf8', timeout: 180_000 },
-    );
-    const installOut = `${install.stdout ?? ''}${install.stderr ?? ''}${install.error?.message ?? ''}`;
-    check(`${label}: npm install`, install.status === 0, install.status === 0 ? '' : installOut);
-    if (install.status !== 0) continue;
+    if (!npmInstallWithoutCompiler(label, project, npmArgs)) continue;
 
     copyFileSync(join(root, 'scripts/smoke-soft-kvm.mjs'), join(project, 'smoke-soft-kvm.mjs'));
     const smoke = spawnSync(join(binDir, 'node'), ['smoke-soft-kvm.mjs', smokeArg], {
@@ -385,6 +424,48 @@ function softKvmWithoutCompiler() {
 }
 
 softKvmWithoutCompiler();
+
+/**
+ * What a user who installs the packages from npm gets: every packed package (CLIs included) and
+ * their dependencies, installed by npm with no compiler on PATH (@rxvmm/sys from its prebuild),
+ * rxjs (the packages' peer) and vitest (kvm-contract's, for the README blocks that are vitest
+ * files) from the registry. There every example program and README code block is compiled with a
+ * strict tsc against the published declarations and run (scripts/check-examples.mjs).
+ */
+function examplesFromTarballs() {
+  const label = 'examples and README blocks from tarballs, no compiler';
+  if (packedAs.size === 0) {
+    check(`${label}: packages were packed`, false);
+    return;
+  }
+  const project = mkdtempSync(join(scratch, 'examples-'));
+  const tarball = (name) => `file:${packedAs.get(name).tgz}`;
+  const vitestVersion = JSON.parse(
+    readFileSync(join(root, 'node_modules/vitest/package.json'), 'utf8'),
+  ).version;
+  const manifest = {
+    name: 'rxvmm-examples-consumer',
+    private: true,
+    type: 'module',
+    dependencies: {
+      ...Object.fromEntries([...packedAs.keys()].map((n) => [n, tarball(n)])),
+      rxjs: REQUIRED_PEERS.get('rxjs'),
+      vitest: vitestVersion,
+    },
+    overrides: Object.fromEntries([...packedAs.keys()].map((n) => [n, tarball(n)])),
+  };
+  writeFileSync(join(project, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  if (!npmInstallWithoutCompiler(label, project)) return;
+  const { bare } = compilerFreeEnvironment();
+  checkExamples({
+    project,
+    env: bare,
+    check: (name, ok, detail) => check(`${label}: ${name}`, ok, detail),
+    skip: (name, why) => console.log(`skip ${label}: ${name}: ${why}`),
+  });
+}
+
+examplesFromTarballs();
 
 if (!process.argv.includes('--keep')) rmSync(scratch, { recursive: true, force: true });
 else console.log(`kept ${scratch}`);
