@@ -77,6 +77,7 @@ function openError(path: string, error: NodeJS.ErrnoException): ErrnoError {
   }
 }
 
+/** `/dev/kvm` opened (`openKvm()`): the `Kvm` of the interface on the real kernel. */
 export class LinuxKvm implements Kvm {
   readonly backend = 'linux';
   readonly path: string;
@@ -161,6 +162,7 @@ export class LinuxKvm implements Kvm {
     closeSync(this.fd);
   }
 
+  /** Same as `close()`. */
   [Symbol.dispose](): void {
     this.close();
   }

@@ -48,6 +48,7 @@ import {
   XsaveLayout,
 } from './abi-snapshot.js';
 
+/** Version of `LinuxVcpuState`; a state of another version is refused (EINVAL). */
 export const LINUX_VCPU_STATE_VERSION = 1;
 
 /** `LinuxVcpu.state()` / `VcpuRunner.stop({ saveState })`. */

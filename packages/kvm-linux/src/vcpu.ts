@@ -58,6 +58,7 @@ const INTR: VcpuExit = Object.freeze({ kind: 'intr' });
 const HLT: VcpuExit = Object.freeze({ kind: 'hlt' });
 const SHUTDOWN: VcpuExit = Object.freeze({ kind: 'shutdown' });
 
+/** A vCPU on `/dev/kvm` (`vm.createVcpu(id)`): the `Vcpu` of the interface, plus the LAPIC page and the saved state. Use it on the thread that created it. */
 export class LinuxVcpu implements Vcpu {
   readonly id: number;
   readonly fd: number;
@@ -120,6 +121,7 @@ export class LinuxVcpu implements Vcpu {
     if (this.#closed) throw errnoError('EBADF', `vCPU ${this.id} is closed`);
   }
 
+  /** KVM_GET_REGS. */
   getRegs(): Regs {
     this.#check();
     const bytes = newRegsBuffer();
@@ -127,11 +129,13 @@ export class LinuxVcpu implements Vcpu {
     return decodeRegs(bytes);
   }
 
+  /** KVM_SET_REGS. */
   setRegs(regs: Regs): void {
     this.#check();
     sys.ioctl(this.fd, KVM_SET_REGS, encodeRegs(regs));
   }
 
+  /** KVM_GET_SREGS. */
   getSregs(): Sregs {
     this.#check();
     const bytes = newSregsBuffer();
@@ -139,6 +143,7 @@ export class LinuxVcpu implements Vcpu {
     return decodeSregs(bytes);
   }
 
+  /** KVM_SET_SREGS. */
   setSregs(sregs: Sregs): void {
     this.#check();
     // Read first: the struct also carries the pending-interrupt bitmap, which
@@ -325,6 +330,7 @@ export class LinuxVcpu implements Vcpu {
     return this.#kickTarget.buffer;
   }
 
+  /** Closes the vCPU fd and unmaps its `kvm_run` page (a kick after this is a no-op). */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -336,6 +342,7 @@ export class LinuxVcpu implements Vcpu {
     this.#onClose = undefined;
   }
 
+  /** Same as `close()`. */
   [Symbol.dispose](): void {
     this.close();
   }

@@ -20,6 +20,7 @@ import {
 } from './abi-snapshot.js';
 import { bad, bytes, toBase64 } from './vcpu-state.js';
 
+/** Version of `LinuxVmState`; a state of another version is refused (EINVAL). */
 export const LINUX_VM_STATE_VERSION = 1;
 
 /** `LinuxVm.state()`. */

@@ -25,6 +25,7 @@ import type { VmWiring } from './wiring.js';
  */
 export type EventFdRef = { readonly fd: number } | number;
 
+/** Capabilities `checkExtension` answers, by name (KVM_CAP_*). */
 export type Capability =
   | 'irqchip'
   | 'irqfd'
@@ -46,9 +47,11 @@ export interface Kvm extends Disposable {
   checkExtension(capability: Capability): boolean;
   /** KVM_CREATE_VM. */
   createVm(): Vm;
+  /** Closes /dev/kvm (or the SoftKvm); VMs created from it stay usable until they are closed. */
   close(): void;
 }
 
+/** A guest RAM slot to create or replace (KVM_SET_USER_MEMORY_REGION); `size` 0 deletes the slot. */
 export interface MemoryRegionOptions {
   /** Slot number; a slot is replaced or removed by reusing it (size 0 removes). */
   slot: number;
@@ -200,11 +203,16 @@ export type VcpuExit =
   | { kind: 'system-event'; type: number }
   | { kind: 'unknown'; reason: number };
 
+/** A virtual CPU (KVM_CREATE_VCPU): registers, the synchronous `run()` loop, kicks. */
 export interface Vcpu extends Disposable {
   readonly id: number;
+  /** KVM_GET_REGS: the general-purpose registers, RIP and RFLAGS. */
   getRegs(): Regs;
+  /** KVM_SET_REGS. */
   setRegs(regs: Regs): void;
+  /** KVM_GET_SREGS: segment, descriptor-table and control registers, EFER, APIC base. */
   getSregs(): Sregs;
+  /** KVM_SET_SREGS. */
   setSregs(sregs: Sregs): void;
   /**
    * KVM_RUN: enters the guest until the next exit. Synchronous, like the ioctl:
@@ -221,9 +229,11 @@ export interface Vcpu extends Disposable {
    * `{ kind: 'intr' }` (SoftKvm: an interrupt is pending; kvm-linux: at once).
    */
   whenRunnable(): Promise<void>;
+  /** Closes the vCPU. A run in progress on another thread ends first. */
   close(): void;
 }
 
+/** A virtual machine (KVM_CREATE_VM): memory slots, the irqchip, ioeventfds, irqfds, GSI routing, vCPUs. */
 export interface Vm extends Disposable {
   /** KVM_SET_USER_MEMORY_REGION with memory the backend allocates; size 0 deletes the slot. */
   setMemoryRegion(options: MemoryRegionOptions): MemoryRegion | undefined;
@@ -258,6 +268,7 @@ export interface Vm extends Disposable {
    * refuses) throws its errno, and the VM should then be closed. Memory comes back zeroed.
    */
   restoreWiring(wiring: VmWiring, eventfds: (savedFd: number) => EventFdRef | undefined): void;
+  /** Closes the VM: ioeventfds and irqfds are released; guest RAM is unmapped once no vCPU uses it. */
   close(): void;
 }
 

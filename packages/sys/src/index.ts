@@ -26,9 +26,32 @@ export const pollWait: (fd: number, events: number, timeoutMs: number) => number
 /** libuv readiness polling of an fd on the calling thread's event loop. */
 export const Poller = native.Poller;
 
-export const { EFD_SEMAPHORE, EFD_NONBLOCK, EFD_CLOEXEC, POLLIN, POLLOUT, POLLERR, POLLHUP, POLLNVAL } =
-  native.fdConstants;
-export const { UV_READABLE, UV_WRITABLE, UV_DISCONNECT } = native.pollConstants;
+export const {
+  /** eventfd2(2) flag: semaphore semantics (a read takes 1 from the counter, not all of it). */
+  EFD_SEMAPHORE,
+  /** eventfd2(2) flag: O_NONBLOCK (a read of 0 or a write that would overflow fails with EAGAIN). */
+  EFD_NONBLOCK,
+  /** eventfd2(2) flag: close-on-exec. */
+  EFD_CLOEXEC,
+  /** poll(2) event: readable. */
+  POLLIN,
+  /** poll(2) event: writable. */
+  POLLOUT,
+  /** poll(2) revent: error condition. */
+  POLLERR,
+  /** poll(2) revent: hang-up. */
+  POLLHUP,
+  /** poll(2) revent: the fd is not open. */
+  POLLNVAL,
+} = native.fdConstants;
+export const {
+  /** `Poller` event: the fd is readable (libuv UV_READABLE). */
+  UV_READABLE,
+  /** `Poller` event: the fd is writable (libuv UV_WRITABLE). */
+  UV_WRITABLE,
+  /** `Poller` event: the peer hung up (libuv UV_DISCONNECT). */
+  UV_DISCONNECT,
+} = native.pollConstants;
 
 // --- AF_UNIX stream sockets with SCM_RIGHTS (vhost-user) ---
 /** socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC [| SOCK_NONBLOCK]). */
@@ -65,14 +88,23 @@ export const mappingBuffer: (address: bigint, length: number) => ArrayBuffer = n
 /** memfd_create(2). */
 export const memfdCreate: (name: string, flags: number) => number = native.memfdCreate;
 export const {
+  /** mmap(2) protection: no access. */
   PROT_NONE,
+  /** mmap(2) protection: readable. */
   PROT_READ,
+  /** mmap(2) protection: writable. */
   PROT_WRITE,
+  /** mmap(2) flag: writes reach the file and every other mapping of it (guest RAM shared with a back-end). */
   MAP_SHARED,
+  /** mmap(2) flag: copy-on-write private mapping. */
   MAP_PRIVATE,
+  /** mmap(2) flag: not backed by a file (`fd` -1). */
   MAP_ANONYMOUS,
+  /** mmap(2) flag: reserve no swap for the mapping. */
   MAP_NORESERVE,
+  /** memfd_create(2) flag: close-on-exec. */
   MFD_CLOEXEC,
+  /** memfd_create(2) flag: the memfd may be sealed (`addSeals`). */
   MFD_ALLOW_SEALING,
 } = native.mmanConstants;
 
@@ -81,8 +113,18 @@ export const {
 export const getSeals: (fd: number) => number = native.getSeals;
 /** fcntl(F_ADD_SEALS): adds `F_SEAL_*` bits; `EPERM` when sealing is not allowed (F_SEAL_SEAL, no MFD_ALLOW_SEALING). */
 export const addSeals: (fd: number, seals: number) => void = native.addSeals;
-export const { F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_WRITE, F_SEAL_FUTURE_WRITE } =
-  native.sealConstants;
+export const {
+  /** File seal: no further seal may be added. */
+  F_SEAL_SEAL,
+  /** File seal: the file cannot shrink (a mapping of it cannot fault past a new end). */
+  F_SEAL_SHRINK,
+  /** File seal: the file cannot grow. */
+  F_SEAL_GROW,
+  /** File seal: the contents cannot be written (needs no writable shared mapping). */
+  F_SEAL_WRITE,
+  /** File seal: no new writable mapping or write; existing writable mappings keep working. */
+  F_SEAL_FUTURE_WRITE,
+} = native.sealConstants;
 
 // --- ioctl and thread kicks (kvm-linux) ---
 /**

@@ -5,6 +5,7 @@
  */
 import type { VcpuExit } from '@rxvmm/kvm';
 
+/** The exit counters a `VcpuRunner` keeps, by name. */
 export const COUNTER_NAMES = [
   /** Every return of `run()`. */
   'exits',
@@ -24,7 +25,9 @@ export const COUNTER_NAMES = [
   'unknown',
 ] as const;
 
+/** One of `COUNTER_NAMES`. */
 export type CounterName = (typeof COUNTER_NAMES)[number];
+/** Every counter's value at one moment (`counters.snapshot()`). */
 export type CounterSnapshot = Record<CounterName, number>;
 
 const INDEX = Object.fromEntries(COUNTER_NAMES.map((name, i) => [name, i])) as Record<CounterName, number>;
@@ -41,10 +44,12 @@ export class ExitCounters {
     this.slots = new Float64Array(buffer);
   }
 
+  /** The current value of one counter. */
   get(name: CounterName): number {
     return this.slots[INDEX[name]] ?? 0;
   }
 
+  /** Every counter, read now (each is exact; together they may straddle an exit). */
   snapshot(): CounterSnapshot {
     const out = {} as CounterSnapshot;
     COUNTER_NAMES.forEach((name, i) => {

@@ -10,6 +10,7 @@ import type { MemoryRegion, VcpuExit } from '@rxvmm/kvm';
 import type { LinuxVcpu } from '../vcpu.js';
 import type { ExitCounters } from './counters.js';
 
+/** What a handler module's functions get in the vCPU's worker: the vCPU, guest RAM, `data`, counters, `post`. */
 export interface VcpuContext<Data = unknown> {
   /** The vCPU, created on this worker thread (set registers, the LAPIC, ... in `setup`). */
   readonly vcpu: LinuxVcpu;
@@ -35,6 +36,7 @@ export interface VcpuContext<Data = unknown> {
 // biome-ignore lint/suspicious/noConfusingVoidType: handlers that return nothing are typed `void`
 export type ExitDecision = 'stop' | 'continue' | undefined | void;
 
+/** A handler module's default (or `handler`) export: `setup`, `onExit`, and the optional hooks. */
 export interface VcpuHandler<Data = unknown> {
   /** Once, before the first run: registers, code in RAM, per-thread state. */
   setup?(ctx: VcpuContext<Data>): void | Promise<void>;

@@ -50,6 +50,7 @@ export function spawnVcpuWorker(
   return new Worker(url, { workerData: boot, name, execArgv: workerExecArgv() });
 }
 
+/** Options of `VcpuRunner.prepare()`. */
 export interface PrepareVcpuOptions {
   /**
    * URL (or file URL string) of the handler module (see `VcpuRunnerOptions.handler`). A `.cjs`
@@ -67,6 +68,7 @@ export interface PrepareVcpuOptions {
   worker?: URL | string;
 }
 
+/** A vCPU worker started ahead of its VM (`VcpuRunner.prepare()`): it has loaded the runner and the handler and waits for `VcpuRunner.start({ prepared })`. */
 export class PreparedVcpu implements Disposable {
   readonly handlerUrl: string;
   readonly name: string | undefined;

@@ -45,12 +45,14 @@ export type RunEndReason =
   /** The handler (or setup) threw: see `error`. */
   | 'error';
 
+/** An error carried across threads as plain data (message, errno `.code`, stack). */
 export interface SerializedError {
   message: string;
   code?: string;
   stack?: string;
 }
 
+/** How a vCPU run ended (`runner.done`, `runner.stop()`). */
 export interface VcpuRunResult {
   reason: RunEndReason;
   /** The last exit (a copy). */

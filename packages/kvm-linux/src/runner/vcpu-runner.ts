@@ -32,6 +32,7 @@ import {
 
 export { VCPU_WORKER_URL } from './prepared.js';
 
+/** Options of `VcpuRunner.start()`. */
 export interface VcpuRunnerOptions<Data = unknown> {
   vm: LinuxVm;
   /** vCPU id (KVM_CREATE_VCPU). */
@@ -70,6 +71,7 @@ function startError(id: number, result: VcpuRunResult): Error {
   return error;
 }
 
+/** A vCPU on its own worker thread: the worker creates it, imports the VMM's exit-handler module and loops on KVM_RUN, so the main thread's event loop stays free (ioeventfd `signals$`, timers, I/O). */
 export class VcpuRunner {
   readonly id: number;
   /** Exit counters, written by the worker, readable at any time. */
@@ -309,6 +311,7 @@ export class VcpuRunner {
     return this.done;
   }
 
+  /** Stops the run (`stop()`) and waits for the worker to end. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
   }

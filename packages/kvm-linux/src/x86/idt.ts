@@ -19,6 +19,7 @@ export const IDT_GATE_BYTES = 16;
 /** Handler addresses (guest-virtual = guest-physical under `setupLongMode`'s identity map) by vector. */
 export type IdtHandlers = ReadonlyMap<number, bigint> | Readonly<Record<number, bigint>>;
 
+/** How a gate is built (`idtGate`, `writeIdt`, `setupIdt`). */
 export interface IdtGateOptions {
   /** Code segment selector (default `GDT_CODE64_SELECTOR`, the one `setupLongMode` loads). */
   selector?: number;
@@ -30,6 +31,7 @@ export interface IdtGateOptions {
   dpl?: number;
 }
 
+/** Options of `setupIdt`: the handlers by vector, where the table goes, and the gate options. */
 export interface SetupIdtOptions extends IdtGateOptions {
   handlers: IdtHandlers;
   /** Where the 4 KiB table goes (default `BOOT_IDT_ADDR`, 0x1000: free under `setupLongMode`). */

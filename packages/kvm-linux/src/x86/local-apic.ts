@@ -36,6 +36,7 @@ export const APIC_SVR_ENABLE = 0x100;
 /** LVT bit 16: the entry is masked. */
 export const APIC_LVT_MASKED = 0x1_0000;
 
+/** Options of `enableLocalApic`. */
 export interface LocalApicOptions {
   /** Vector of spurious interrupts, 32..255 (default 0xff). The guest's gate for it needs no EOI. */
   spuriousVector?: number;

@@ -19,20 +19,32 @@ import {
 
 /** GDT selectors the helpers load. */
 export const GDT_CODE64_SELECTOR = 0x08;
+/** The flat data segment's selector. */
 export const GDT_DATA_SELECTOR = 0x10;
+/** The TSS's selector (64-bit TSS descriptor, two GDT entries). */
 export const GDT_TSS_SELECTOR = 0x18;
 
 /** Control-register and EFER bits. */
 export const CR0_PE = 1n << 0n;
+/** CR0.MP: monitor coprocessor. */
 export const CR0_MP = 1n << 1n;
+/** CR0.ET: extension type (always 1). */
 export const CR0_ET = 1n << 4n;
+/** CR0.NE: native x87 error reporting. */
 export const CR0_NE = 1n << 5n;
+/** CR0.WP: write-protect honoured in ring 0. */
 export const CR0_WP = 1n << 16n;
+/** CR0.PG: paging. */
 export const CR0_PG = 1n << 31n;
+/** CR4.PAE: physical address extension (required by long mode). */
 export const CR4_PAE = 1n << 5n;
+/** CR4.OSFXSR: FXSAVE/FXRSTOR and SSE enabled. */
 export const CR4_OSFXSR = 1n << 9n;
+/** CR4.OSXMMEXCPT: SIMD floating-point exceptions. */
 export const CR4_OSXMMEXCPT = 1n << 10n;
+/** EFER.LME: long mode enable. */
 export const EFER_LME = 1n << 8n;
+/** EFER.LMA: long mode active. */
 export const EFER_LMA = 1n << 10n;
 
 const PAGE_PRESENT = 1n;
@@ -41,9 +53,15 @@ const PAGE_HUGE = 1n << 7n;
 const HUGE_PAGE = 2n << 20n;
 
 /** The part of a Vm the helpers need (a vCPU runner's worker offers the same). */
-export type GuestMemorySource = Pick<Vm, 'memoryRegions'> | { memoryRegions(): readonly MemoryRegion[] };
+export type GuestMemorySource =
+  | Pick<Vm, 'memoryRegions'>
+  | {
+      /** Guest RAM, as `vm.memoryRegions()` (a VcpuRunner handler's `ctx` offers it too). */
+      memoryRegions(): readonly MemoryRegion[];
+    };
 type RegisterAccess = Pick<Vcpu, 'getRegs' | 'setRegs' | 'getSregs' | 'setSregs'>;
 
+/** Options of `setupLongMode`. */
 export interface LongModeOptions {
   /** RIP to start at (64-bit, identity mapped). */
   entry: bigint;

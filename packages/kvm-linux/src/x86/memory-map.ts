@@ -11,7 +11,9 @@ import { IOAPIC_BASE, LAPIC_BASE } from './local-apic.js';
 export const BOOT_GDT_ADDR = 0x700n;
 /** PML4 (one page); the PDPT follows at +0x1000 and the page directories at +0x2000. */
 export const BOOT_PML4_ADDR = 0x2000n;
+/** The page-directory-pointer table `setupLongMode` writes (one page). */
 export const BOOT_PDPT_ADDR = 0x3000n;
+/** The first page directory (one page per GiB identity-mapped follows). */
 export const BOOT_PD_ADDR = 0x4000n;
 /** Default identity-mapped range: 4 GiB (RAM, MMIO windows, IOAPIC, LAPIC), 4 page directories (0x4000-0x7fff). */
 export const DEFAULT_IDENTITY_MAP_SIZE = 4n << 30n;

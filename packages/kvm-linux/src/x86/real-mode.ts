@@ -5,6 +5,7 @@
 import { errnoError } from '@rxvmm/errno';
 import type { Regs, Segment, Sregs, Vcpu } from '@rxvmm/kvm';
 
+/** Options of `setupRealMode`. */
 export interface RealModeOptions {
   /** Linear address of the first instruction (< 1 MiB). CS:IP is derived from it. */
   entry: bigint;
