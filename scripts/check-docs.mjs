@@ -13,11 +13,17 @@
 //      and every relative link in docs/*.md and README.md points at a file that exists;
 //   d. every test name quoted on a "- Checked by:" line of docs/SEMANTICS.md is
 //      the name of a test in packages/ or apps/ ("…" stands for the varying part
-//      of a generated name).
+//      of a generated name);
+//   e. every benchmark figure a README states comes from a committed `pnpm bench`
+//      record: each generated table (<!-- bench-table ... -->) is what
+//      scripts/bench-tables.mjs makes of the record it names, and no figure (a
+//      decimal with a unit of time, rate or ratio, a table cell of one) stands
+//      outside such a table.
 // One line per check (`ok` / `FAIL` with the offending places); the closing line
 // is `N passed, N failed`, and the exit status is 1 when anything failed.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { benchTableProblems } from './bench-tables.mjs';
 
 const root = resolve(new URL('..', import.meta.url).pathname);
 const SKIP_DIRS = new Set(['node_modules', 'dist', '.turbo', '.git', 'build', 'prebuilds', 'coverage']);
@@ -189,6 +195,13 @@ const anchors = new Set(headings.map(slug));
   });
   check('d. tests cited in docs/SEMANTICS.md exist', problems);
 }
+
+// ---- e. README figures come from a committed bench record ------------------------------------
+
+check(
+  'e. README figures come from a committed bench record (scripts/bench-tables.mjs)',
+  benchTableProblems(root),
+);
 
 console.log(`${passed} passed, ${failed} failed`);
 process.exitCode = failed === 0 ? 0 : 1;
