@@ -102,6 +102,7 @@ export interface BackendSessionOptions {
   requireSealed?: boolean;
 }
 
+/** One frontend's session on the back-end: its messages handled in order, its memory table, rings and their serving loops. `VhostUserServer` makes one per connection. */
 export class BackendSession implements VringHost {
   private readonly channel: MessageChannel;
   private readonly log: Logger;
@@ -168,6 +169,7 @@ export class BackendSession implements VringHost {
     return { messages: this.messages, rings: this.rings.map((r) => ({ ...r.stats })) };
   }
 
+  /** The guest-physical address of a frontend virtual address range (EFAULT when the table does not cover it). */
   vaToGpa(va: bigint, len: bigint): bigint {
     if (this.table === null) throw errnoError('EFAULT', 'no memory table');
     return this.table.vaToGpa(va, len);

@@ -19,6 +19,7 @@ export interface RawMessage {
   fds: number[];
 }
 
+/** What a `MessageChannel` calls: each message as it is framed, and once when the connection ends. */
 export interface ChannelHandlers {
   /** Called for each complete message; the handler owns `fds`. */
   onMessage(message: RawMessage): void;
@@ -26,6 +27,7 @@ export interface ChannelHandlers {
   onClose(reason: string | null): void;
 }
 
+/** A vhost-user connection: frames messages (header, payload, SCM_RIGHTS fds) from a non-blocking Unix socket, sends them, and refuses framing violations by closing. */
 export class MessageChannel {
   private poller: PollerHandle | null;
   private readonly headerBuf = new Uint8Array(HEADER_SIZE);
@@ -60,6 +62,7 @@ export class MessageChannel {
     this.poller?.stop();
   }
 
+  /** Reads again after `pause()`. */
   resume(): void {
     if (this.closedFlag || !this.paused) return;
     this.paused = false;

@@ -36,6 +36,7 @@ export type ProxyActivation = Pick<
   'features' | 'queues' | 'signalUsedBuffer' | 'needsReset'
 >;
 
+/** Options of `VhostUserDeviceProxy.connect()`. */
 export interface DeviceProxyOptions {
   /** Virtio device ID (2 = block). */
   deviceType: number;
@@ -49,6 +50,7 @@ export interface DeviceProxyOptions {
   configSize?: number;
 }
 
+/** A `VirtioDevice` whose queues a vhost-user back-end serves: a VMM's transport hosts it, and at DRIVER_OK it hands the queues over (SET_FEATURES, SET_MEM_TABLE, each ring's NUM/BASE/ADDR/CALL/KICK/ENABLE). */
 export class VhostUserDeviceProxy implements VirtioDevice {
   readonly deviceType: number;
   readonly features: bigint;

@@ -106,6 +106,7 @@ interface Pending {
   reject(error: Error): void;
 }
 
+/** The frontend side of vhost-user, what a VMM uses to hand its queues to a back-end: each message as a method, and `start()` for QEMU's whole sequence. Requests are serialized; with REPLY_ACK each waits for its ack. */
 export class VhostUserFrontend {
   private readonly channel: MessageChannel;
   private readonly pending: Pending[] = [];
@@ -172,35 +173,43 @@ export class VhostUserFrontend {
     return this.closeReason;
   }
 
+  /** Closes the connection (the back-end ends the session and releases everything). */
   close(): void {
     this.channel.close(null);
   }
 
+  /** GET_FEATURES: the virtio features the back-end offers, `VHOST_USER_F_PROTOCOL_FEATURES` included. */
   getFeatures(): Promise<bigint> {
     return this.call(Request.GET_FEATURES, undefined, [], true).then(decodeU64);
   }
 
+  /** SET_FEATURES: the features the driver accepted. */
   async setFeatures(features: bigint): Promise<void> {
     await this.call(Request.SET_FEATURES, encodeU64(features));
   }
 
+  /** GET_PROTOCOL_FEATURES. */
   getProtocolFeatures(): Promise<bigint> {
     return this.call(Request.GET_PROTOCOL_FEATURES, undefined, [], true).then(decodeU64);
   }
 
+  /** SET_PROTOCOL_FEATURES (REPLY_ACK takes effect for the next request). */
   async setProtocolFeatures(features: bigint): Promise<void> {
     await this.call(Request.SET_PROTOCOL_FEATURES, encodeU64(features));
     this.protocolFeatures = features;
   }
 
+  /** SET_OWNER: this connection owns the back-end's device. */
   async setOwner(): Promise<void> {
     await this.call(Request.SET_OWNER);
   }
 
+  /** RESET_OWNER: the back-end stops every ring and releases the memory table. */
   async resetOwner(): Promise<void> {
     await this.call(Request.RESET_OWNER);
   }
 
+  /** GET_QUEUE_NUM (needs the MQ protocol feature): how many queues the back-end has. */
   getQueueNum(): Promise<number> {
     return this.call(Request.GET_QUEUE_NUM, undefined, [], true).then((p) => Number(decodeU64(p)));
   }
@@ -218,6 +227,7 @@ export class VhostUserFrontend {
     return reply.slice(CONFIG_HEADER_SIZE);
   }
 
+  /** SET_CONFIG: a driver write into the device's configuration space. */
   async setConfig(offset: number, data: Uint8Array): Promise<void> {
     await this.call(Request.SET_CONFIG, encodeConfig(offset, 0, data));
   }
@@ -237,10 +247,12 @@ export class VhostUserFrontend {
     );
   }
 
+  /** SET_VRING_NUM: the ring's size. */
   async setVringNum(index: number, num: number): Promise<void> {
     await this.call(Request.SET_VRING_NUM, encodeVringState(index, num));
   }
 
+  /** SET_VRING_BASE: where the ring starts (next avail index; for packed rings with the wrap counter in bit 15). */
   async setVringBase(index: number, base: number): Promise<void> {
     await this.call(Request.SET_VRING_BASE, encodeVringState(index, base));
   }
@@ -252,6 +264,7 @@ export class VhostUserFrontend {
     return new DataView(reply.buffer, reply.byteOffset, 8).getUint32(4, true);
   }
 
+  /** SET_VRING_ADDR: the ring's areas as frontend virtual addresses. */
   async setVringAddr(
     index: number,
     q: Pick<FrontendQueue, 'descUserAddr' | 'availUserAddr' | 'usedUserAddr'>,
@@ -269,18 +282,22 @@ export class VhostUserFrontend {
     );
   }
 
+  /** SET_VRING_KICK: the kick eventfd (`null`: no fd, the ring starts at once). */
   async setVringKick(index: number, fd: number | null): Promise<void> {
     await this.vringFd(Request.SET_VRING_KICK, index, fd);
   }
 
+  /** SET_VRING_CALL: the call eventfd the back-end signals for used buffers (`null`: none). */
   async setVringCall(index: number, fd: number | null): Promise<void> {
     await this.vringFd(Request.SET_VRING_CALL, index, fd);
   }
 
+  /** SET_VRING_ERR: the eventfd the back-end signals when the ring fails (`null`: none). */
   async setVringErr(index: number, fd: number | null): Promise<void> {
     await this.vringFd(Request.SET_VRING_ERR, index, fd);
   }
 
+  /** SET_VRING_ENABLE: enable or pause the ring (with protocol features). */
   async setVringEnable(index: number, enable: boolean): Promise<void> {
     await this.call(Request.SET_VRING_ENABLE, encodeVringState(index, enable ? 1 : 0));
   }

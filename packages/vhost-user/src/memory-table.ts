@@ -45,6 +45,7 @@ interface MappedRegion extends MemoryRegionDesc {
   buffer?: ArrayBuffer;
 }
 
+/** A mapped SET_MEM_TABLE: each region's fd mapped into this process, exposed as `guestMemory` (a `GuestMemory`) and translated from frontend virtual addresses. */
 export class MemoryTable {
   /** The table as guest memory: what descriptors' guest-physical addresses are served from. */
   readonly guestMemory: GuestMemory;

@@ -26,12 +26,14 @@ import {
   VRING_STATE_SIZE,
 } from './protocol.js';
 
+/** A message header: request code, flags (version, reply, need-reply), payload size. */
 export interface Header {
   request: number;
   flags: number;
   size: number;
 }
 
+/** One region of SET_MEM_TABLE, as the wire carries it (the fd travels separately). */
 export interface MemoryRegionDesc {
   guestPhysAddr: bigint;
   memorySize: bigint;
@@ -39,6 +41,7 @@ export interface MemoryRegionDesc {
   mmapOffset: bigint;
 }
 
+/** The SET_VRING_ADDR payload: the ring's areas as frontend virtual addresses. */
 export interface VringAddr {
   index: number;
   flags: number;
@@ -306,12 +309,14 @@ export function encodeReply(request: number, payload: Uint8Array): Uint8Array {
   return encodeMessage(request, VERSION | FLAG_REPLY, payload);
 }
 
+/** A u64 payload (features, GET_VRING_BASE replies, SET_VRING_KICK/CALL/ERR). */
 export function encodeU64(value: bigint): Uint8Array {
   const out = new Uint8Array(8);
   new DataView(out.buffer).setBigUint64(0, BigInt.asUintN(64, value), true);
   return out;
 }
 
+/** A `vhost_vring_state` payload: queue index and a number (SET_VRING_NUM/BASE/ENABLE). */
 export function encodeVringState(index: number, num: number): Uint8Array {
   const out = new Uint8Array(VRING_STATE_SIZE);
   const view = new DataView(out.buffer);
@@ -320,6 +325,7 @@ export function encodeVringState(index: number, num: number): Uint8Array {
   return out;
 }
 
+/** A `vhost_vring_addr` payload. */
 export function encodeVringAddr(addr: VringAddr): Uint8Array {
   const out = new Uint8Array(VRING_ADDR_SIZE);
   const view = new DataView(out.buffer);
@@ -332,6 +338,7 @@ export function encodeVringAddr(addr: VringAddr): Uint8Array {
   return out;
 }
 
+/** A SET_MEM_TABLE payload (the fds are sent alongside, one per region). */
 export function encodeMemTable(regions: readonly MemoryRegionDesc[]): Uint8Array {
   const out = new Uint8Array(MEM_TABLE_HEADER_SIZE + regions.length * MEM_REGION_SIZE);
   const view = new DataView(out.buffer);
@@ -346,6 +353,7 @@ export function encodeMemTable(regions: readonly MemoryRegionDesc[]): Uint8Array
   return out;
 }
 
+/** A GET/SET_CONFIG payload: offset, size, flags, then the bytes. */
 export function encodeConfig(offset: number, flags: number, data: Uint8Array): Uint8Array {
   const out = new Uint8Array(CONFIG_HEADER_SIZE + data.length);
   const view = new DataView(out.buffer);

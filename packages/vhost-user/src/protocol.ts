@@ -40,6 +40,7 @@ export const Request = {
   SET_STATUS: 39,
   GET_STATUS: 40,
 } as const;
+/** One of the `Request` codes. */
 export type RequestCode = (typeof Request)[keyof typeof Request];
 
 const names = new Map<number, string>(Object.entries(Request).map(([k, v]) => [v, k]));
@@ -53,8 +54,11 @@ export function requestName(code: number): string {
 export const HEADER_SIZE = 12;
 /** Header flag bits. */
 export const FLAG_VERSION_MASK = 0x3;
+/** The protocol version in every header (flags bits 0-1). */
 export const VERSION = 0x1;
+/** Header flag: this message is a reply. */
 export const FLAG_REPLY = 0x4;
+/** Header flag: the sender wants a reply (with REPLY_ACK negotiated). */
 export const FLAG_NEED_REPLY = 0x8;
 
 /**
@@ -72,16 +76,22 @@ export const MAX_CONFIG_SIZE = 256;
 
 /** Payload layouts. */
 export const MEM_REGION_SIZE = 32; // u64 gpa, u64 size, u64 user addr, u64 mmap offset
+/** SET_MEM_TABLE payload header: u32 region count, u32 padding. */
 export const MEM_TABLE_HEADER_SIZE = 8; // u32 nregions, u32 padding
+/** `vhost_vring_state` payload: u32 index, u32 num. */
 export const VRING_STATE_SIZE = 8; // u32 index, u32 num
+/** `vhost_vring_addr` payload: u32 index, u32 flags, u64 desc, used, avail and log addresses. */
 export const VRING_ADDR_SIZE = 40; // u32 index, u32 flags, u64 desc, u64 used, u64 avail, u64 log
+/** GET/SET_CONFIG payload header: u32 offset, u32 size, u32 flags. */
 export const CONFIG_HEADER_SIZE = 12; // u32 offset, u32 size, u32 flags
 /** VhostUserInflight: u64 mmap size, u64 mmap offset, u16 num queues, u16 queue size, padded to 24 (QEMU's size; 20 unpadded is accepted too). */
 export const INFLIGHT_SIZE = 24;
+/** `VhostUserInflight` without its trailing padding (accepted too). */
 export const INFLIGHT_SIZE_PACKED = 20;
 
 /** SET_VRING_KICK/CALL/ERR payload: bits 0-7 queue index, bit 8 "no fd". */
 export const VRING_IDX_MASK = 0xffn;
+/** SET_VRING_KICK/CALL/ERR payload bit: no fd comes with the message. */
 export const VRING_NOFD_MASK = 0x100n;
 
 /**

@@ -18,6 +18,7 @@ import { type BoundSocket, listenOnPath, removeBoundSocket } from './socket-path
 /** Back-off after a failed accept (the error is usually EMFILE: fds must be freed first). */
 const ACCEPT_RETRY_MS = 100;
 
+/** Options of `new VhostUserServer(device, options)`. */
 export interface ServerOptions {
   /**
    * Bind and listen on this path. Only a stale socket (one no process listens on) is replaced; a
@@ -47,6 +48,7 @@ function isListeningSocket(fd: number): boolean {
   return false;
 }
 
+/** A vhost-user back-end for any `ChainDevice`: listens on a Unix socket (or an inherited fd) and serves one frontend at a time, each as a `BackendSession`. */
 export class VhostUserServer {
   /** The listening socket; null when serving one inherited connected socket. */
   private readonly listenFd: number | null;

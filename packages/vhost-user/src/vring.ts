@@ -36,6 +36,7 @@ import type { VringAddr } from './message.js';
 import { PackedInflightQueue, PackedInflightRecord } from './packed-inflight.js';
 import { SplitInflightQueue, SplitInflightRecord } from './split-inflight.js';
 
+/** Counters of one ring of a session (`session.stats.rings`). */
 export interface VringStats {
   kicks: number;
   chains: number;

@@ -67,6 +67,7 @@ export class MemfdRam {
     return this.address + (gpa - this.guestPhysAddr);
   }
 
+  /** Unmaps the RAM and closes the memfd. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -121,6 +122,7 @@ export class TestQueue {
     if (this.driver.needsKick()) this.kick.write(1n);
   }
 
+  /** Closes the kick and call eventfds. */
   close(): void {
     this.kick.close();
     this.call.close();
@@ -170,10 +172,12 @@ export class TestPackedQueue {
     };
   }
 
+  /** Kicks the back-end if the ring asks for it. */
   kickIfNeeded(): void {
     if (this.driver.needsKick()) this.kick.write(1n);
   }
 
+  /** Closes the kick and call eventfds. */
   close(): void {
     this.kick.close();
     this.call.close();
