@@ -152,41 +152,49 @@ export class GuestMemory {
     return region;
   }
 
+  /** Reads a byte at `addr` (EFAULT outside RAM). */
   readU8(addr: bigint): number {
     const r = this.at(addr, 1);
     const off = this.atOffset;
     return r.bytes[off]!;
   }
+  /** Reads a little-endian u16 at `addr` (EFAULT outside RAM or across two regions). */
   readU16(addr: bigint): number {
     const r = this.at(addr, 2);
     const off = this.atOffset;
     return r.view.getUint16(r.hostOffset + off, true);
   }
+  /** Reads a little-endian u32 at `addr` (EFAULT outside RAM or across two regions). */
   readU32(addr: bigint): number {
     const r = this.at(addr, 4);
     const off = this.atOffset;
     return r.view.getUint32(r.hostOffset + off, true);
   }
+  /** Reads a little-endian u64 at `addr` (EFAULT outside RAM or across two regions). */
   readU64(addr: bigint): bigint {
     const r = this.at(addr, 8);
     const off = this.atOffset;
     return r.view.getBigUint64(r.hostOffset + off, true);
   }
+  /** Writes a byte at `addr` (EFAULT outside RAM). */
   writeU8(addr: bigint, value: number): void {
     const r = this.at(addr, 1);
     const off = this.atOffset;
     r.bytes[off] = value;
   }
+  /** Writes a little-endian u16 at `addr` (EFAULT outside RAM or across two regions). */
   writeU16(addr: bigint, value: number): void {
     const r = this.at(addr, 2);
     const off = this.atOffset;
     r.view.setUint16(r.hostOffset + off, value, true);
   }
+  /** Writes a little-endian u32 at `addr` (EFAULT outside RAM or across two regions). */
   writeU32(addr: bigint, value: number): void {
     const r = this.at(addr, 4);
     const off = this.atOffset;
     r.view.setUint32(r.hostOffset + off, value >>> 0, true);
   }
+  /** Writes a little-endian u64 at `addr` (EFAULT outside RAM or across two regions). */
   writeU64(addr: bigint, value: bigint): void {
     const r = this.at(addr, 8);
     const off = this.atOffset;
@@ -221,11 +229,13 @@ export class GuestMemory {
     const off = this.atOffset;
     Atomics.store(r.u16, alignedIndex(r, off, 2), value);
   }
+  /** Acquire load of an aligned 32-bit word (Atomics; the other side is another thread or process). */
   loadAcquireU32(addr: bigint): number {
     const r = this.at(addr, 4);
     const off = this.atOffset;
     return Atomics.load(r.u32, alignedIndex(r, off, 4));
   }
+  /** Release store of an aligned 32-bit word. */
   storeReleaseU32(addr: bigint, value: number): void {
     const r = this.at(addr, 4);
     const off = this.atOffset;

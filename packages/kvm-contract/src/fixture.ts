@@ -28,6 +28,7 @@ export const CONTRACT_RAM_SIZE = 2 * 1024 * 1024;
 /** A GPA range (inside neither RAM nor the irqchip's MMIO) for MMIO scenarios. */
 export const CONTRACT_MMIO_BASE = 0xd000_0000n;
 
+/** What `mmioWriter` and `pioWriter` write. */
 export interface WriterParams {
   /** MMIO guest-physical address or PIO port. */
   addr: bigint;
@@ -39,11 +40,15 @@ export interface WriterParams {
   count: number;
 }
 
+/** What `mmioReader` and `pioReader` read. */
 export interface ReaderParams {
+  /** MMIO guest-physical address or PIO port. */
   addr: bigint;
+  /** Bytes per access: 1, 2, 4 or 8 (PIO: 1, 2 or 4). */
   len: number;
 }
 
+/** What `interruptWaiter` waits for. */
 export interface InterruptWaiterParams {
   /** Interrupts to take before DONE. */
   count: number;
@@ -63,6 +68,7 @@ export interface InterruptWaiterParams {
   ready?: boolean;
 }
 
+/** The scenario guests a backend provides, each loaded into a fresh vCPU by the suite. */
 export interface ContractGuests {
   /** `count` MMIO writes of `value` (`len` bytes) to `addr`, then DONE. */
   mmioWriter(vm: Vm, vcpu: Vcpu, params: WriterParams): void;
@@ -81,6 +87,7 @@ export interface ContractGuests {
   interruptWaiter(vm: Vm, vcpu: Vcpu, params: InterruptWaiterParams): void;
 }
 
+/** What a backend gives the contract suite: how to open it, its eventfds, an fd that is not an eventfd, and its guests. */
 export interface BackendFixture {
   /** Shown in test names, e.g. 'SoftKvm' or '/dev/kvm'. */
   name: string;

@@ -46,6 +46,7 @@ const isEagain = (efd: ContractEventFd) => {
   }
 };
 
+/** Declares the contract suite (vitest `describe`/`it`) for one backend: every rule of docs/SEMANTICS.md it covers, errno for errno. */
 export function describeKvmContract(fixture: BackendFixture): void {
   describe(`KVM backend contract: ${fixture.name}`, () => {
     const cleanups: (() => void)[] = [];

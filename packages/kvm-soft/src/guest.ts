@@ -14,6 +14,7 @@
  */
 import type { Regs } from '@rxvmm/kvm';
 
+/** An operation a guest program yields to the CPU: an access that may exit, a halt, a shutdown. */
 export type GuestOp =
   | { op: 'mmio'; isWrite: boolean; addr: bigint; data: Uint8Array }
   | { op: 'pio'; isWrite: boolean; port: number; data: Uint8Array }
@@ -40,6 +41,7 @@ export function toLe(len: number, value: bigint | number): Uint8Array {
   return data;
 }
 
+/** The little-endian value of `data` (up to 8 bytes), the inverse of `toLe`. */
 export function fromLe(data: Uint8Array): bigint {
   let v = 0n;
   for (let i = data.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(data[i] as number);
@@ -74,33 +76,43 @@ export class Guest {
   }
 
   // ---- guest-physical RAM (never exits; outside RAM it faults: internal error) ----
+  /** Reads `len` bytes of guest RAM at `addr` (never exits; outside RAM is an internal error). */
   read(addr: bigint, len: number): Uint8Array {
     return this.cpu.memRead(addr, len);
   }
+  /** Writes bytes into guest RAM at `addr`. */
   write(addr: bigint, bytes: Uint8Array): void {
     this.cpu.memWrite(addr, bytes);
   }
+  /** Reads a byte of guest RAM. */
   readU8(addr: bigint): number {
     return Number(fromLe(this.read(addr, 1)));
   }
+  /** Reads a little-endian u16 of guest RAM. */
   readU16(addr: bigint): number {
     return Number(fromLe(this.read(addr, 2)));
   }
+  /** Reads a little-endian u32 of guest RAM. */
   readU32(addr: bigint): number {
     return Number(fromLe(this.read(addr, 4)));
   }
+  /** Reads a little-endian u64 of guest RAM. */
   readU64(addr: bigint): bigint {
     return fromLe(this.read(addr, 8));
   }
+  /** Writes a byte of guest RAM. */
   writeU8(addr: bigint, v: number): void {
     this.write(addr, toLe(1, v));
   }
+  /** Writes a little-endian u16 of guest RAM. */
   writeU16(addr: bigint, v: number): void {
     this.write(addr, toLe(2, v));
   }
+  /** Writes a little-endian u32 of guest RAM. */
   writeU32(addr: bigint, v: number): void {
     this.write(addr, toLe(4, v));
   }
+  /** Writes a little-endian u64 of guest RAM. */
   writeU64(addr: bigint, v: bigint): void {
     this.write(addr, toLe(8, v));
   }

@@ -45,6 +45,7 @@ export class SoftKvm implements Kvm {
     this.#closed = true;
   }
 
+  /** Same as `close()`. */
   [Symbol.dispose](): void {
     this.close();
   }

@@ -116,21 +116,25 @@ export class SoftVcpu implements Vcpu {
     return this.#halted !== undefined;
   }
 
+  /** KVM_GET_REGS. */
   getRegs(): Regs {
     this.#checkOpen();
     return { ...this.#regs };
   }
 
+  /** KVM_SET_REGS. */
   setRegs(regs: Regs): void {
     this.#checkOpen();
     Object.assign(this.#regs, regs);
   }
 
+  /** KVM_GET_SREGS. */
   getSregs(): Sregs {
     this.#checkOpen();
     return cloneSregs(this.#sregs);
   }
 
+  /** KVM_SET_SREGS. */
   setSregs(sregs: Sregs): void {
     this.#checkOpen();
     this.#sregs = cloneSregs(sregs);
@@ -364,6 +368,7 @@ export class SoftVcpu implements Vcpu {
     return { kind: 'io', direction: isWrite ? 'out' : 'in', port, size, count: 1, data: exitData };
   }
 
+  /** Closes the vCPU: its program is dropped and its local APIC detached. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -373,6 +378,7 @@ export class SoftVcpu implements Vcpu {
     this.#wake(true);
   }
 
+  /** Same as `close()`. */
   [Symbol.dispose](): void {
     this.close();
   }

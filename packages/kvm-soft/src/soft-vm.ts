@@ -204,6 +204,7 @@ export class SoftVm implements Vm {
     for (const vcpu of this.#vcpus.values()) vcpu.wake();
   }
 
+  /** Closes the VM: its ioeventfds and irqfds are released, its vCPUs closed. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -217,6 +218,7 @@ export class SoftVm implements Vm {
     this.onClose(this);
   }
 
+  /** Same as `close()`. */
   [Symbol.dispose](): void {
     this.close();
   }

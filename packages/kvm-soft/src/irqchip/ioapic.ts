@@ -29,6 +29,7 @@ export interface IoApicState {
   sources: number[];
 }
 
+/** The IOAPIC of SoftKvm's irqchip (arch/x86/kvm/ioapic.c): 24 redirection entries, edge and level pins, remote IRR. */
 export class IoApic {
   #ioregsel = 0;
   #id = 0;
@@ -36,6 +37,7 @@ export class IoApic {
   readonly #redirtbl: bigint[] = Array.from({ length: IOAPIC_NUM_PINS }, () => RTE_MASK);
   readonly #sources: number[] = new Array(IOAPIC_NUM_PINS).fill(0);
 
+  /** The registers and line sources as plain data (`SoftVm.state()`). */
   state(): IoApicState {
     return {
       ioregsel: this.#ioregsel,
@@ -105,6 +107,7 @@ export class IoApic {
     }
   }
 
+  /** An MMIO read of the index/data window at `offset`. */
   read(offset: number): number {
     if (offset === 0x00) return this.#ioregsel;
     if (offset !== 0x10) return 0;
@@ -118,6 +121,7 @@ export class IoApic {
     return Number(reg & 1 ? entry >> 32n : entry & 0xffff_ffffn) >>> 0;
   }
 
+  /** An MMIO write of the index/data window at `offset`. */
   write(offset: number, value: number): void {
     if (offset === 0x00) {
       this.#ioregsel = value & 0xff;

@@ -27,6 +27,7 @@ export interface LocalApicState {
   regs: [number, number][];
 }
 
+/** One vCPU's local APIC in SoftKvm (arch/x86/kvm/lapic.c, the parts guests here use): IRR/ISR/TMR, EOI, SVR, TPR, LVT masks. */
 export class LocalApic {
   readonly id: number;
   #irr = new Set<number>();
@@ -34,6 +35,7 @@ export class LocalApic {
   #tmr = new Set<number>();
   #regs = new Map<number, number>();
 
+  /** IRR, ISR, TMR and the registers as plain data (`SoftVcpu.state()`). */
   state(): LocalApicState {
     const ascending = (a: number, b: number) => a - b;
     return {
@@ -116,6 +118,7 @@ export class LocalApic {
     if (this.pendingVector() >= 0) this.onPending();
   }
 
+  /** A 32-bit MMIO read of register `offset`. */
   read(offset: number): number {
     switch (offset) {
       case REG_ID:
@@ -133,6 +136,7 @@ export class LocalApic {
     }
   }
 
+  /** A 32-bit MMIO write of register `offset`. */
   write(offset: number, value: number): void {
     if (offset === REG_EOI) {
       this.eoi();

@@ -42,10 +42,12 @@ export interface PicState {
 }
 export type PicChipState = Chip;
 
+/** The two cascaded 8259s of SoftKvm's irqchip (arch/x86/kvm/i8259.c): ICW/OCW programming, masks, EOI. */
 export class Pic {
   readonly #chips: [Chip, Chip] = [chip(), chip()];
   readonly #sources: number[] = new Array(16).fill(0);
 
+  /** Both chips and the line sources as plain data (`SoftVm.state()`). */
   state(): PicState {
     return { chips: [{ ...this.#chips[0] }, { ...this.#chips[1] }], sources: [...this.#sources] };
   }
@@ -147,6 +149,7 @@ export class Pic {
     if ((s.elcr & mask) === 0) s.irr &= ~mask; // edge: the request is consumed
   }
 
+  /** An `in` from one of the PIC ports (0x20/0x21, 0xa0/0xa1). */
   read(port: number): number {
     const s = this.#chips[port >= 0xa0 && port < 0x4d0 ? 1 : port === 0x4d1 ? 1 : 0];
     if (port === 0x4d0 || port === 0x4d1) return s.elcr;
@@ -154,6 +157,7 @@ export class Pic {
     return s.imr;
   }
 
+  /** An `out` to one of the PIC ports. */
   write(port: number, value: number): void {
     const index = port === 0x4d1 || (port >= 0xa0 && port <= 0xa1) ? 1 : 0;
     const s = this.#chips[index];

@@ -69,6 +69,7 @@ export class SoftIrqChip implements InterruptSink {
     return apic;
   }
 
+  /** Detaches a vCPU's local APIC (the vCPU closed). */
   removeApic(id: number): void {
     this.#apics.delete(id);
   }
@@ -113,6 +114,7 @@ export class SoftIrqChip implements InterruptSink {
     return this.#deliver(dest, vector, level);
   }
 
+  /** Detaches every local APIC. */
   close(): void {
     this.#apics.clear();
   }
