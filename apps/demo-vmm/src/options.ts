@@ -30,6 +30,10 @@ export interface DemoOptions {
   snapshotAt: 'any' | 'doorbell' | 'interrupt';
   /** Resume the machine saved in this snapshot file (its options come from the file). */
   restore: string | undefined;
+  /** --restore: map the memory privately from the file (lazy, copy-on-write) or copy it into memfd RAM. */
+  restoreMemory: 'private' | 'copy';
+  /** --restore: hash the memory section against the header before anything is made (default on). */
+  verifyMemory: boolean;
 }
 
 export const USAGE = `Usage: rxvmm-demo [options]
@@ -54,6 +58,10 @@ Options:
   --snapshot-at MOMENT     any (default), doorbell, interrupt (tests)
   --restore FILE           resume a saved VM in this process; it finishes the
                            remaining requests (its options come from FILE)
+  --restore-memory HOW     private (default): map the file's memory copy-on-write,
+                           read as the guest touches it; copy: into memfd RAM
+  --no-verify-memory       --restore skips the memory's sha256 (faster; a damaged
+                           memory section goes unnoticed)
   --json                   print one JSON object on stdout and nothing else
   -h, --help               this text
 `;
@@ -83,6 +91,8 @@ const OPTIONS = {
   snapshot: { type: 'string' },
   'snapshot-at': { type: 'string' },
   restore: { type: 'string' },
+  'restore-memory': { type: 'string' },
+  'no-verify-memory': { type: 'boolean' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -116,6 +126,9 @@ export function parseOptions(argv: readonly string[]): DemoOptions {
       ? undefined
       : positiveInteger('--snapshot-after', values['snapshot-after'], MAX_REQUESTS);
   checkSnapshotOptions(values, backend, requests, snapshotAfter);
+  const restoreMemory = values['restore-memory'] ?? 'private';
+  if (restoreMemory !== 'private' && restoreMemory !== 'copy')
+    throw new UsageError(`--restore-memory must be private or copy, got '${restoreMemory}'`);
   return {
     backend,
     disk: values.disk,
@@ -131,6 +144,8 @@ export function parseOptions(argv: readonly string[]): DemoOptions {
     snapshot: values.snapshot,
     snapshotAt,
     restore: values.restore,
+    restoreMemory,
+    verifyMemory: !values['no-verify-memory'],
   };
 }
 
@@ -153,6 +168,8 @@ function checkSnapshotOptions(
       );
   } else if (values['snapshot-at'] !== undefined)
     throw new UsageError('--snapshot-at goes with --snapshot-after');
+  if (values.restore === undefined && (values['restore-memory'] !== undefined || values['no-verify-memory']))
+    throw new UsageError('--restore-memory and --no-verify-memory go with --restore');
   if (!saving && values.restore === undefined) return;
   if (backend === 'soft')
     throw new UsageError(

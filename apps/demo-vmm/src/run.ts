@@ -96,7 +96,9 @@ export async function runDemo(
   await using snap =
     options.restore === undefined
       ? undefined
-      : await (await import('@rxvmm/snapshot')).openSnapshot(options.restore);
+      : await (await import('@rxvmm/snapshot')).openSnapshot(options.restore, {
+          verifyMemory: options.verifyMemory,
+        });
   if (snap) options = { ...options, ...checkDemoSnapshot(snap.state).machine, backend: options.backend };
   const choice = chooseBackend(options.backend);
   hooks.onBackend?.(choice);
@@ -132,7 +134,7 @@ export async function runDemo(
           },
         }
       : {}),
-    ...(snap ? { restore: snap } : {}),
+    ...(snap ? { restore: snap, restoreMemory: options.restoreMemory } : {}),
   };
   const run =
     choice.backend === 'kvm'

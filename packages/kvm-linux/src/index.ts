@@ -14,6 +14,7 @@ export {
   LinuxMemoryRegion,
   MappedRegion,
   mapGuestRam,
+  type PrivateMemorySource,
   writeGuest,
 } from './memory.js';
 export { COUNTER_NAMES, type CounterName, type CounterSnapshot, ExitCounters } from './runner/counters.js';
@@ -28,7 +29,7 @@ export type { RunEndReason, SerializedError, VcpuRunResult } from './runner/prot
 export { VCPU_WORKER_URL, VcpuRunner, type VcpuRunnerOptions } from './runner/vcpu-runner.js';
 export { LinuxVcpu } from './vcpu.js';
 export { checkLinuxVcpuState, LINUX_VCPU_STATE_VERSION, type LinuxVcpuState } from './vcpu-state.js';
-export { LinuxVm, type VcpuOptions, type VmUser } from './vm.js';
+export { type LinuxMemoryRegionOptions, LinuxVm, type VcpuOptions, type VmUser } from './vm.js';
 export { LINUX_VM_STATE_VERSION, type LinuxVmState } from './vm-state.js';
 export * from './x86/guest-code.js';
 export * from './x86/idt.js';

@@ -5,6 +5,7 @@
  * zero-copy view (`mapGuestRam`), since N-API cannot share one ArrayBuffer
  * between threads.
  */
+import { fstatSync } from 'node:fs';
 import { errnoError } from '@rxvmm/errno';
 import { GuestMemory } from '@rxvmm/guest-memory';
 import type { MemoryRegion } from '@rxvmm/kvm';
@@ -22,8 +23,87 @@ export interface GuestRamDescriptor {
   fdOffset: number;
 }
 
+/** What backs one slot: a mapping of `size` bytes at `address`, and the fd another process may map (or -1). */
+export interface SlotBacking {
+  readonly fd: number;
+  readonly address: bigint;
+  readonly size: number;
+  readonly released: boolean;
+  readonly buffer: ArrayBuffer;
+  release(): void;
+}
+
+/**
+ * A slot's memory taken from a file, copy-on-write (`LinuxMemoryRegionOptions.source`): a
+ * MAP_PRIVATE mapping of [offset, offset+size) of `fd`. Pages are read from the file when the
+ * guest or the VMM first touches them; a write gets a private copy, the file is never modified.
+ * The caller may close `fd` once the region is set (the mapping keeps the file).
+ */
+export interface PrivateMemorySource {
+  fd: number;
+  /** Where the slot's bytes start in the file: a multiple of the page size. */
+  offset: number;
+  private: true;
+}
+
+const PAGE_SIZE = 4096;
+
+/**
+ * A private (copy-on-write) mapping of a file behind one slot. Its `fd` is -1: the memory is
+ * this process's alone, a vhost-user back-end cannot map it (copy into a memfd slot for that).
+ */
+export class PrivateFileBacking implements SlotBacking {
+  readonly fd = -1;
+  readonly address: bigint;
+  readonly size: number;
+  #buffer: ArrayBuffer | undefined;
+  #released = false;
+
+  constructor(size: number, source: PrivateMemorySource) {
+    if (!Number.isSafeInteger(size) || size <= 0)
+      throw errnoError('EINVAL', `region size must be positive: ${size}`);
+    if (source.private !== true) throw errnoError('EINVAL', 'a memory source must be private: true');
+    if (!Number.isSafeInteger(source.offset) || source.offset < 0 || source.offset % PAGE_SIZE !== 0)
+      throw errnoError('EINVAL', `a memory source's offset must be page-aligned: ${source.offset}`);
+    // A page past the file's end would be SIGBUS on first touch, in the guest or here: refuse now.
+    const fileSize = fstatSync(source.fd).size;
+    if (fileSize < source.offset + size)
+      throw errnoError(
+        'EINVAL',
+        `the memory source is ${fileSize} bytes; the region needs ${source.offset + size} (offset + size)`,
+      );
+    this.size = size;
+    this.address = sys.mmap(
+      size,
+      sys.PROT_READ | sys.PROT_WRITE,
+      sys.MAP_PRIVATE | sys.MAP_NORESERVE,
+      source.fd,
+      BigInt(source.offset),
+    );
+  }
+
+  get released(): boolean {
+    return this.#released;
+  }
+
+  get buffer(): ArrayBuffer {
+    if (this.#released) throw errnoError('EBADF', 'guest memory region was released');
+    this.#buffer ??= sys.mappingBuffer(this.address, this.size);
+    return this.#buffer;
+  }
+
+  /** Detaches this thread's views and unmaps (the private copies go with it; the file is untouched). */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    if (this.#buffer) sys.detachBuffer(this.#buffer);
+    this.#buffer = undefined;
+    sys.munmap(this.address, this.size);
+  }
+}
+
 /** The memfd and its mapping behind one slot; shared by the region objects of that slot. */
-export class RamBacking {
+export class RamBacking implements SlotBacking {
   readonly fd: number;
   readonly address: bigint;
   readonly size: number;
@@ -81,7 +161,7 @@ export class LinuxMemoryRegion implements MemoryRegion {
     readonly slot: number,
     readonly guestPhysAddr: bigint,
     readonly flags: number,
-    readonly backing: RamBacking,
+    readonly backing: SlotBacking,
   ) {}
 
   get size(): number {
@@ -103,6 +183,7 @@ export class LinuxMemoryRegion implements MemoryRegion {
     return this.#bytes;
   }
 
+  /** The slot as plain data (address, size, memfd), to map it in another thread or process. */
   describe(): GuestRamDescriptor {
     return {
       slot: this.slot,

@@ -26,7 +26,14 @@ import {
   KVM_SIGNAL_MSI,
 } from './abi.js';
 import { type MainThreadRun, mainThreadCheckWanted } from './main-thread-warning.js';
-import { type GuestRamDescriptor, LinuxMemoryRegion, RamBacking } from './memory.js';
+import {
+  type GuestRamDescriptor,
+  LinuxMemoryRegion,
+  PrivateFileBacking,
+  type PrivateMemorySource,
+  RamBacking,
+  type SlotBacking,
+} from './memory.js';
 import {
   encodeGsiRouting,
   encodeIoeventfd,
@@ -43,6 +50,7 @@ import { applyWiring, planWiring, WiringRecord } from './wiring.js';
 const fdOf = (ref: EventFdRef | undefined): number =>
   ref === undefined ? -1 : typeof ref === 'number' ? ref : ref.fd;
 
+/** Options of `vm.createVcpu(id, options)`. */
 export interface VcpuOptions {
   /**
    * `'warn'` (default): the first `run()` on the main thread of a VM wired for events warns once
@@ -52,10 +60,23 @@ export interface VcpuOptions {
 }
 
 /** Something outside this thread that uses the VM (a vCPU runner): asked to stop on close. */
+/** `setMemoryRegion`'s options on /dev/kvm: a slot may take its memory from a file (copy-on-write). */
+export interface LinuxMemoryRegionOptions extends MemoryRegionOptions {
+  /**
+   * Map the slot's memory privately from this file instead of a fresh memfd (restoring a snapshot
+   * lazily). Its region's `fd` is -1: not shareable with a vhost-user back-end. Only for a new
+   * slot (`EBUSY` on a slot that is set).
+   */
+  source?: PrivateMemorySource;
+}
+
+/** Something outside this thread that uses the VM (a vCPU runner): asked to stop on close. */
 export interface VmUser {
+  /** Asked by `vm.close()`: end the use (the VM's RAM is unmapped once every user is gone). */
   stop(): unknown;
 }
 
+/** A VM on `/dev/kvm` (`kvm.createVm()`): memfd-backed RAM slots, the in-kernel irqchip, ioeventfds, irqfds, GSI routing, vCPUs. */
 export class LinuxVm implements Vm {
   readonly fd: number;
   /** Size of a vCPU's kvm_run mapping (KVM_GET_VCPU_MMAP_SIZE). */
@@ -93,7 +114,7 @@ export class LinuxVm implements Vm {
     if (this.#closed) throw errnoError('EBADF', 'VM is closed');
   }
 
-  setMemoryRegion(options: MemoryRegionOptions): LinuxMemoryRegion | undefined {
+  setMemoryRegion(options: LinuxMemoryRegionOptions): LinuxMemoryRegion | undefined {
     this.#check();
     const { slot, guestPhysAddr, size } = options;
     const flags = options.flags ?? 0;
@@ -114,7 +135,11 @@ export class LinuxVm implements Vm {
     }
     // An existing slot keeps its memory: the kernel allows moving it or
     // changing its flags, and rejects (EINVAL) a new size for it.
-    const backing = existing?.backing ?? new RamBacking(slot, size);
+    if (existing && options.source)
+      throw errnoError('EBUSY', `slot ${slot} is set: remove it (size 0) before mapping a file into it`);
+    const backing: SlotBacking =
+      existing?.backing ??
+      (options.source ? new PrivateFileBacking(size, options.source) : new RamBacking(slot, size));
     try {
       sys.ioctl(
         this.fd,
@@ -196,13 +221,24 @@ export class LinuxVm implements Vm {
    * ioeventfds, in that order), each saved eventfd replaced by `eventfds(savedFd)` (a kernel
    * eventfd of this process). A malformed wiring or an eventfd without replacement is `EINVAL`
    * before any ioctl; a VM already wired is `EBUSY`. Memory comes back zeroed (fresh memfds):
-   * the caller loads the saved bytes.
+   * the caller loads the saved bytes; or, for the slots `memory(slot)` gives a source, mapped
+   * privately from that file (copy-on-write, not shareable: see `LinuxMemoryRegionOptions.source`).
    */
-  restoreWiring(wiring: VmWiring, eventfds: (savedFd: number) => EventFdRef | undefined): void {
+  restoreWiring(
+    wiring: VmWiring,
+    eventfds: (savedFd: number) => EventFdRef | undefined,
+    memory?: (slot: number) => PrivateMemorySource | undefined,
+  ): void {
     this.#check();
     if (!this.#wiring.empty || this.#vcpus.size > 0)
       throw errnoError('EBUSY', 'restoreWiring needs a fresh VM (no memory, irqchip, vCPUs or eventfds yet)');
-    applyWiring(planWiring(wiring, eventfds), this);
+    const plan = planWiring(wiring, eventfds);
+    if (memory)
+      plan.memory = plan.memory.map((m) => {
+        const source = memory(m.slot);
+        return source ? { ...m, source } : m;
+      });
+    applyWiring(plan, this);
   }
 
   setIrqLine(gsi: number, level: boolean): void {
@@ -256,6 +292,7 @@ export class LinuxVm implements Vm {
     return this.#released.promise;
   }
 
+  /** Closes the VM fd and stops its users; guest RAM is unmapped once every runner's worker is gone (`whenReleased()`). */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -269,13 +306,13 @@ export class LinuxVm implements Vm {
     this.#onClose = undefined;
   }
 
-  #releaseBacking(backing: RamBacking): void {
+  #releaseBacking(backing: SlotBacking): void {
     // A runner's worker may still have views of it: unmap once it let go.
     if (this.#users.size === 0) backing.release();
     else this.#deferred.push(backing);
   }
 
-  readonly #deferred: RamBacking[] = [];
+  readonly #deferred: SlotBacking[] = [];
 
   #releaseMemory(): void {
     if (this.#memoryReleased) return;
@@ -287,6 +324,7 @@ export class LinuxVm implements Vm {
     this.#released.resolve();
   }
 
+  /** Same as `close()`. */
   [Symbol.dispose](): void {
     this.close();
   }

@@ -14,7 +14,7 @@ export {
   SNAPSHOT_STATE_MAX,
   SNAPSHOT_WRITER_MAX,
 } from './format.js';
-export { type OpenSnapshotOptions, openSnapshot, SnapshotFile } from './read.js';
+export { type OpenSnapshotOptions, openSnapshot, SnapshotFile, type SnapshotMemorySource } from './read.js';
 export {
   defaultSnapshotWriter,
   type SnapshotContents,

@@ -31,7 +31,18 @@ export interface OpenSnapshotOptions {
 const MAGIC = new TextEncoder().encode(SNAPSHOT_MAGIC);
 const CHUNK = 1 << 20;
 
-/** An open, checked snapshot: its state, and its memory to copy out. */
+/** Where a memory segment lies in the open file, for a private mapping of it (`SnapshotFile.memorySource`). */
+export interface SnapshotMemorySource {
+  /** The snapshot's open descriptor (read-only), valid until the `SnapshotFile` is closed. */
+  fd: number;
+  /** The segment's offset in the file: page-aligned. */
+  offset: number;
+  length: number;
+}
+
+const PAGE_SIZE = 4096;
+
+/** An open, checked snapshot: its state, and its memory to copy out or map. */
 export class SnapshotFile {
   readonly path: string;
   readonly formatVersion: number;
@@ -49,7 +60,7 @@ export class SnapshotFile {
 
   /** @internal */
   constructor(
-    fields: Omit<SnapshotFile, 'readMemory' | 'close' | typeof Symbol.asyncDispose>,
+    fields: Omit<SnapshotFile, 'readMemory' | 'memorySource' | 'close' | typeof Symbol.asyncDispose>,
     fh: FileHandle,
   ) {
     this.path = fields.path;
@@ -64,14 +75,34 @@ export class SnapshotFile {
 
   /** Copies memory segment `name` into `target` (exactly its length: `EINVAL` otherwise). */
   async readMemory(name: string, target: Uint8Array): Promise<void> {
-    const segment = this.memory.find((m) => m.name === name);
-    if (!segment) throw errnoError('ENOENT', `the snapshot has no memory segment ${JSON.stringify(name)}`);
+    const segment = this.#segment(name);
     if (target.byteLength !== segment.length)
       throw errnoError(
         'EINVAL',
         `memory segment ${name} is ${segment.length} bytes, the target ${target.byteLength}`,
       );
     await readExactly(this.#fh, target, this.memoryOffset + segment.offset, this.path);
+  }
+
+  /**
+   * The file descriptor and page-aligned offset of memory segment `name`, to map it privately
+   * (copy-on-write) instead of copying it: kvm-linux's `source` of a memory slot. A segment that does
+   * not start on a page is `EINVAL` (the writer puts the section on a page; segments of whole pages
+   * keep it). The mapping reads the file as it is then: the size was checked at open, but
+   * the memory's checksum only if `verifyMemory` was on.
+   */
+  memorySource(name: string): SnapshotMemorySource {
+    const segment = this.#segment(name);
+    const offset = this.memoryOffset + segment.offset;
+    if (offset % PAGE_SIZE !== 0)
+      throw errnoError('EINVAL', `memory segment ${name} does not start on a page (offset ${offset})`);
+    return { fd: this.#fh.fd, offset, length: segment.length };
+  }
+
+  #segment(name: string): MemorySegmentEntry {
+    const segment = this.memory.find((m) => m.name === name);
+    if (!segment) throw errnoError('ENOENT', `the snapshot has no memory segment ${JSON.stringify(name)}`);
+    return segment;
   }
 
   close(): Promise<void> {

@@ -56,6 +56,19 @@ describe('the snapshot file', () => {
     expect(bytes.length).toBe(snap.memoryOffset + 4 * 4096 + 5);
   });
 
+  it('memorySource gives the fd and page-aligned offset of a segment to map, or EINVAL off a page', async () => {
+    const path = await sample();
+    await using snap = await openSnapshot(path, { verifyMemory: false });
+    const source = snap.memorySource('slot0');
+    expect(source).toEqual({ fd: expect.any(Number), offset: snap.memoryOffset, length: 3 * 4096 + 5 });
+    const bytes = await readFile(path);
+    expect(bytes.subarray(source.offset, source.offset + source.length)).toEqual(
+      Buffer.from(ram(3 * 4096 + 5, 1)),
+    );
+    expect(() => snap.memorySource('slot1')).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    expect(() => snap.memorySource('slot9')).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+  });
+
   it('the default writer names this package; an empty snapshot is valid', async () => {
     const path = join(dir, 'empty.snap');
     const written = await writeSnapshot(path, { state: null, memory: [] });

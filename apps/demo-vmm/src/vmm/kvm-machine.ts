@@ -62,8 +62,22 @@ export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu)
     const callFd = EventFd.fromState(saved.call.state, { nonblock: true });
     restoredFds = { kick: kickFd, call: callFd };
     try {
-      vm.restoreWiring(restoring.wiring, (fd) =>
-        fd === saved.kick.fd ? kickFd : fd === saved.call.fd ? callFd : undefined,
+      // Lazy (default): slot 0 maps the file's memory section copy-on-write, read as it is touched.
+      // Copy: fresh memfd RAM (what a vhost-user back-end could map), filled from the file.
+      const lazy = options.restoreMemory !== 'copy';
+      const segment = options.restore.memory.find((m) => m.name === RAM_SEGMENT);
+      if (options.restore.memory.length !== 1 || segment?.length !== RAM_SIZE)
+        throw errnoError(
+          'EINVAL',
+          `the snapshot's memory is not this machine's (one ${RAM_SIZE}-byte segment)`,
+        );
+      const source = lazy
+        ? { ...options.restore.memorySource(RAM_SEGMENT), private: true as const }
+        : undefined;
+      vm.restoreWiring(
+        restoring.wiring,
+        (fd) => (fd === saved.kick.fd ? kickFd : fd === saved.call.fd ? callFd : undefined),
+        (slot) => (slot === 0 ? source : undefined),
       );
       const ram = vm.memoryRegions()[0];
       if (vm.memoryRegions().length !== 1 || ram?.size !== RAM_SIZE || ram.guestPhysAddr !== 0n)
@@ -71,7 +85,7 @@ export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu)
           'EINVAL',
           `the snapshot's memory is not this machine's (one ${RAM_SIZE}-byte slot at 0)`,
         );
-      await options.restore.readMemory(RAM_SEGMENT, ram.bytes);
+      if (!lazy) await options.restore.readMemory(RAM_SEGMENT, ram.bytes);
       vm.restoreState(restoring.vm);
     } catch (error) {
       kickFd.close();
@@ -274,6 +288,7 @@ export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu)
               path: options.restore.path,
               bytes: options.restore.size,
               resumeMs: readyAt - performance.timeOrigin,
+              memory: options.restoreMemory === 'copy' ? 'copy' : 'private',
             },
           }
         : {}),

@@ -36,7 +36,7 @@ export interface MachineRun {
     pendingInterrupt: boolean;
   };
   /** With --restore: the file and process start → the resumed guest's next instruction. */
-  restore?: { path: string; bytes: number; resumeMs: number };
+  restore?: { path: string; bytes: number; resumeMs: number; memory: 'private' | 'copy' };
 }
 
 export interface MachineOptions {
@@ -57,4 +57,6 @@ export interface MachineOptions {
   snapshot?: { after: number; path: string; at: SnapshotMoment; writer: string };
   /** Resume the machine of an opened, checked snapshot instead of booting. */
   restore?: SnapshotFile;
+  /** How the restore loads guest RAM: mapped privately from the file (lazy) or copied into memfd RAM. */
+  restoreMemory?: 'private' | 'copy';
 }
