@@ -63,8 +63,16 @@ async function runRequests(page: Page, n: number): Promise<void> {
     input.value = input.max; // "max"
     input.dispatchEvent(new Event('input'));
   });
+  const before = (await counters(page)).verified;
   await page.click('#run');
-  await page.waitForSelector('body[data-state="done"]', { timeout: 20_000 });
+  // Wait for this run's replies, not a "done" left by the previous run.
+  await page.waitForFunction(
+    (target) =>
+      document.body.dataset.state === 'done' &&
+      Number(document.querySelector('[data-counter="verified"]')?.textContent) >= target,
+    before + n,
+    { timeout: 20_000 },
+  );
 }
 
 describe.skipIf(!available)('the playground in headless Chromium', () => {

@@ -61,7 +61,10 @@ export class Pacer {
     if (machine === undefined || machine.failure !== undefined) return;
     const remaining = this.#limit > 0 ? this.#limit - this.#grantedThisRun : Number.POSITIVE_INFINITY;
     if (remaining <= 0) {
-      if (machine.idle) {
+      // Done once the guest has checked every reply: a delivery on its way (an eventfd signal is
+      // delivered on a later turn) can leave the stepper empty before the last interrupt lands.
+      const checked = machine.counters.verified + machine.counters.failed;
+      if (machine.idle && checked >= machine.granted) {
         this.stop();
         this.onLimitReached();
         return;
