@@ -208,6 +208,7 @@ export class EventFd implements EventFdLike {
     return efd;
   }
 
+  /** Closes the fd: pending async calls reject with `EBADF`, `signals$` completes. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -219,6 +220,7 @@ export class EventFd implements EventFdLike {
     this.#signals.complete();
   }
 
+  /** Same as `close()`. */
   [Symbol.dispose](): void {
     this.close();
   }

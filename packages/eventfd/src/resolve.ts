@@ -11,8 +11,11 @@ import type { EventFdWatcher } from './types.js';
  */
 export interface KernelEventFd {
   readonly fd: number;
+  /** eventfd_signal(): adds `n` (default 1); never fails, saturates at 2^64-1; no-op after close. */
   signal(n?: bigint): void;
+  /** eventfd_ctx_do_read(): takes the counter (1 in semaphore mode), 0n when it is 0. */
   drain(): bigint;
+  /** A wait-queue entry: `readable()` when the counter becomes non-zero, `hangup()` on close; returns the function that removes it. */
   watch(listener: EventFdWatcher): () => void;
 }
 

@@ -172,6 +172,7 @@ export class SoftEventFd implements EventFdLike {
     return efd;
   }
 
+  /** Closes it: watchers see a hang-up (an irqfd detaches), pending async calls reject with `EBADF`, `signals$` completes. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -183,6 +184,7 @@ export class SoftEventFd implements EventFdLike {
     this.#signals.complete();
   }
 
+  /** Same as `close()`. */
   [Symbol.dispose](): void {
     this.close();
   }

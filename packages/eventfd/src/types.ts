@@ -24,14 +24,19 @@ export interface EventFdLike extends Disposable {
   readonly semaphore: boolean;
   /** Whether the synchronous API is non-blocking. */
   readonly nonblock: boolean;
+  /** read(2): takes the counter (1 in semaphore mode); waits while it is 0, or `EAGAIN` when non-blocking. */
   read(): bigint;
+  /** write(2): adds `value` (at most 2^64-2; 2^64-1 is `EINVAL`); waits while the sum would overflow, or `EAGAIN` when non-blocking. */
   write(value: bigint): void;
+  /** A read that waits without blocking the thread (resolves once the counter is non-zero). */
   readAsync(): Promise<bigint>;
+  /** A write that waits without blocking the thread (resolves once it fits). */
   writeAsync(value: bigint): Promise<void>;
   /** The counter as plain data, without consuming it (snapshots; `fromState` restores it). */
   state(): EventFdState;
   /** Emits each value a read consumed when the eventfd became readable; completes on close. */
   readonly signals$: Observable<bigint>;
+  /** Closes the eventfd: pending async calls reject with `EBADF`, `signals$` completes. */
   close(): void;
 }
 

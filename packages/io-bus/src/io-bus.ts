@@ -16,6 +16,7 @@ function cmpEntry(addr: bigint, end: bigint, e: Entry): number {
   return addr > e.addr ? 1 : 0;
 }
 
+/** Options of `bus.register()`. */
 export interface RegisterOptions {
   /**
    * Registrations made by ioeventfd: the kernel keeps `ioeventfd_count` and
@@ -42,9 +43,11 @@ class BusRegistration implements Registration {
     readonly len: number,
     readonly device: IoDevice,
   ) {}
+  /** Removes the registration from its bus (idempotent). */
   unregister(): void {
     if (this.registered) this.bus.unregisterHandle(this);
   }
+  /** Same as `unregister()`. */
   [Symbol.dispose](): void {
     this.unregister();
   }
@@ -119,7 +122,7 @@ export class IoBus {
     return true;
   }
 
-  /** @internal */
+  /** Removes the registration `handle` (what `Registration.unregister()` calls). @internal */
   unregisterHandle(handle: BusRegistration): void {
     const i = this.#entries.findIndex((e) => e.handle === handle);
     if (i < 0) return;
@@ -203,6 +206,7 @@ export class IoBus {
     this.#unhandled.complete();
   }
 
+  /** Same as `close()`. */
   [Symbol.dispose](): void {
     this.close();
   }

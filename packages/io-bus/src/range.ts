@@ -9,6 +9,7 @@ export interface IoRange {
   len: number;
 }
 
+/** kvm_io_bus_cmp(): orders `r1` (an access) against `r2` (a registration); 0 when `r2` contains `r1`. */
 export function ioRangeCmp(r1: IoRange, r2: IoRange): number {
   let addr1 = r1.addr;
   let addr2 = r2.addr;

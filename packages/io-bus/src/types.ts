@@ -32,5 +32,6 @@ export interface Registration extends Disposable {
   readonly device: IoDevice;
   /** False once it has been removed. */
   readonly registered: boolean;
+  /** Removes the registration from its bus (idempotent). */
   unregister(): void;
 }

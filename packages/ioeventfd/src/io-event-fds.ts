@@ -106,6 +106,7 @@ export class IoEventFds implements Disposable {
     this.#list = [];
   }
 
+  /** Same as `close()`. */
   [Symbol.dispose](): void {
     this.close();
   }

@@ -5,4 +5,5 @@
  * The KVM API values (flags, routing types, irqchips, limits) are `@rxvmm/kvm`'s.
  */
 export const USERSPACE_IRQ_SOURCE_ID = 0;
+/** KVM_IRQFD_RESAMPLE_IRQ_SOURCE_ID: the source resampling irqfds assert a level GSI with. */
 export const IRQFD_RESAMPLE_IRQ_SOURCE_ID = 1;

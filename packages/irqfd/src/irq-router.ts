@@ -20,6 +20,7 @@ export interface InterruptSink {
 /** `struct kvm_irq_ack_notifier`: runs when the guest acknowledges (EOIs) the interrupt of `gsi`. */
 export interface AckNotifier {
   gsi: number;
+  /** The guest acknowledged the interrupt (its EOI reached the irqchip). */
   acked(): void;
 }
 
@@ -107,6 +108,7 @@ export class IrqRouter {
     return false;
   }
 
+  /** Adds a resampler (a level irqfd's `struct kvm_kernel_irqfd_resampler`); returns the function that removes it. */
   registerResampler(resampler: ResampleNotifier): () => void {
     this.#resamplers.add(resampler);
     return () => {
@@ -122,6 +124,7 @@ export class IrqRouter {
     };
   }
 
+  /** Drops every ack notifier and resampler, and completes the routing-change stream. */
   close(): void {
     this.#ackNotifiers.clear();
     this.#resamplers.clear();

@@ -12,6 +12,7 @@ export interface KvmIrqFd {
   resamplefd?: number;
 }
 
+/** Options of `new IrqFds(router, options)`. */
 export interface IrqFdsOptions {
   /** fd → eventfd (`EBADF` / `EINVAL`); default: open SoftEventFds. */
   resolve?: EventFdResolver;
@@ -111,6 +112,7 @@ export class IrqFds implements Disposable {
     for (const irqfd of [...this.#items]) this.#detach(irqfd);
   }
 
+  /** Same as `close()`. */
   [Symbol.dispose](): void {
     this.close();
   }
