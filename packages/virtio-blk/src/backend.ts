@@ -14,6 +14,7 @@ import { type FileHandle, open, readFile } from 'node:fs/promises';
 import { errnoError } from '@rxvmm/errno';
 import { advanceBuffers, blockDeviceBytes, blockDeviceSizePath } from './iovec.js';
 
+/** Where a block device's bytes live: positioned vector reads and writes, flush, close (`FileBackend` is one). */
 export interface BlockBackend {
   /** Size in bytes (fixed for the backend's lifetime). */
   readonly size: number;
@@ -24,6 +25,7 @@ export interface BlockBackend {
   writev(buffers: Uint8Array[], position: number): Promise<number>;
   /** Makes completed writes durable. */
   flush(): Promise<void>;
+  /** Waits for transfers in flight, then releases the storage. */
   close(): Promise<void>;
 }
 
@@ -52,6 +54,7 @@ export function isSyncBlockBackend(backend: BlockBackend): backend is SyncBlockB
   );
 }
 
+/** Options of `FileBackend.open()`. */
 export interface FileBackendOptions {
   readOnly?: boolean;
   /**
@@ -75,6 +78,7 @@ function total(buffers: readonly Uint8Array[]): number {
   return n;
 }
 
+/** A disk image file (or block device) as a `BlockBackend`: opened `r`/`r+`, never created, grown or truncated; transfers with libuv's `readv`/`writev` (or the synchronous calls with `io: 'sync'`). */
 export class FileBackend implements BlockBackend {
   readonly path: string;
   readonly size: number;
@@ -173,6 +177,7 @@ export class FileBackend implements BlockBackend {
     await this.#handle().datasync();
   }
 
+  /** Waits for transfers in flight, then closes the file. */
   async close(): Promise<void> {
     const fh = this.#fh;
     this.#fh = undefined; // new transfers fail with EBADF from here on

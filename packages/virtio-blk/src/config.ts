@@ -7,12 +7,14 @@
 /** Size of the 1.2 layout (up to secure_erase_sector_alignment). */
 export const VIRTIO_BLK_CONFIG_SIZE = 72;
 
+/** `virtio_blk_geometry`: the legacy CHS geometry (VIRTIO_BLK_F_GEOMETRY). */
 export interface BlkGeometry {
   cylinders: number;
   heads: number;
   sectors: number;
 }
 
+/** `virtio_blk_topology`: alignment hints (VIRTIO_BLK_F_TOPOLOGY). */
 export interface BlkTopology {
   physicalBlockExp: number;
   alignmentOffset: number;
@@ -20,6 +22,7 @@ export interface BlkTopology {
   optIoSize: number;
 }
 
+/** The configuration space of virtio-blk (`struct virtio_blk_config`, virtio 1.2 5.2.4), decoded. */
 export interface BlkConfig {
   /** Capacity in 512-byte sectors. */
   capacity: bigint;

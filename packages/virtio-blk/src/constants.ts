@@ -6,6 +6,7 @@ export const VIRTIO_ID_BLOCK = VirtioDeviceType.BLOCK;
 
 /** The protocol's unit: sectors are always 512 bytes, whatever blk_size says (5.2.5). */
 export const SECTOR_SIZE = 512;
+/** log2 of `SECTOR_SIZE`. */
 export const SECTOR_SHIFT = 9;
 
 /** Feature bits (5.2.3), as bit numbers. */

@@ -30,8 +30,10 @@ import { byteAddress } from './segments.js';
 
 /** Defaults advertised in seg_max / size_max when the caller gives none. */
 export const DEFAULT_SEG_MAX = 254;
+/** The size_max advertised when the caller gives none: 1 MiB per segment. */
 export const DEFAULT_SIZE_MAX = 1 << 20;
 
+/** Options of `new BlockRequestHandler(options)`. */
 export interface BlockRequestHandlerOptions {
   backend: BlockBackend;
   /** Refuse writes even if the backend is writable (VIRTIO_BLK_F_RO). Defaults to `backend.readOnly`. */
@@ -59,6 +61,7 @@ export interface BlockRequestResult {
   error?: string;
 }
 
+/** Counters of a `BlockRequestHandler`, by outcome. */
 export interface BlockRequestStats {
   requests: number;
   reads: number;
@@ -103,6 +106,7 @@ type BackendOp =
 const FLUSH: BackendOp = { kind: 'flush' };
 const TWO_32 = 2 ** 32;
 
+/** One descriptor chain in, one virtio-blk request served: header parsed and checked, data moved between guest RAM and the backend, status byte written; `process()` resolves the used length. No rings, no transport. */
 export class BlockRequestHandler {
   readonly backend: BlockBackend;
   readonly readOnly: boolean;

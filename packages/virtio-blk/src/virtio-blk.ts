@@ -29,6 +29,7 @@ import {
 
 const log = debug('rxvmm:virtio-blk');
 
+/** What decides the features a block device offers (`virtioBlkFeatures`). */
 export interface VirtioBlkFeatureOptions {
   readOnly?: boolean;
   numQueues?: number;
@@ -58,6 +59,7 @@ export function virtioBlkFeatures(options: VirtioBlkFeatureOptions = {}): bigint
   return f;
 }
 
+/** Options of `new BlockDevice(options)`. */
 export interface BlockDeviceOptions extends VirtioBlkFeatureOptions {
   backend: BlockBackend;
   /** QueueNumMax of every queue (default 256). */
@@ -70,16 +72,19 @@ export interface BlockDeviceOptions extends VirtioBlkFeatureOptions {
   serial?: string;
 }
 
+/** Options of `new VirtioBlk(options)`: a `BlockDevice`'s, plus the guest memory its queues are in. */
 export interface VirtioBlkOptions extends BlockDeviceOptions {
   /** Guest RAM the queues and buffers live in. */
   memory: GuestMemory;
 }
 
+/** Options of `BlockDevice.open(path, options)`: a `BlockDevice`'s without the backend, plus the file's `io` mode. */
 export interface BlockDeviceOpenOptions extends Omit<BlockDeviceOptions, 'backend'> {
   /** FileBackend I/O mode (default 'async'; see FileBackendOptions.io). */
   io?: 'async' | 'sync';
 }
 
+/** Options of `VirtioBlk.open(path, options)`. */
 export interface VirtioBlkOpenOptions extends BlockDeviceOpenOptions {
   /** Guest RAM the queues and buffers live in. */
   memory: GuestMemory;
@@ -298,6 +303,7 @@ export class VirtioBlk extends DeviceServer {
   get completions$(): Observable<{ queue: number; result: BlockRequestResult }> {
     return this.device.completions$;
   }
+  /** Listen to completed requests; returns the unsubscribe function. */
   onCompletion(listener: CompletionListener): () => void {
     return this.device.onCompletion(listener);
   }
