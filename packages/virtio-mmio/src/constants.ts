@@ -46,6 +46,7 @@ export const MmioRegister = {
   ConfigGeneration: 0x0fc,
   Config: 0x100,
 } as const;
+/** The name of one `MmioRegister`. */
 export type MmioRegisterName = keyof typeof MmioRegister;
 
 /** InterruptStatus / InterruptACK bits (section 4.2.2). */

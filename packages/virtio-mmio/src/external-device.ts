@@ -10,6 +10,7 @@ import type { VirtioActivation, VirtioActivationInfo, VirtioDevice } from '@rxvm
 import type { Observable } from 'rxjs';
 import { Emitter } from './emitter.js';
 
+/** What an `ExternalDevice` offers on behalf of the remote device. */
 export interface ExternalDeviceOptions {
   deviceType: number;
   /** Features the remote side offers (VIRTIO_F_VERSION_1 included). */
@@ -29,6 +30,7 @@ export interface ExternalDeviceEvents {
   reset: undefined;
 }
 
+/** A `VirtioDevice` whose queues are served elsewhere (a vhost-user back-end, another thread): it offers what it is told, and reports activation, kicks and resets as events. */
 export class ExternalDevice implements VirtioDevice {
   readonly deviceType: number;
   readonly features: bigint;

@@ -20,6 +20,7 @@ export interface QueueRegistersState {
   deviceArea: string;
 }
 
+/** The register file as plain data (`transport.state()`, `VirtioMmioTransport.fromState`). */
 export interface VirtioMmioTransportState {
   version: typeof TRANSPORT_STATE_VERSION;
   /** What the device offered: a restore onto another device is refused. */

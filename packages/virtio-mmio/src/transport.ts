@@ -40,6 +40,7 @@ const U32 = 0xffff_ffffn;
 /** Features this transport cannot honour, masked out of what the device offers. */
 const TRANSPORT_UNSUPPORTED = featureBit(VirtioFeature.RING_RESET) | featureBit(VirtioFeature.SR_IOV);
 
+/** Options of `new VirtioMmioTransport(device, options)`. */
 export interface VirtioMmioTransportOptions {
   /**
    * Where guest memory is: at DRIVER_OK every ready queue's areas must pass this
@@ -107,6 +108,7 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** The virtio-mmio (version 2) register file and status state machine in front of any `VirtioDevice`: feeds it MMIO accesses with `handleMmio` and gets its interrupts from `interrupt$`. */
 export class VirtioMmioTransport {
   readonly device: VirtioDevice;
   readonly #options: VirtioMmioTransportOptions;

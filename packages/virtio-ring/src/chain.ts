@@ -79,7 +79,7 @@ export class ChainBuffer {
     }
   }
 
-  /** @internal */
+  /** Appends a device-readable segment (the queues fill chains with it). @internal */
   pushReadable(addr: number, len: number): void {
     const i = this.readableCount;
     if (i === this.readableAddr.length) this.growReadable();
@@ -89,7 +89,7 @@ export class ChainBuffer {
     this.readableLength += len;
   }
 
-  /** @internal */
+  /** Appends a device-writable segment (the queues fill chains with it). @internal */
   pushWritable(addr: number, len: number): void {
     const i = this.writableCount;
     if (i === this.writableAddr.length) this.growWritable();
@@ -106,6 +106,7 @@ export class ChainBuffer {
       out.push({ addr: BigInt(this.readableAddr[i]!), len: this.readableLen[i]! });
     return out;
   }
+  /** Device-writable segments as plain objects (allocates; for code off the hot path). */
   writableSegments(): Segment[] {
     const out: Segment[] = [];
     for (let i = 0; i < this.writableCount; i++)

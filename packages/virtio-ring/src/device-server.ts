@@ -48,6 +48,7 @@ export interface DeviceServerState {
   device: unknown;
 }
 
+/** Hosts a `ChainDevice` in the VMM behind a transport (see the file comment): the `VirtioDevice` contract on one side, one `serveQueue` loop per ready queue on the other. */
 export class DeviceServer implements VirtioDevice {
   readonly deviceType: number;
   readonly features: bigint;

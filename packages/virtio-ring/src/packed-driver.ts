@@ -134,6 +134,7 @@ export class PackedDriver {
     return { id, len };
   }
 
+  /** Asks the device not to interrupt (driver event suppression: disable). */
   disableInterrupts(): void {
     this.mem.storeReleaseU16(this.config.driverArea + 2n, RING_EVENT_FLAGS_DISABLE);
   }

@@ -80,6 +80,7 @@ export interface PackedQueueState {
   broken: BrokenQueueState | null;
 }
 
+/** A queue's state as plain data (`queue.state()`, `restoreQueue`): split or packed. */
 export type QueueState = SplitQueueState | PackedQueueState;
 
 export function queueConfigState(config: Readonly<QueueConfig>): QueueConfigState {

@@ -31,6 +31,7 @@ import type { Virtqueue } from './virtqueue.js';
  */
 export type ChainHandler = (chain: DescriptorChain) => number | PromiseLike<number>;
 
+/** Options of `serveQueue`: limits per turn and in flight, and observers. */
 export interface ServeQueueOptions {
   /**
    * Most chains in flight (async handlers not yet settled) at once; popping

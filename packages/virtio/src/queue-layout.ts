@@ -35,12 +35,17 @@ export interface QueueConfig {
 export const DESC_SIZE = 16;
 /** Area alignments (2.7: desc 16, avail 2, used 4; 2.8: desc 16, event suppression 4). */
 export const SPLIT_DESC_ALIGN = 16;
+/** Split ring: the driver (available) area's alignment. */
 export const SPLIT_AVAIL_ALIGN = 2;
+/** Split ring: the device (used) area's alignment. */
 export const SPLIT_USED_ALIGN = 4;
+/** Packed ring: the descriptor ring's alignment. */
 export const PACKED_DESC_ALIGN = 16;
+/** Packed ring: the event suppression areas' alignment. */
 export const PACKED_EVENT_ALIGN = 4;
 /** Largest queue sizes the formats can express (split: 2^15 by the spec's transports; packed: 2^15). */
 export const SPLIT_MAX_SIZE = 32768;
+/** Largest packed queue size (2^15). */
 export const PACKED_MAX_SIZE = 32768;
 
 /** Byte sizes of the three areas of a queue of `size` entries (split sizes include the event-idx fields). */
@@ -77,6 +82,7 @@ const U64_LIMIT = 1n << 64n;
 /** Is [addr, addr+len) guest memory the device may access? */
 export type GuestRangeCheck = (addr: bigint, len: number) => boolean;
 
+/** Options of `queueLayoutError`. */
 export interface QueueLayoutOptions {
   /** When given, every area must lie in guest memory according to it. */
   isValidRange?: GuestRangeCheck | undefined;

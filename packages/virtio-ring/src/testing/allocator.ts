@@ -12,6 +12,7 @@ export class RangeAllocator {
     this.holes = s < end ? [[s, end]] : [];
   }
 
+  /** Allocates `len` bytes (16-byte aligned); `ENOMEM` when no hole is large enough. */
   alloc(len: number): number {
     const n = Math.max(16, Math.ceil(len / 16) * 16);
     for (let i = 0; i < this.holes.length; i++) {
@@ -27,6 +28,7 @@ export class RangeAllocator {
     throw Object.assign(new Error(`ENOMEM: mock guest memory exhausted (${len} bytes)`), { code: 'ENOMEM' });
   }
 
+  /** Frees what `alloc` returned. */
   free(at: number): void {
     const n = this.sizes.get(at);
     if (n === undefined) throw new Error(`free of unallocated 0x${at.toString(16)}`);

@@ -10,6 +10,7 @@ export const ECHO_MAX_REQUEST = 64 * 1024;
 /** Not a device of the virtio spec: the ID rxvmm's echo test device reports. */
 export const ECHO_DEVICE_TYPE = 0xffff;
 
+/** Options of `new EchoDevice(options)`. */
 export interface EchoDeviceOptions {
   /** Number of queues (default 1), each served the same way. */
   queues?: number;

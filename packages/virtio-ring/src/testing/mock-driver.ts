@@ -153,18 +153,22 @@ abstract class MockDriverBase {
   poke16(addr: bigint, value: number): void {
     this.memory.writeU16(addr, value);
   }
+  /** Writes a little-endian u32 of the fake RAM (for hostile-input tests). */
   poke32(addr: bigint, value: number): void {
     this.memory.writeU32(addr, value);
   }
+  /** Writes a little-endian u64 of the fake RAM (for hostile-input tests). */
   poke64(addr: bigint, value: bigint): void {
     this.memory.writeU64(addr, value);
   }
 
+  /** Offers the buffer to the ring (the subclass's driver); returns its id. */
   protected abstract addRaw(
     readable: { addr: bigint; len: number }[],
     writable: { addr: bigint; len: number }[],
     indirectTable: bigint | undefined,
   ): number;
+  /** The next used element of the ring, or null. */
   protected abstract usedRaw(): UsedElement | null;
 }
 
@@ -187,6 +191,7 @@ export class MockSplitDriver extends MockDriverBase {
     return new SplitQueue(this.memory, { ...this.config, ...overrides });
   }
 
+  /** Whether the device asked to be kicked for what was added (event suppression). */
   needsKick(): boolean {
     return this.driver.needsKick();
   }
@@ -212,6 +217,7 @@ export class MockSplitDriver extends MockDriverBase {
     this.memory.storeReleaseU16(this.config.driverArea + 2n, idx & 0xffff);
   }
 
+  /** Adds the buffer with the split driver; returns its head index. */
   protected addRaw(
     readable: { addr: bigint; len: number }[],
     writable: { addr: bigint; len: number }[],
@@ -219,6 +225,7 @@ export class MockSplitDriver extends MockDriverBase {
   ): number {
     return this.driver.add(readable, writable, table === undefined ? {} : { indirectTable: table });
   }
+  /** The split driver's next used element, or null. */
   protected usedRaw(): UsedElement | null {
     return this.driver.getUsed();
   }
@@ -233,10 +240,12 @@ export class MockPackedDriver extends MockDriverBase {
     this.driver = new PackedDriver(this.memory, this.config);
   }
 
+  /** A device-side queue over the same ring (config overrides for tests). */
   device(overrides: Partial<QueueConfig> = {}): PackedQueue {
     return new PackedQueue(this.memory, { ...this.config, ...overrides });
   }
 
+  /** Whether the device asked to be kicked for what was added (event suppression). */
   needsKick(): boolean {
     return this.driver.needsKick();
   }
@@ -250,6 +259,7 @@ export class MockPackedDriver extends MockDriverBase {
     this.memory.storeReleaseU16(at + 14n, desc.flags);
   }
 
+  /** Adds the buffer with the packed driver; returns its buffer ID. */
   protected addRaw(
     readable: { addr: bigint; len: number }[],
     writable: { addr: bigint; len: number }[],
@@ -257,6 +267,7 @@ export class MockPackedDriver extends MockDriverBase {
   ): number {
     return this.driver.add(readable, writable, table === undefined ? {} : { indirectTable: table });
   }
+  /** The packed driver's next used element, or null. */
   protected usedRaw(): UsedElement | null {
     return this.driver.getUsed();
   }
