@@ -103,6 +103,10 @@ export interface BackendFixture {
     nonblock?: boolean;
   }): import('./eventfd-ref.js').ContractEventFd;
   /** An fd that is open but is not an eventfd (for EINVAL), and its release. */
-  openNonEventFd(): { fd: number; close(): void };
+  openNonEventFd(): {
+    fd: number;
+    /** Closes that fd. */
+    close(): void;
+  };
   guests: ContractGuests;
 }

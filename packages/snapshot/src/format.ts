@@ -21,10 +21,12 @@
  */
 
 export const SNAPSHOT_MAGIC = 'RXVMSNAP';
+/** The format version this package writes and reads; a file of another version is refused. */
 export const SNAPSHOT_FORMAT_VERSION = 1;
 /** The header's size: the state starts here, and every section on a page boundary. */
 export const SNAPSHOT_HEADER_SIZE = 4096;
 export const SNAPSHOT_PAGE = 4096;
+/** Most bytes of the writer string recorded in the header. */
 export const SNAPSHOT_WRITER_MAX = 256;
 /** The largest state JSON a reader accepts (the rest of the file is memory). */
 export const SNAPSHOT_STATE_MAX = 256 * 1024 * 1024;

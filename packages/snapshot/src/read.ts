@@ -20,6 +20,7 @@ import {
   SNAPSHOT_WRITER_MAX,
 } from './format.js';
 
+/** Options of `openSnapshot`. */
 export interface OpenSnapshotOptions {
   /**
    * Hash the memory section and compare it with the header before returning (default true). Off,
@@ -105,10 +106,12 @@ export class SnapshotFile {
     return segment;
   }
 
+  /** Closes the file. */
   close(): Promise<void> {
     return this.#fh.close();
   }
 
+  /** Same as `close()`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }

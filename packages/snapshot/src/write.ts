@@ -42,17 +42,20 @@ export interface SnapshotMemorySegment {
   bytes: Uint8Array;
 }
 
+/** What a snapshot holds: the state (JSON) and the guest memory segments. */
 export interface SnapshotContents {
   /** Plain JSON-serialisable data (bigints as decimal strings: a bigint is `EINVAL`). */
   state: unknown;
   memory: readonly SnapshotMemorySegment[];
 }
 
+/** Options of `writeSnapshot`. */
 export interface WriteSnapshotOptions {
   /** Who writes it, recorded in the header (at most 256 UTF-8 bytes). Default `defaultSnapshotWriter()`. */
   writer?: string;
 }
 
+/** What `writeSnapshot` wrote: where, and how many bytes of each section. */
 export interface WrittenSnapshot {
   path: string;
   /** The file's size in bytes. */
@@ -61,6 +64,7 @@ export interface WrittenSnapshot {
   memoryBytes: number;
 }
 
+/** Writes a snapshot file at `path`: header with checksums, the state as JSON, each memory segment page-aligned. */
 export async function writeSnapshot(
   path: string,
   contents: SnapshotContents,

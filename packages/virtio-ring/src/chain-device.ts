@@ -50,6 +50,6 @@ export interface ChainDevice {
    * requests in flight.
    */
   state?(): unknown;
-  /** Loads what {@link state} returned (untrusted: throw `EINVAL` for anything it could not have). */
+  /** Loads what {@link ChainDevice.state} returned (untrusted: throw `EINVAL` for anything it could not have). */
   restoreState?(state: unknown): void;
 }

@@ -191,7 +191,7 @@ export class PackedQueue implements Virtqueue {
   }
 
   /**
-   * Rebuilds a queue from {@link state} over `mem` (the restored guest RAM). A
+   * Rebuilds a queue from {@link PackedQueue.state} over `mem` (the restored guest RAM). A
    * state that is not one `state()` could have written is `EINVAL`; a layout
    * outside `mem` is the constructor's VirtqueueError.
    */

@@ -166,7 +166,7 @@ export class SplitQueue implements Virtqueue {
   }
 
   /**
-   * Rebuilds a queue from {@link state} over `mem` (the restored guest RAM). A
+   * Rebuilds a queue from {@link SplitQueue.state} over `mem` (the restored guest RAM). A
    * state that is not one `state()` could have written is `EINVAL`; a layout
    * outside `mem` is the constructor's VirtqueueError.
    */
