@@ -2,7 +2,7 @@
 //
 //   node site.mjs            build when an input changed since the last build (CI runs the suite
 //                            once per Node version: the site is built once)
-//   node site.mjs --force    always build (`pnpm docs`)
+//   node site.mjs --force    always build (`pnpm run docs`)
 //
 // Inputs: every package's sources, manifest, tsconfig and README, and this directory's
 // configuration; their digest is kept in site/.inputs. TypeDoc runs with --treatWarningsAsErrors:

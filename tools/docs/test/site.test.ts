@@ -62,7 +62,7 @@ function brokenLink(page: string, href: string): string | undefined {
 }
 
 describe('API reference (TypeDoc)', () => {
-  it('builds with no warning (pnpm docs)', () => {
+  it('builds with no warning (pnpm run docs)', () => {
     expect(build.status, build.output.split('\n').slice(-60).join('\n')).toBe(0);
   });
 
