@@ -18,12 +18,16 @@
 //      record: each generated table (<!-- bench-table ... -->) is what
 //      scripts/bench-tables.mjs makes of the record it names, and no figure (a
 //      decimal with a unit of time, rate or ratio, a table cell of one) stands
-//      outside such a table.
+//      outside such a table;
+//   f. every https://github.com/rxvmm/rxvmm/blob|tree/main/<path> link of a README or
+//      docs/*.md names a path of the repository (and a heading for a #fragment on a
+//      Markdown file), and every in-page #fragment is a heading (scripts/readme-links.mjs).
 // One line per check (`ok` / `FAIL` with the offending places); the closing line
 // is `N passed, N failed`, and the exit status is 1 when anything failed.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { benchTableProblems } from './bench-tables.mjs';
+import { readmeLinkProblems } from './readme-links.mjs';
 
 const root = resolve(new URL('..', import.meta.url).pathname);
 const SKIP_DIRS = new Set(['node_modules', 'dist', '.turbo', '.git', 'build', 'prebuilds', 'coverage']);
@@ -201,6 +205,13 @@ const anchors = new Set(headings.map(slug));
 check(
   'e. README figures come from a committed bench record (scripts/bench-tables.mjs)',
   benchTableProblems(root),
+);
+
+// ---- f. links resolve where the READMEs are read (scripts/readme-links.mjs) -------------------
+
+check(
+  'f. repository links name existing paths and headings; in-page anchors name headings',
+  readmeLinkProblems(root),
 );
 
 console.log(`${passed} passed, ${failed} failed`);
