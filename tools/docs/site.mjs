@@ -30,6 +30,22 @@ function files(dir, keep) {
   });
 }
 
+/**
+ * The package directories typedoc.json documents (its entry points; `dir/*` is every package in dir).
+ * @returns {string[]}
+ */
+export function documentedDirs() {
+  const { entryPoints } = JSON.parse(readFileSync(join(here, 'typedoc.json'), 'utf8'));
+  return entryPoints.flatMap((entry) => {
+    if (!entry.endsWith('/*')) return [join(here, entry)];
+    const parent = join(here, entry.slice(0, -2));
+    return readdirSync(parent)
+      .sort()
+      .map((name) => join(parent, name))
+      .filter((dir) => existsSync(join(dir, 'package.json')));
+  });
+}
+
 /** Digest of everything the site is made from. */
 export function inputsDigest() {
   const hash = createHash('sha256');
@@ -37,15 +53,12 @@ export function inputsDigest() {
   const inputs = [
     typedoc,
     ...['typedoc.json', 'index.md', 'entry-names.mjs', 'site.mjs'].map((f) => join(here, f)),
-    ...readdirSync(join(repoRoot, 'packages'))
-      .sort()
-      .flatMap((name) => {
-        const dir = join(repoRoot, 'packages', name);
-        return [
-          ...['package.json', 'README.md', 'tsconfig.json', 'tsconfig.build.json'].map((f) => join(dir, f)),
-          ...files(join(dir, 'src'), (p) => p.endsWith('.ts')).sort(),
-        ];
-      }),
+    ...documentedDirs().flatMap((dir) => {
+      return [
+        ...['package.json', 'README.md', 'tsconfig.json', 'tsconfig.build.json'].map((f) => join(dir, f)),
+        ...files(join(dir, 'src'), (p) => p.endsWith('.ts')).sort(),
+      ];
+    }),
   ].filter((p) => existsSync(p) && statSync(p).isFile());
   for (const path of inputs) {
     hash.update(relative(repoRoot, path));

@@ -10,6 +10,7 @@ export { UsageError } from './cli-args.js';
 
 export type BackendChoice = 'auto' | 'kvm' | 'soft';
 
+/** What `rxvmm-demo` runs: the parsed command line (`parseOptions`). */
 export interface DemoOptions {
   backend: BackendChoice;
   /** Disk image; undefined: a temporary image created and removed by the demo. */
@@ -36,6 +37,7 @@ export interface DemoOptions {
   verifyMemory: boolean;
 }
 
+/** The `--help` text. */
 export const USAGE = `Usage: rxvmm-demo [options]
 
 Runs a guest that writes a pattern to a virtio-blk disk, reads it back and
@@ -100,6 +102,7 @@ const OPTIONS = {
 /** Options whose value is a number: `--requests -1` is a value (refused by the range check). */
 const NUMERIC = new Set(['--requests', '--block-size', '--snapshot-after']);
 
+/** Parses `rxvmm-demo`'s arguments; a usage error throws with the message the CLI prints. */
 export function parseOptions(argv: readonly string[]): DemoOptions {
   const { values } = parseCommandLine(argv, 'rxvmm-demo', NUMERIC, (args) =>
     parseArgs({ args, strict: true, allowPositionals: false, options: OPTIONS }),

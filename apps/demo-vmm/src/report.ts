@@ -160,6 +160,7 @@ function wrap(text: string, width: number, indent: string): string {
   return lines.join(`\n${indent}`);
 }
 
+/** The human-readable summary `rxvmm-demo` prints: each figure with a sentence saying what it means. */
 export function formatSummary(r: DemoReport): string {
   const rows = figures(r);
   const width = Math.max(...rows.map(([k]) => k.length));

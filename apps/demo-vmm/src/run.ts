@@ -11,6 +11,7 @@ import { checkDemoSnapshot, demoWriter } from './vmm/kvm-snapshot.js';
 import type { MachineOptions, MachineRun } from './vmm/machine.js';
 import { prepareVcpu } from './vmm/prepare-vcpu.js';
 
+/** What one `runDemo` measured and checked (the CLI's `--json` output). */
 export interface DemoReport {
   backend: 'kvm' | 'soft';
   requests: number;
@@ -72,6 +73,7 @@ export interface BackendChoice {
   reason: string;
 }
 
+/** Which backend `--backend` means here (`auto`: `/dev/kvm` when it opens, else SoftKvm), and why. */
 export function chooseBackend(requested: DemoOptions['backend']): BackendChoice {
   if (requested === 'soft') return { backend: 'soft', reason: 'requested' };
   if (requested === 'kvm') return { backend: 'kvm', reason: 'requested' };
@@ -83,6 +85,7 @@ export function chooseBackend(requested: DemoOptions['backend']): BackendChoice 
 
 const NEEDS_RESET = 0x40;
 
+/** Runs the demo machine: boots the guest, serves its virtio-blk requests, verifies what it read, and reports. */
 export async function runDemo(
   options: DemoOptions,
   hooks: {

@@ -12,6 +12,7 @@ import type { BlockDevice } from '@rxvmm/virtio-blk';
 import { openBlkDevice } from './blk-device.js';
 import { integerOption, parseCommandLine, UsageError } from './cli-args.js';
 
+/** The `--help` text of `rxvmm-vhost-blk`. */
 export const USAGE = `Usage: rxvmm-vhost-blk (--socket-path PATH | --fd N) --blk-file FILE [options]
        rxvmm-vhost-blk --print-capabilities
 
@@ -38,8 +39,11 @@ A vhost-user-blk back-end (QEMU: -device vhost-user-blk-pci,chardev=...).
 /** The --print-capabilities answer (vhost-user.json: VHostUserBackendCapabilitiesBlock). */
 export const CAPABILITIES = { type: 'block', features: ['read-only', 'blk-file'] };
 
+/** Where the CLI writes (the tests capture it). */
 export interface CliIo {
+  /** Standard output. */
   out(text: string): void;
+  /** Standard error. */
   err(text: string): void;
 }
 
@@ -48,6 +52,7 @@ const defaultIo: CliIo = {
   err: (t) => process.stderr.write(t),
 };
 
+/** A started back-end: the server, the disk, and how to stop it. */
 export interface RunningBackend {
   server: VhostUserServer;
   device: BlockDevice;

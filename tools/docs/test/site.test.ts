@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { dirname, extname, join, relative, resolve, sep } from 'node:path';
 import { type Browser, type ConsoleMessage, chromium, type Page, type Request } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildSite, siteDir, siteIsCurrent } from '../site.mjs';
+import { buildSite, documentedDirs, siteDir, siteIsCurrent } from '../site.mjs';
 
 const CHROMIUM = '/usr/bin/chromium';
 const FLAGS = [
@@ -34,9 +34,10 @@ function walk(dir: string): string[] {
     e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)],
   );
 }
-/** The published libraries the site documents (typedoc.json: packages/*). */
-const packages = readdirSync(join(siteDir, '../../../packages')).filter((name) =>
-  existsSync(join(siteDir, '../../../packages', name, 'package.json')),
+/** The packages the site documents (typedoc.json's entry points), by unscoped name. */
+const packages = documentedDirs().map(
+  (dir) =>
+    (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).name as string).split('/')[1] as string,
 );
 const pages = build.status === 0 ? walk(siteDir).filter((f) => f.endsWith('.html')) : [];
 const idsOf = new Map<string, Set<string>>();

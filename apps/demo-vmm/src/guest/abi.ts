@@ -12,6 +12,7 @@ export const BOOT_INFO_ADDR = 0x8_0000n;
 /** Free RAM the guest carves its queue and buffers from. */
 export const SCRATCH_BASE = 0x20_0000n;
 
+/** `boot_info.magic`: "RXVMMBI1"; a guest that reads anything else does not drive the device. */
 export const BOOT_INFO_MAGIC = 0x3149424d4d565852n; // "RXVMMBI1"
 
 /** 1-byte `out` at the guest's first instruction (start-up time). */
@@ -19,7 +20,9 @@ export const HELLO_PORT = 0x3f8;
 /** 1-byte `out`: the run is over, results are final. */
 export const DONE_PORT = 0x3f4;
 
+/** How the guest misbehaves on purpose (`--guest-mode`): normal, a queue outside RAM, a bad descriptor head. */
 export const GuestMode = { normal: 0, badQueueAddr: 1, badHead: 2 } as const;
+/** A `GuestMode` by name. */
 export type GuestModeName = keyof typeof GuestMode;
 
 /** `struct boot_info`: eleven u64 fields, in this order. */
@@ -36,7 +39,9 @@ export const BOOT_INFO_FIELDS = [
   'ramSize',
   'queueSize',
 ] as const;
+/** `struct boot_info` (guest/abi.h): what the VMM tells the guest, each field a u64. */
 export type BootInfo = Record<(typeof BOOT_INFO_FIELDS)[number], bigint>;
+/** Bytes of `struct boot_info`. */
 export const BOOT_INFO_SIZE = BOOT_INFO_FIELDS.length * 8;
 
 /** `struct results`: seven u64 fields, right after boot_info. */
@@ -49,9 +54,12 @@ export const RESULT_FIELDS = [
   'deviceStatus',
   'interrupts',
 ] as const;
+/** `struct results` (guest/abi.h): what the guest reports back, each field a u64. */
 export type GuestResults = Record<(typeof RESULT_FIELDS)[number], bigint>;
+/** Where the results block is: right after `boot_info`. */
 export const RESULTS_ADDR = BOOT_INFO_ADDR + BigInt(BOOT_INFO_SIZE);
 
+/** `results.status`: still running, finished, or failed (`failCode` says why). */
 export const ResultStatus = { running: 0n, ok: 1n, failed: 2n } as const;
 
 /** Why a guest gave up (`results.failCode`), as a sentence for the user. */
