@@ -3,7 +3,7 @@
 // results (node:assert) and exits non-zero when one fails; here we also check what it prints.
 // CI runs the same programs again from the packed tarballs (scripts/check-packages.mjs).
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { kvmAvailability } from '@rxvmm/kvm-linux';
@@ -38,6 +38,19 @@ describe('examples', () => {
       expect(output).toMatch(expected);
     });
   }
+
+  it('depends on every published package (scripts/check-examples.mjs runs the README blocks here)', () => {
+    const own = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).dependencies;
+    const published = ['packages', 'apps'].flatMap((group) =>
+      readdirSync(join(root, '..', group))
+        .map((name) => join(root, '..', group, name, 'package.json'))
+        .filter((file) => existsSync(file))
+        .map((file) => JSON.parse(readFileSync(file, 'utf8')))
+        .filter((pkg) => pkg.private !== true)
+        .map((pkg) => pkg.name as string),
+    );
+    expect(published.filter((name) => own[name] !== 'workspace:^')).toEqual([]);
+  });
 
   it('every example file is run here and has a section in README.md', () => {
     const files = readdirSync(root)
