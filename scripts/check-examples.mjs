@@ -131,6 +131,7 @@ export function checkExamples({
       src: `${dir}/${block.name}`,
       kind: block.kind,
       needs: block.needs,
+      output: block.output,
       where: (line) =>
         line > offset
           ? `${block.readme}:${block.line + line - offset}`
@@ -233,6 +234,14 @@ export function checkExamples({
       r.status === 0,
       r.status === 0 ? '' : `exit ${r.status ?? r.signal}\n${output.split('\n').slice(-40).join('\n')}`,
     );
+    if (r.status === 0 && unit.output !== undefined) {
+      const tidy = (text) => text.replace(/[ \t]+$/gm, '').trim();
+      check(
+        `${unit.label}: prints the output its README shows`,
+        tidy(r.stdout ?? '') === tidy(unit.output),
+        `README:\n${tidy(unit.output)}\nprinted:\n${tidy(r.stdout ?? '')}`,
+      );
+    }
   }
   if (!keep) rmSync(work, { recursive: true, force: true });
 }

@@ -7,6 +7,8 @@
 //
 //   <!-- needs /dev/kvm -->          runs only where /dev/kvm opens (otherwise it is skipped, with
 //                                    the reason printed)
+//   <!-- output -->                  (before a plain block) what the code block above it prints:
+//                                    its standard output must be exactly that
 //   <!-- fragment: why -->           part of a program (an API outline, a sketch): not run, not
 //                                    compiled; `why` is required
 //   <!-- fragment: why               part of a program that is type-checked: the lines after the
@@ -66,7 +68,15 @@ export function parseBlocks(text) {
     const line = i + 1;
     const startLine = i;
     i = end;
-    if (!CODE_LANGS.has(lang)) continue;
+    if (!CODE_LANGS.has(lang)) {
+      // <!-- output --> before a plain block: what the code block above it prints.
+      if (/^output\b/.test(markerBefore(lines, startLine)?.trim() ?? '')) {
+        const last = blocks.at(-1);
+        if (last) last.output = code;
+        else problems.push(`line ${line}: an output block with no code block before it`);
+      }
+      continue;
+    }
 
     const marker = markerBefore(lines, startLine);
     const block = { line, lang, code, kind: 'run', reason: undefined, context: undefined, needs: [] };
