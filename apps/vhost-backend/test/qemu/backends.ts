@@ -12,6 +12,8 @@ export interface BackendOptions {
   numQueues?: number;
   /** rxvmm-vhost-blk only: more arguments (e.g. `--io async`, `--delay-completions 20`). */
   rxvmmArgs?: string[];
+  /** rxvmm-vhost-blk only: options for its Node (e.g. `--perf-basic-prof`, `--cpu-prof`). */
+  nodeArgs?: string[];
 }
 
 export interface Backend {
@@ -64,6 +66,7 @@ function commandFor(kind: BackendKind, o: BackendOptions): { command: string; ar
     };
   }
   const args = [
+    ...(o.nodeArgs ?? []),
     rxvmmVhostBlkEntry(),
     '--socket-path',
     o.socket,
