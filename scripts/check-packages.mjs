@@ -10,7 +10,10 @@
 //      and so check the source-first exports instead of the published ones,
 //   4. checks the packed manifest: every bare import in dist/ is a declared
 //      dependency or peer, no dev tool leaks into dependencies, every bin is a
-//      shipped file with a shebang,
+//      shipped file with a shebang, the only scripts are ones a consumer's package
+//      manager runs (.pnpmfile.cjs strips the rest at pack time), `files` names
+//      CHANGELOG.md, and every source map carries its sources (sourcesContent) or
+//      the source ships,
 //   5. unpacks the tarballs into a scratch node_modules and runs
 //      scripts/smoke-import.mjs there (imports through the published exports),
 //   6. SoftKvm from tarballs, no compiler: npm-installs @rxvmm/kvm-soft and its
@@ -69,6 +72,9 @@ const REQUIRED_PEERS = new Map([['rxjs', '^7.8']]);
 const OPTIONAL_DEPS = new Map([['@rxvmm/eventfd', ['@rxvmm/sys']]]);
 // The interface package carries no implementation: nothing at runtime but errno.
 const ONLY_DEPS = new Map([['@rxvmm/kvm', ['@rxvmm/errno']]]);
+// The scripts a published manifest may keep: those the consumer's package manager runs (sys builds
+// its addon at install where no prebuild fits). Independent of .pnpmfile.cjs, which strips the rest.
+const CONSUMER_SCRIPTS = new Map([['@rxvmm/sys', ['install']]]);
 
 let passed = 0;
 let failed = 0;
@@ -160,6 +166,54 @@ for (const dir of workspaces) {
     `${name}: no test files in the tarball`,
     !walk(target).some((f) => /\.test\.|\/test-support\//.test(f)),
   );
+  const allowed = CONSUMER_SCRIPTS.get(name) ?? [];
+  const extraScripts = Object.keys(pub.scripts ?? {}).filter((s) => !allowed.includes(s));
+  check(
+    `${name}: manifest scripts are only ones a consumer runs (${allowed.join(', ') || 'none'})`,
+    extraScripts.length === 0,
+    extraScripts.map((s) => `${s}: ${pub.scripts[s]}`).join('\n'),
+  );
+  for (const s of allowed)
+    check(`${name}: manifest keeps the ${s} script`, typeof pub.scripts?.[s] === 'string');
+  // changesets writes CHANGELOG.md at `changeset version`; npm only ships what `files` names.
+  const changelogShips = !existsSync(join(dir, 'CHANGELOG.md')) || existsSync(join(target, 'CHANGELOG.md'));
+  check(
+    `${name}: "files" names CHANGELOG.md${existsSync(join(dir, 'CHANGELOG.md')) ? ', and it ships' : ''}`,
+    (pub.files ?? []).includes('CHANGELOG.md') && changelogShips,
+  );
+  // A stack trace (--enable-source-maps) or a debugger must find every source a map names.
+  const unresolvedSources = walk(target)
+    .filter((f) => f.endsWith('.map'))
+    .flatMap((file) => {
+      const map = JSON.parse(readFileSync(file, 'utf8'));
+      return (map.sources ?? [])
+        .filter(
+          (source, i) =>
+            typeof map.sourcesContent?.[i] !== 'string' &&
+            !existsSync(join(dirname(file), map.sourceRoot ?? '', source)),
+        )
+        .map((source) => `${relative(target, file)}: ${source} (no sourcesContent, not shipped)`);
+    });
+  // Each map's sources exist in the workspace: a dist/ file whose source was deleted is stale output.
+  const staleOutputs = walk(target)
+    .filter((f) => f.endsWith('.map'))
+    .flatMap((file) => {
+      const map = JSON.parse(readFileSync(file, 'utf8'));
+      const built = join(dir, relative(target, dirname(file)), map.sourceRoot ?? '');
+      return (map.sources ?? [])
+        .filter((source) => !existsSync(join(built, source)))
+        .map((source) => `${relative(target, file)}: ${source} is not in the workspace (stale output?)`);
+    });
+  check(
+    `${name}: every source map names a source of the workspace`,
+    staleOutputs.length === 0,
+    staleOutputs.slice(0, 10).join('\n'),
+  );
+  check(
+    `${name}: every source map carries its sources`,
+    unresolvedSources.length === 0,
+    unresolvedSources.slice(0, 10).join('\n'),
+  );
 
   // Every bare specifier the shipped JavaScript or declarations import must be
   // declared (a type-only import still needs the package for the consumer's tsc).
@@ -168,7 +222,7 @@ for (const dir of workspaces) {
   for (const file of walk(join(target, 'dist')).filter((f) => /\.(js|d\.ts)$/.test(f))) {
     const text = readFileSync(file, 'utf8');
     for (const m of text.matchAll(
-      /(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|^\s*import\s+)['"]([^'"]+)['"]/gm,
+      /(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|^\s*import\s+)['"]([^'"\s`]+)['"]/gm,
     )) {
       const spec = m[1];
       // `#name`: the package's own "imports" map (platform files, e.g. eventfd's browser build).

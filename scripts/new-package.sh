@@ -31,7 +31,7 @@ mkdir -p "$p/src"
       ".": { "types": "./dist/index.d.ts", "default": "./dist/index.js" }
     }
   },
-  "files": ["dist", "!dist/**/*.test.*", "!dist/**/*.bench.*", "README.md"],
+  "files": ["dist", "!dist/**/*.test.*", "!dist/**/*.bench.*", "README.md", "CHANGELOG.md"],
   "scripts": {
     "build": "tsc -p tsconfig.build.json",
     "typecheck": "tsc --noEmit",

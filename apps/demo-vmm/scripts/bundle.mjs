@@ -101,6 +101,9 @@ for (const [name, entry] of Object.entries(entries)) {
     define: { 'import.meta.url': '__bundleUrl' },
     inject: [`${pkg}scripts/bundle-url.mjs`],
     plugins: [rxjsEsm, sysBinding, sysRequire],
+    // Linked <name>.bundle.cjs.map: esbuild follows dist/'s maps back to the TypeScript and
+    // embeds it (sourcesContent), so a stack trace under --enable-source-maps names real lines.
+    sourcemap: 'linked',
     minifyWhitespace: true,
     minifySyntax: true,
     logLevel: 'warning',
