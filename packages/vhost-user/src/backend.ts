@@ -16,7 +16,7 @@
  */
 
 import { readlinkSync } from 'node:fs';
-import { type ErrnoError, errnoError } from '@rxvmm/errno';
+import { debug, type ErrnoError, errnoError } from '@rxvmm/errno';
 import type { GuestMemory } from '@rxvmm/guest-memory';
 import { close } from '@rxvmm/sys';
 import { hasFeature, VirtioFeature } from '@rxvmm/virtio';
@@ -50,6 +50,9 @@ import {
   type VringHost,
   type VringStats,
 } from './vring.js';
+
+/** Session events, silent unless NODE_DEBUG names rxvmm:vhost-user (a program passes `log` to show them). */
+const log = debug('rxvmm:vhost-user');
 
 /** Kick/call/err fds must be eventfds: anything else (a pipe, a file) would be read as garbage. */
 function isEventFd(fd: number): boolean {
@@ -127,7 +130,7 @@ export class BackendSession implements VringHost {
     private readonly device: ChainDevice,
     private readonly options: BackendSessionOptions = {},
   ) {
-    this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+    this.log = options.log ?? log;
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve;
     });

@@ -9,11 +9,14 @@
  * server is `finished` when it ends.
  */
 import { fstatSync, readFileSync } from 'node:fs';
-import { errnoError } from '@rxvmm/errno';
+import { debug, errnoError } from '@rxvmm/errno';
 import { close, Poller, type PollerHandle, setNonBlocking, UV_READABLE, unixAccept } from '@rxvmm/sys';
 import { BackendSession, type Logger, type SessionStats } from './backend.js';
 import type { ChainDevice } from '@rxvmm/virtio-ring';
 import { type BoundSocket, listenOnPath, removeBoundSocket } from './socket-path.js';
+
+/** Session events, silent unless NODE_DEBUG names rxvmm:vhost-user (a program passes `log` to show them). */
+const log = debug('rxvmm:vhost-user');
 
 /** Back-off after a failed accept (the error is usually EMFILE: fds must be freed first). */
 const ACCEPT_RETRY_MS = 100;
@@ -70,7 +73,7 @@ export class VhostUserServer {
     private readonly device: ChainDevice,
     private readonly options: ServerOptions,
   ) {
-    this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+    this.log = options.log ?? log;
     this.finished = new Promise((resolve) => {
       this.resolveFinished = resolve;
     });
