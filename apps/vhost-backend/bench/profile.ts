@@ -12,6 +12,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 
 const HZ = 2999;
 
@@ -236,9 +237,9 @@ export function attribute(dir: string): WindowProfile[] {
 /** CPU µs per request of `samples` over `requests`. */
 const perRequest = (samples: number, requests: number) => ((samples / HZ) * 1e6) / requests;
 
-/** Per back-end and workload, over all its steps: CPU µs per request by class, and the total. */
-export function summarizeDir(dir: string): string {
-  const steps = attribute(dir);
+/** Per back-end and workload, over all steps of the runs: CPU µs per request by class, and the total. */
+export function summarizeDirs(dirs: readonly string[]): string {
+  const steps = dirs.flatMap(attribute);
   const lines: string[] = [];
   for (const backend of new Set(steps.map((w) => w.backend))) {
     for (const op of new Set(steps.map((w) => w.op))) {
@@ -267,23 +268,33 @@ const median = (xs: number[]) => {
 const sig = (x: number, d = 3) => (Number.isFinite(x) && x !== 0 ? Number(x.toPrecision(d)) : x);
 
 /**
- * The run as `pnpm bench` record rows (bench/README.md), bench `vhost-backend-profile`: per workload,
- * rxvmm-vhost-blk's CPU µs per request in each class (median and range over its steps, one per
- * round), qemu-storage-daemon's in the same class as the reference, and the whole of it.
+ * rxvmm-vhost-blk's CPU µs per request of profiled runs, as `pnpm bench` record rows
+ * (bench/README.md), bench `vhost-backend-profile`: per workload, the whole of it and each class
+ * (median and range over its steps, one per round). With `reference`, the same from other runs
+ * (another tree: before a change) is each row's reference, so the ratio says what the change did;
+ * runs are not paired round by round, so the ratio has no range. qemu-storage-daemon is not a
+ * reference here: perf's own cost per context switch weighs on it, which switches threads two or
+ * three times per request (its profiled CPU is well above its unprofiled CPU).
  */
-export function profileRows(dir: string, labels: Record<string, string>): Record<string, unknown>[] {
-  const steps = attribute(dir);
+export function profileRows(
+  dirs: readonly string[],
+  labels: Record<string, string>,
+  reference?: { name: string; dirs: readonly string[] },
+): Record<string, unknown>[] {
+  const rxOf = (ds: readonly string[]) =>
+    ds.flatMap(attribute).filter((w) => w.backend === 'rxvmm-vhost-blk');
+  const steps = rxOf(dirs);
+  const refSteps = reference ? rxOf(reference.dirs) : [];
   const rows: Record<string, unknown>[] = [];
-  const ref = 'qemu-storage-daemon';
   for (const op of Object.keys(labels)) {
-    const rx = steps.filter((w) => w.backend === 'rxvmm-vhost-blk' && w.op === op);
-    const qsd = steps.filter((w) => w.backend === ref && w.op === op);
-    if (rx.length === 0) continue;
+    const mine = steps.filter((w) => w.op === op);
+    const theirs = refSteps.filter((w) => w.op === op);
+    if (mine.length === 0) continue;
     const values = (ws: WindowProfile[], label?: string) =>
       ws.map((w) => perRequest(label === undefined ? w.total : (w.samples.get(label) ?? 0), w.requests));
     const row = (figure: string, what: string, label?: string) => {
-      const v = values(rx, label);
-      const r = values(qsd, label);
+      const v = values(mine, label);
+      const r = values(theirs, label);
       const out: Record<string, unknown> = {
         bench: 'vhost-backend-profile',
         figure,
@@ -295,27 +306,25 @@ export function profileRows(dir: string, labels: Record<string, string>): Record
         max: sig(Math.max(...v)),
         rounds: v.length,
       };
-      if (r.length > 0 && median(r) > 0) {
-        const ratios = v.slice(0, r.length).map((x, i) => x / r[i]!);
+      if (reference && r.length > 0) {
         Object.assign(out, {
-          reference: ref,
+          reference: reference.name,
           referenceValue: sig(median(r)),
           referenceMin: sig(Math.min(...r)),
           referenceMax: sig(Math.max(...r)),
-          ...(median(v) > 0
-            ? {
-                ratio: sig(median(v) / median(r)),
-                ratioMin: sig(Math.min(...ratios)),
-                ratioMax: sig(Math.max(...ratios)),
-              }
-            : {}),
         });
+        if (median(r) > 0) {
+          const ratio = sig(median(v) / median(r));
+          Object.assign(out, { ratio, ratioMin: ratio, ratioMax: ratio });
+        }
       }
       return out;
     };
     rows.push(row(`${op}`, `${labels[op]}: all CPU per request`));
     for (const [key, label] of CLASSES) {
-      const seen = [...rx, ...qsd].some((w) => (w.samples.get(label) ?? 0) / w.requests >= HZ / 1e6 / 10);
+      const seen = [...mine, ...theirs].some(
+        (w) => (w.samples.get(label) ?? 0) / w.requests >= HZ / 1e6 / 10,
+      );
       if (seen) rows.push(row(`${op}-${key}`, `${labels[op]}: ${label}`, label));
     }
   }
@@ -342,11 +351,52 @@ export function nodeStartup(runs = 11): Record<string, unknown> {
   };
 }
 
+/**
+ * One record of several profiled runs of the same tree (`--record OUT DIR...`): the first run's
+ * commit, machine and yardstick, the load average before the first and after the last, the steps
+ * of all of them; with `reference`, runs of another tree as each figure's reference.
+ */
+export function pooledRecord(
+  dirs: readonly string[],
+  reference?: { name: string; dirs: readonly string[] },
+): Record<string, unknown> {
+  const records = dirs.map((d) => JSON.parse(readFileSync(join(d, 'record.json'), 'utf8')));
+  const labels = JSON.parse(readFileSync(join(dirs[0]!, 'run.json'), 'utf8')).labels as Record<
+    string,
+    string
+  >;
+  const first = records[0];
+  const figures = profileRows(dirs, labels, reference);
+  return {
+    ...first,
+    loadAverage: { before: first.loadAverage.before, after: records.at(-1).loadAverage.after },
+    benches: [
+      { bench: 'vhost-backend-profile', dir: 'apps/vhost-backend', status: 0, figures: figures.length },
+    ],
+    figures,
+  };
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const dir = process.argv[2];
-  if (!dir) {
-    console.error('usage: node bench/dist/bench/profile.js DIR (a qemu-blk.js --profile DIR run)');
+  const { values, positionals: dirs } = parseArgs({
+    allowPositionals: true,
+    options: {
+      record: { type: 'string' },
+      reference: { type: 'string', multiple: true },
+      'reference-name': { type: 'string', default: 'before' },
+    },
+  });
+  if (dirs.length === 0) {
+    console.error(
+      'usage: node bench/dist/bench/profile.js [--record OUT [--reference DIR]... [--reference-name NAME]] DIR...\n' +
+        '  DIR: a qemu-blk.js --profile DIR run; several of one tree are pooled; --reference: runs of another tree',
+    );
     process.exit(2);
   }
-  console.log(summarizeDir(dir));
+  console.log(summarizeDirs(dirs));
+  if (values.record !== undefined) {
+    const reference = values.reference && { name: values['reference-name'], dirs: values.reference };
+    writeFileSync(values.record, `${JSON.stringify(pooledRecord(dirs, reference), null, 2)}\n`);
+    console.log(`record of ${dirs.length} run(s): ${values.record}`);
+  }
 }

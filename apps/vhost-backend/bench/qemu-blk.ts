@@ -14,7 +14,9 @@
 // --profile DIR samples both back-ends with Linux perf during the run (rxvmm-vhost-blk under
 // --perf-basic-prof, so its JavaScript has names) and prints, per back-end and workload, where the
 // CPU time of a request goes (bench/profile.ts; `node bench/dist/bench/profile.js DIR` prints it
-// again). The figures of a profiled run are not comparable with an unprofiled one.
+// again; `--record OUT DIR...` pools several runs into one bench record, `--reference DIR` adds runs
+// of another tree as the reference). The figures of a profiled run are not comparable with an
+// unprofiled one.
 //
 // Throughput is what the guest measures (CLOCK_MONOTONIC around each step). CPU is read from
 // /proc/PID/stat of the disk's back-end when the guest prints the step's BEGIN and RESULT lines.
@@ -28,7 +30,7 @@ import { type GuestImage, qemuAvailability, repoRoot } from '../test/qemu/guest-
 import { fillPattern } from '../test/qemu/pattern.js';
 import { bootGuest, describeRun } from '../test/qemu/qemu-boot.js';
 import { MemorySampler, readCpuSeconds } from './proc-stats.js';
-import { nodeStartup, Profiler, perfMissing, profileRows, summarizeDir } from './profile.js';
+import { nodeStartup, Profiler, perfMissing, profileRows, summarizeDirs } from './profile.js';
 
 const MiB = 1 << 20;
 const GiB = 1 << 30;
@@ -285,11 +287,12 @@ async function main(): Promise<number> {
     if (rx && ref) recordFigures(rx, ref, summaries);
     if (profiler) {
       await profiler.finish();
-      const text = summarizeDir(profiler.dir);
+      const text = summarizeDirs([profiler.dir]);
       writeFileSync(join(profiler.dir, 'per-request.txt'), `${text}\n`);
       console.log(`\nwhere the CPU time of a request goes (perf, ${profiler.dir}/per-request.txt):\n${text}`);
       const labels = Object.fromEntries(workloads.map((w) => [w.op, w.label]));
-      const record = profileRecord(profileRows(profiler.dir, labels), loadBefore, loadavg());
+      writeFileSync(join(profiler.dir, 'run.json'), `${JSON.stringify({ labels })}\n`);
+      const record = profileRecord(profileRows([profiler.dir], labels), loadBefore, loadavg());
       writeFileSync(join(profiler.dir, 'record.json'), `${JSON.stringify(record, null, 2)}\n`);
       console.log(`the same as a bench record (bench/README.md): ${profiler.dir}/record.json`);
     }
