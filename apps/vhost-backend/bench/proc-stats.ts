@@ -7,8 +7,9 @@
 // peak of that is what we report. VmHWM has no per-kind split, so it is shown only for reference.
 //
 // CPU: utime + stime from /proc/PID/stat, in clock ticks (USER_HZ, 100 on Linux x86): it covers
-// every thread of the process, including exited ones.
-import { readFileSync } from 'node:fs';
+// every thread of the process, including exited ones; or, to the nanosecond, the sum of each live
+// thread's schedstat when no thread exited between two readings (readCpu, cpuBetween).
+import { readdirSync, readFileSync } from 'node:fs';
 
 export const USER_HZ = 100;
 
@@ -49,6 +50,43 @@ export function readCpuSeconds(pid: number): number | undefined {
   const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
   // rest[0] is field 3 (state); utime and stime are fields 14 and 15.
   return (Number(rest[11]) + Number(rest[12])) / USER_HZ;
+}
+
+/**
+ * The CPU time of a process right now, for a difference between two readings: `ticks` is
+ * utime + stime of /proc/PID/stat (every thread, exited ones too, but in 10 ms ticks: a 1 MiB
+ * step of the benchmark uses about ten of them), `threads` the sum of each live thread's
+ * /proc/PID/task/TID/schedstat (nanoseconds on the CPU), with the thread ids it summed.
+ */
+export interface CpuReading {
+  ticks: number;
+  threadSeconds: number;
+  tids: string;
+}
+
+export function readCpu(pid: number): CpuReading | undefined {
+  const ticks = readCpuSeconds(pid);
+  if (ticks === undefined) return undefined;
+  let ns = 0;
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`).sort();
+    for (const tid of tids)
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+  } catch {
+    return { ticks, threadSeconds: Number.NaN, tids: '' }; // a thread came or went while reading
+  }
+  return { ticks, threadSeconds: ns / 1e9, tids: tids.join(' ') };
+}
+
+/**
+ * CPU seconds between two readings: the nanosecond sum when the same threads were alive at both
+ * (none exited in between, whose time the sum would miss), else the tick count.
+ */
+export function cpuBetween(a: CpuReading | undefined, b: CpuReading | undefined): number {
+  if (a === undefined || b === undefined) return Number.NaN;
+  if (a.tids !== '' && a.tids === b.tids) return b.threadSeconds - a.threadSeconds;
+  return b.ticks - a.ticks;
 }
 
 /** Samples memory every `intervalMs` and on demand; keeps the peaks. */

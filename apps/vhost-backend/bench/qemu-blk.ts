@@ -18,8 +18,9 @@
 // of another tree as the reference). The figures of a profiled run are not comparable with an
 // unprofiled one.
 //
-// Throughput is what the guest measures (CLOCK_MONOTONIC around each step). CPU is read from
-// /proc/PID/stat of the disk's back-end when the guest prints the step's BEGIN and RESULT lines.
+// Throughput is what the guest measures (CLOCK_MONOTONIC around each step). CPU is read from /proc
+// for the disk's back-end when the guest prints the step's BEGIN and RESULT lines: the sum of its
+// threads' schedstat (nanoseconds), or utime + stime in 10 ms ticks when a thread exited meanwhile.
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
@@ -29,7 +30,7 @@ import { type Backend, type BackendKind, rxvmmVhostBlkMissing, startBackend } fr
 import { type GuestImage, qemuAvailability, repoRoot } from '../test/qemu/guest-image.js';
 import { fillPattern } from '../test/qemu/pattern.js';
 import { bootGuest, describeRun } from '../test/qemu/qemu-boot.js';
-import { MemorySampler, readCpuSeconds } from './proc-stats.js';
+import { type CpuReading, cpuBetween, MemorySampler, readCpu } from './proc-stats.js';
 import { nodeStartup, Profiler, perfMissing, profileRows, summarizeDirs } from './profile.js';
 
 const MiB = 1 << 20;
@@ -115,7 +116,7 @@ async function runBoot(
       for (const w of workloads) for (const d of order) steps.push(`${w.step}@${d.dev}`);
     }
     const round = new Map<string, number>(); // per dev+op: rounds seen so far
-    let cpuAtBegin = 0;
+    let cpuAtBegin: CpuReading | undefined;
     const run = await bootGuest({
       image,
       socket: disks[0]!.socket,
@@ -130,11 +131,11 @@ async function runBoot(
         const pid = backends.get(disk.kind)!.pid;
         samplers.get(disk.kind)!.sample();
         if (e.kind === 'begin') {
-          cpuAtBegin = readCpuSeconds(pid) ?? Number.NaN;
+          cpuAtBegin = readCpu(pid);
           profiler?.begin(disk.kind, boot, e.begin.op);
           return;
         }
-        const cpuSeconds = (readCpuSeconds(pid) ?? Number.NaN) - cpuAtBegin;
+        const cpuSeconds = cpuBetween(cpuAtBegin, readCpu(pid));
         if (!e.result.ok) return;
         profiler?.end(disk.kind, boot, e.result.op, e.result.ops ?? 0);
         const key = `${dev} ${e.result.op}`;
