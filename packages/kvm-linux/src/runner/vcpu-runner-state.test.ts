@@ -57,10 +57,15 @@ describe.skipIf(!kvmAvailable)('VcpuRunner: stop({ saveState }) and start({ rest
     await sleep(30);
     const second = await runner.saveState();
     expect(second.regs.rax).toBe(first.regs.rax); // parked: not one instruction ran
-    runner.resume();
-    await sleep(30);
-    await runner.pause();
-    const third = await runner.saveState();
+    // Resumed, it runs again: wait for the worker to have taken it back into KVM_RUN (on a loaded
+    // machine that can take longer than any fixed delay), then park it once more.
+    let third = second;
+    for (let attempt = 0; attempt < 100 && BigInt(third.regs.rax) <= BigInt(second.regs.rax); attempt++) {
+      runner.resume();
+      await sleep(30);
+      await runner.pause();
+      third = await runner.saveState();
+    }
     expect(BigInt(third.regs.rax)).toBeGreaterThan(BigInt(second.regs.rax));
     // stop() also ends a paused run, and may take the state on the way out.
     const result = await runner.stop({ saveState: true });

@@ -108,8 +108,10 @@ async function main(init: RunnerInit): Promise<VcpuRunResult> {
   /** Parks the loop (out of KVM_RUN, the vCPU kept) until the main thread resumes or stops it. */
   const park = async (): Promise<void> => {
     parked = true;
-    send({ type: 'paused' });
     while (pauseRequested() && !stopRequested()) {
+      // Announced on every round: a resume()'s wake can arrive after the next pause() (a loaded
+      // machine), and that pause() waits for a 'paused' of its own. Extra ones settle nothing.
+      send({ type: 'paused' });
       await new Promise<void>((resolve) => {
         wake = resolve;
       });
