@@ -7,7 +7,13 @@
  * handler returns a promise), which is how messages and stop requests land.
  */
 import { closeSync, openSync } from 'node:fs';
-import { type MessagePort, parentPort, type TransferListItem, workerData } from 'node:worker_threads';
+import {
+  type MessagePort,
+  parentPort,
+  receiveMessageOnPort,
+  type TransferListItem,
+  workerData,
+} from 'node:worker_threads';
 import { errnoError } from '@rxvmm/errno';
 import { GuestMemory } from '@rxvmm/guest-memory';
 import type { VcpuExit } from '@rxvmm/kvm';
@@ -46,6 +52,25 @@ handlerModule.catch(() => undefined); // awaited (and reported) in main()
 
 const send = (message: WorkerMessage, transfer?: readonly TransferListItem[]) =>
   port.postMessage(message, transfer as TransferListItem[] | undefined);
+
+/** What the main thread's messages go to once the run is set up (wake, save-state, the handler's). */
+const listeners: ((msg: MainMessage) => void)[] = [];
+const listen = (listener: (msg: MainMessage) => void): void => {
+  if (listeners.length === 0) port.on('message', (msg: MainMessage) => dispatch(msg));
+  listeners.push(listener);
+};
+const dispatch = (msg: MainMessage): void => {
+  for (const listener of listeners) listener(msg);
+};
+/**
+ * Takes the messages that arrived while the vCPU was in KVM_RUN, now. Waiting for the event loop
+ * to deliver them is not enough: a turn of it (setImmediate) need not poll the port first (Node
+ * 22 and 24 went back into KVM_RUN with a save-state request still queued, every time).
+ */
+const takeMessages = (): void => {
+  for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port))
+    dispatch(m.message as MainMessage);
+};
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 const isPromise = (value: unknown): value is Promise<unknown> =>
   typeof (value as { then?: unknown } | null)?.then === 'function';
@@ -119,7 +144,7 @@ async function main(init: RunnerInit): Promise<VcpuRunResult> {
     wake = undefined;
     parked = false;
   };
-  port.on('message', (msg: MainMessage) => {
+  listen((msg: MainMessage) => {
     if (msg.type === 'wake') wake?.();
     else if (msg.type === 'save-state') {
       try {
@@ -163,7 +188,7 @@ async function main(init: RunnerInit): Promise<VcpuRunResult> {
       },
     };
     ctx = current;
-    port.on('message', (msg: MainMessage) => {
+    listen((msg: MainMessage) => {
       if (msg.type === 'message') h.onMessage?.(msg.message, current);
     });
     await h.setup?.(current);
@@ -179,6 +204,7 @@ async function main(init: RunnerInit): Promise<VcpuRunResult> {
       counters.count(exit);
       if (exit.kind === 'intr') {
         if (stopRequested()) return stopped();
+        takeMessages();
         const r = h.onKick?.(current);
         if (isPromise(r)) await r;
         await yieldToLoop(); // let posted messages and timers of this thread run
