@@ -2,8 +2,11 @@
 // Bundles what runs before the guest's first instruction, after `tsc` built dist/ (the build
 // script runs it), so Node loads a few files instead of about a hundred ES modules:
 //
-//   dist/bundle/cli.cjs           rxvmm-demo (package.json "bin"): the CLI and everything it
-//                                 imports, the device side included (evaluated when first used)
+//   dist/bundle/cli.cjs           rxvmm-demo (package.json "bin"): runs early.bundle.cjs, which
+//                                 starts the vCPU worker (src/early.ts: the option parser and
+//                                 @rxvmm/kvm-linux/prepare only), then cli.bundle.cjs, the CLI
+//                                 (src/main.ts) and everything it imports, the device side
+//                                 included (evaluated when first used), while the worker boots
 //   dist/bundle/vcpu-worker.cjs   the vCPU worker's entry: @rxvmm/kvm-linux/vcpu-worker
 //   dist/bundle/exit-handler.cjs  the exit handler the worker loads (dist/vmm/exit-handler.js)
 //
@@ -42,20 +45,28 @@ const rxjsEsm = {
 };
 
 /**
- * @rxvmm/sys's binding.js, as it must be inside a bundle: the package root found at run time. The
- * addon node-gyp built there is loaded directly (node-gyp-build looks there first too); otherwise
- * node-gyp-build picks a prebuild, as in the package.
+ * @rxvmm/sys's binding.js, as it must be inside a bundle: the package root found at run time, where
+ * require() would find it (the node_modules folders from here up; require.resolve only when that
+ * fails, e.g. NODE_PATH: resolving a package's exports map costs about 2 ms of start-up, on each
+ * thread). The addon node-gyp built there is loaded directly (node-gyp-build looks there first too);
+ * otherwise node-gyp-build picks a prebuild, as in the package.
  */
 const SYS_BINDING = `
-const { existsSync } = require('node:fs');
+const { existsSync, realpathSync } = require('node:fs');
 const { createRequire } = require('node:module');
 const { dirname, join } = require('node:path');
-const sysMain = createRequire(__filename).resolve('@rxvmm/sys');
-const sysRoot = dirname(dirname(sysMain));
+function findSysRoot() {
+  for (let dir = __dirname; ; dir = dirname(dir)) {
+    const candidate = join(dir, 'node_modules', '@rxvmm', 'sys');
+    if (existsSync(join(candidate, 'package.json'))) return realpathSync(candidate);
+    if (dirname(dir) === dir) return dirname(dirname(createRequire(__filename).resolve('@rxvmm/sys')));
+  }
+}
+const sysRoot = findSysRoot();
 const built = join(sysRoot, 'build', 'Release', 'rxvmm_sys.node');
 export const native = existsSync(built)
   ? createRequire(__filename)(built)
-  : createRequire(sysMain)('node-gyp-build')(sysRoot);
+  : createRequire(join(sysRoot, 'package.json'))('node-gyp-build')(sysRoot);
 `;
 const sysBinding = {
   name: 'sys-binding',
@@ -82,10 +93,30 @@ const sysRequire = {
 };
 
 const entries = {
-  cli: `${pkg}dist/cli.js`,
+  early: `${pkg}dist/early.js`,
+  cli: `${pkg}dist/main.js`,
   'vcpu-worker': require.resolve('@rxvmm/kvm-linux/vcpu-worker'),
   'exit-handler': `${pkg}dist/vmm/exit-handler.js`,
 };
+
+/** The bin: the vCPU worker starts (src/early.ts) before the CLI's bundle (src/main.ts) loads. */
+const CLI_STUB = `#!/usr/bin/env node
+'use strict';
+// rxvmm-demo (scripts/bundle.mjs): early.bundle.cjs starts the vCPU worker when the arguments ask for
+// /dev/kvm, then cli.bundle.cjs loads and runs the CLI while Node boots it; both through the V8 code
+// cache (compile-cache.cjs).
+const { join } = require('node:path');
+const { run } = require('./compile-cache.cjs');
+const argv = process.argv.slice(2);
+const prepared = run(join(__dirname, 'early.bundle.cjs')).prepareEarly(argv);
+run(join(__dirname, 'cli.bundle.cjs')).runCli(argv, prepared);
+`;
+
+/** A worker-side entry: <name>.bundle.cjs through the V8 code cache. */
+const workerStub = (name) =>
+  `'use strict';\n` +
+  `// ${name}.bundle.cjs (scripts/bundle.mjs) through the V8 code cache (compile-cache.cjs).\n` +
+  `require('./compile-cache.cjs').run(require('node:path').join(__dirname, '${name}.bundle.cjs'), module);\n`;
 
 rmSync(`${pkg}dist/bundle`, { recursive: true, force: true });
 for (const [name, entry] of Object.entries(entries)) {
@@ -108,13 +139,9 @@ for (const [name, entry] of Object.entries(entries)) {
     minifySyntax: true,
     logLevel: 'warning',
   });
+  if (name === 'early') continue; // loaded by cli.cjs
   const stub = `${pkg}dist/bundle/${name}.cjs`;
-  writeFileSync(
-    stub,
-    `${name === 'cli' ? '#!/usr/bin/env node\n' : ''}'use strict';\n` +
-      `// ${name}.bundle.cjs (scripts/bundle.mjs) through the V8 code cache (compile-cache.cjs).\n` +
-      `require('./compile-cache.cjs').run(require('node:path').join(__dirname, '${name}.bundle.cjs'), module);\n`,
-  );
+  writeFileSync(stub, name === 'cli' ? CLI_STUB : workerStub(name));
   if (name === 'cli') chmodSync(stub, 0o755);
 }
 copyFileSync(`${pkg}scripts/compile-cache.cjs`, `${pkg}dist/bundle/compile-cache.cjs`);

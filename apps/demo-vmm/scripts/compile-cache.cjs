@@ -34,8 +34,11 @@ function cacheDir() {
   return dir;
 }
 
-/** Loads and runs the CommonJS bundle `file` as the module `module` would (exports, require, ...). */
-function run(file, module) {
+/**
+ * Loads and runs the CommonJS bundle `file` as the module `module` would (exports, require, ...);
+ * returns its exports.
+ */
+function run(file, module = { exports: {} }) {
   const source = fs.readFileSync(file, 'utf8');
   const dir = cacheDir();
   let cacheFile;
@@ -77,6 +80,7 @@ function run(file, module) {
   const req = Module.createRequire(file);
   fn.call(module.exports, module.exports, req, module, file, path.dirname(file));
   if (save && !mainThread) save();
+  return module.exports;
 }
 
 /** FNV-1a of a string, as 8 hex digits (a file name, not security: the directory is the guard). */

@@ -3,6 +3,7 @@
  * prepares the disk, runs the machine and turns what it saw into a report.
  */
 import { kvmAvailability } from '@rxvmm/kvm-linux';
+import type { PreparedVcpu } from '@rxvmm/kvm-linux/prepare';
 import { prepareDisk } from './disk.js';
 import { FAIL_REASONS, ResultStatus } from './guest/abi.js';
 import type { DemoOptions } from './options.js';
@@ -92,6 +93,11 @@ export async function runDemo(
     onBackend?: (choice: BackendChoice) => void;
     onProgress?: (verified: number, completed: number) => void;
     signal?: AbortSignal;
+    /**
+     * A vCPU worker started before (`prepareEarly`): used if the run is on /dev/kvm, else ended.
+     * Without one, a kvm run starts its worker here.
+     */
+    prepared?: PreparedVcpu;
   } = {},
 ): Promise<DemoReport> {
   // --restore: the file is opened and checked whole before anything is made; the machine's
@@ -115,7 +121,9 @@ export async function runDemo(
     );
   // Node boots the vCPU worker (and it loads the exit handler) while the disk and the VM are set up:
   // the longest step before the guest's first instruction. Ended here if it is never started.
-  using prepared = choice.backend === 'kvm' ? prepareVcpu() : undefined;
+  const early = hooks.prepared?.pending ? hooks.prepared : undefined;
+  if (early && choice.backend !== 'kvm') early[Symbol.dispose]();
+  using prepared = choice.backend === 'kvm' ? (early ?? prepareVcpu()) : undefined;
   using disk = prepareDisk(options.disk, options.requests, options.blockSize);
   const machineOptions: MachineOptions = {
     diskPath: disk.path,
