@@ -167,6 +167,11 @@ export class LinuxVm implements Vm {
     return this.memoryRegions().map((r) => r.describe());
   }
 
+  /**
+   * KVM_CREATE_IRQCHIP: the in-kernel PIC, IOAPIC and a local APIC per vCPU created after it. Set
+   * the RAM slots up first where possible: with an irqchip, each slot change waits for the kernel's
+   * SRCU readers (milliseconds on a nested host, against ~0.1 ms before).
+   */
   createIrqChip(): void {
     this.#check();
     sys.ioctl(this.fd, KVM_CREATE_IRQCHIP);
