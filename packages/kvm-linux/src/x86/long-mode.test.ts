@@ -70,6 +70,19 @@ describe('long-mode tables', () => {
     expect(u64(mem.bytes, BOOT_GDT_ADDR + 8n)).toBe(gdtEntries()[1]);
   });
 
+  it('every entry of a 512 GiB map, addresses above 4 GiB included, is the identity 2 MiB page', () => {
+    const size = 512n << 30n;
+    const mem = ram(Number(BOOT_PD_ADDR) + 512 * 0x1000);
+    writeLongModeTables(mem, size);
+    for (let d = 0n; d < 512n; d++) {
+      expect(u64(mem.bytes, BOOT_PDPT_ADDR + d * 8n)).toBe((BOOT_PD_ADDR + d * 0x1000n) | 3n);
+      for (let i = 0n; i < 512n; i++)
+        if (u64(mem.bytes, BOOT_PD_ADDR + d * 0x1000n + i * 8n) !== (((d * 512n + i) << 21n) | 0x83n))
+          throw new Error(`PD ${d} entry ${i} is wrong`);
+    }
+    expect(u64(mem.bytes, BOOT_PD_ADDR + 512n * 0x1000n - 8n)).toBe(((512n << 30n) - (2n << 20n)) | 0x83n);
+  });
+
   it('rejects sizes that are not whole GiB, and RAM that does not hold the tables (EFAULT)', () => {
     expect(() => writeLongModeTables(ram(0x10000), 3n << 20n)).toThrow(
       expect.objectContaining({ code: 'EINVAL' }),

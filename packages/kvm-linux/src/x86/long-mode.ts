@@ -47,10 +47,11 @@ export const EFER_LME = 1n << 8n;
 /** EFER.LMA: long mode active. */
 export const EFER_LMA = 1n << 10n;
 
-const PAGE_PRESENT = 1n;
-const PAGE_WRITABLE = 2n;
-const PAGE_HUGE = 1n << 7n;
-const HUGE_PAGE = 2n << 20n;
+const PAGE_PRESENT = 1;
+const PAGE_WRITABLE = 2;
+const PAGE_HUGE = 1 << 7;
+const HUGE_PAGE = 2 << 20;
+const TWO_POW_32 = 2 ** 32;
 
 /** The part of a Vm the helpers need (a vCPU runner's worker offers the same). */
 export type GuestMemorySource =
@@ -93,6 +94,23 @@ function u64le(values: readonly bigint[]): Uint8Array {
   return bytes;
 }
 
+/**
+ * A 4 KiB page-table page of `count` entries `first + i * step | flags` (the rest zero), built with
+ * plain numbers (every address is below 2^53): this runs on the vCPU worker's way to the guest's
+ * first instruction, where a few thousand bigint operations in cold code cost over a millisecond.
+ */
+function tablePage(count: number, first: number, step: number, flags: number): Uint8Array {
+  const bytes = new Uint8Array(0x1000);
+  const view = new DataView(bytes.buffer);
+  for (let i = 0; i < count; i++) {
+    const address = first + i * step;
+    const low = address % TWO_POW_32;
+    view.setUint32(i * 8, (low + flags) >>> 0, true); // low bits of an aligned address are clear
+    view.setUint32(i * 8 + 4, (address - low) / TWO_POW_32, true);
+  }
+  return bytes;
+}
+
 /** Writes the GDT and the identity page tables into guest RAM. */
 export function writeLongModeTables(
   memory: GuestMemorySource,
@@ -103,21 +121,17 @@ export function writeLongModeTables(
     throw errnoError('EINVAL', 'identityMapSize must be a positive multiple of 1 GiB, at most 512 GiB');
   }
   const regions = memory.memoryRegions();
-  const directories = identityMapSize / gib;
+  const directories = Number(identityMapSize / gib);
+  const table = PAGE_PRESENT | PAGE_WRITABLE;
   writeGuest(regions, BOOT_GDT_ADDR, u64le(gdtEntries()));
-  const pml4 = new Array<bigint>(512).fill(0n);
-  pml4[0] = BOOT_PDPT_ADDR | PAGE_PRESENT | PAGE_WRITABLE;
-  writeGuest(regions, BOOT_PML4_ADDR, u64le(pml4));
-  const pdpt = new Array<bigint>(512).fill(0n);
-  for (let i = 0n; i < directories; i++)
-    pdpt[Number(i)] = (BOOT_PD_ADDR + i * 0x1000n) | PAGE_PRESENT | PAGE_WRITABLE;
-  writeGuest(regions, BOOT_PDPT_ADDR, u64le(pdpt));
-  for (let d = 0n; d < directories; d++) {
-    const pd = new Array<bigint>(512);
-    for (let i = 0n; i < 512n; i++)
-      pd[Number(i)] = ((d * 512n + i) * HUGE_PAGE) | PAGE_PRESENT | PAGE_WRITABLE | PAGE_HUGE;
-    writeGuest(regions, BOOT_PD_ADDR + d * 0x1000n, u64le(pd));
-  }
+  writeGuest(regions, BOOT_PML4_ADDR, tablePage(1, Number(BOOT_PDPT_ADDR), 0, table));
+  writeGuest(regions, BOOT_PDPT_ADDR, tablePage(directories, Number(BOOT_PD_ADDR), 0x1000, table));
+  for (let d = 0; d < directories; d++)
+    writeGuest(
+      regions,
+      BOOT_PD_ADDR + BigInt(d) * 0x1000n,
+      tablePage(512, d * 512 * HUGE_PAGE, HUGE_PAGE, table | PAGE_HUGE),
+    );
 }
 
 function segment(selector: number, code: boolean): Segment {
