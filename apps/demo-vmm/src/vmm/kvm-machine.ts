@@ -30,6 +30,7 @@ import {
   SharedState,
   SharedTime,
   SharedWord,
+  sinceProcessStart,
 } from './layout.js';
 import type { MachineOptions, MachineRun } from './machine.js';
 import { VCPU_WORKER_NAME } from './prepare-vcpu.js';
@@ -277,7 +278,7 @@ export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu)
       ioeventfdSignals: options.ioeventfd && options.vhostUser === undefined ? kicks : 0,
       irqfdInjections: signals?.injections.irqfd ?? 0,
       irqLineInjections: signals?.injections.irqLine ?? 0,
-      startupMs: hello > 0 ? hello - performance.timeOrigin : undefined,
+      startupMs: hello > 0 ? sinceProcessStart(hello) : undefined,
       seconds: hello > 0 && done > 0 ? (done - hello) / 1000 : 0,
       deviceStatus: shared.get(SharedWord.status),
       deviceFailure: svc.failure,
@@ -289,7 +290,7 @@ export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu)
             restore: {
               path: options.restore.path,
               bytes: options.restore.size,
-              resumeMs: readyAt - performance.timeOrigin,
+              resumeMs: sinceProcessStart(readyAt),
               memory: options.restoreMemory === 'copy' ? 'copy' : 'private',
             },
           }

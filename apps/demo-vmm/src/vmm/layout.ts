@@ -30,7 +30,7 @@ export const DEVICE_QUEUE_MAX = 256;
 
 /**
  * Shared state (a SharedArrayBuffer both threads see): Int32 words, then a
- * Float64 area for timestamps (ms since the epoch, `performance.timeOrigin + now()`).
+ * Float64 area for timestamps (`nowMs()`: the monotonic clock, the same in every thread).
  */
 export const SharedWord = {
   /** Set by the back-end when it met a ring error: the register file applies DEVICE_NEEDS_RESET. */
@@ -64,7 +64,20 @@ export class SharedState {
   }
 }
 
-/** Wall-clock milliseconds, comparable across threads of one process. */
+/**
+ * The monotonic clock in milliseconds (CLOCK_MONOTONIC through `process.hrtime`: one clock for every
+ * thread of the process). Stamps use it rather than `performance`, whose first use in a thread
+ * loads perf_hooks (~0.7 ms in the vCPU worker: it would land inside the HELLO stamp).
+ */
 export function nowMs(): number {
-  return performance.timeOrigin + performance.now();
+  return Number(process.hrtime.bigint()) / 1e6;
+}
+
+/** Process start on the `nowMs()` clock, read once (so every conversion agrees). */
+let processStart: number | undefined;
+
+/** A `nowMs()` stamp as milliseconds since this process started (`performance.timeOrigin`). */
+export function sinceProcessStart(stamp: number): number {
+  processStart ??= nowMs() - performance.now();
+  return stamp - processStart;
 }

@@ -16,7 +16,16 @@ import { bootInfoFor } from '../guest/boot.js';
 import { blkGuestProgram } from '../guest/soft-guest.js';
 import { openDevice } from './device.js';
 import { DeviceHost } from './device-host.js';
-import { DEVICE_GSI, DEVICE_MSI, NO_IOAPIC_PIN, nowMs, RAM_SIZE, SharedState, SharedWord } from './layout.js';
+import {
+  DEVICE_GSI,
+  DEVICE_MSI,
+  NO_IOAPIC_PIN,
+  nowMs,
+  RAM_SIZE,
+  SharedState,
+  SharedWord,
+  sinceProcessStart,
+} from './layout.js';
 import type { MachineOptions, MachineRun } from './machine.js';
 import { watchProgress } from './progress.js';
 import { wireDeviceSignals } from './signals.js';
@@ -128,7 +137,7 @@ export async function runOnSoft(options: MachineOptions): Promise<MachineRun> {
       ioeventfdSignals: options.ioeventfd ? kicks : 0,
       irqfdInjections: signals.injections.irqfd,
       irqLineInjections: signals.injections.irqLine,
-      startupMs: hello > 0 ? hello - performance.timeOrigin : undefined,
+      startupMs: hello > 0 ? sinceProcessStart(hello) : undefined,
       seconds: hello > 0 && done > 0 ? (done - hello) / 1000 : 0,
       deviceStatus: shared.get(SharedWord.status),
       deviceFailure: service.failure,
