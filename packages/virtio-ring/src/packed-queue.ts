@@ -26,6 +26,7 @@ import {
   QUEUE_STATE_VERSION,
   queueConfigState,
 } from './queue-state.js';
+import { STORES_VISIBLE_IN_ORDER } from './store-order.js';
 import type { Virtqueue } from './virtqueue.js';
 
 const TWO_32 = 4294967296;
@@ -455,7 +456,10 @@ export class PackedQueue implements Virtqueue {
     this.descU16[this.desc16 + 8 * p + 6] = id;
     this.descU32[this.desc32 + 4 * p + 2] = len;
     const flags = this.usedWrap ? VIRTQ_DESC_F_AVAIL | VIRTQ_DESC_F_USED : 0;
-    Atomics.store(this.descU16, this.desc16 + 8 * p + 7, flags); // release: id and len first
+    // Release: id and len (and the reads of the buffer's descriptors) first. A plain store is
+    // that on x86 (TSO, see store-order.ts); Atomics.store is a V8 builtin call and a full fence.
+    if (STORES_VISIBLE_IN_ORDER) this.descU16[this.desc16 + 8 * p + 7] = flags;
+    else Atomics.store(this.descU16, this.desc16 + 8 * p + 7, flags);
     let next = p + count;
     if (next >= this.size) {
       next -= this.size;
@@ -473,6 +477,11 @@ export class PackedQueue implements Virtqueue {
     this.sinceSignal = 0;
     const valid = this.signalledValid;
     this.signalledValid = true;
+    // The one full fence of the used side: the used descriptors' flags stores must be visible
+    // before the loads of the driver's event suppression below (store-load order, which x86
+    // does not keep for plain stores), or a driver that just enabled interrupts misses these.
+    // A locked read-modify-write that changes nothing, on the device's own event area, is it.
+    Atomics.add(this.devU16, this.devI + 1, 0);
     const flags = Atomics.load(this.drvU16, this.drvI + 1) & 3;
     if (flags === RING_EVENT_FLAGS_DISABLE) return false;
     if (flags !== RING_EVENT_FLAGS_DESC || !this.eventIdx) return true;

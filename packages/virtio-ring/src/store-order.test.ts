@@ -1,7 +1,7 @@
 /**
- * The split queue's used index goes out by a plain store where stores are visible in order (x86)
- * and by Atomics.store elsewhere: both paths publish the same index at the same calls, and the
- * notification decision (behind its own fence) is the same.
+ * The used index (split) and used descriptor flags (packed) go out by a plain store where stores
+ * are visible in order (x86) and by Atomics.store elsewhere: both paths publish the same elements
+ * at the same calls, and the notification decision (behind its own fence) is the same.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
@@ -61,5 +61,29 @@ describe.each([true, false])('split used index (stores visible in order: %s)', (
     const b = q.pop()!;
     q.pushUsed(b.head, 1); // published before the decision: the decision must still see it
     expect(q.needsNotification()).toBe(true);
+  });
+});
+
+describe.each([true, false])('packed used descriptors (stores visible in order: %s)', (inOrder) => {
+  it('pushUsed publishes each buffer; the notification decision follows the driver', async () => {
+    const { MockPackedDriver } = await load(inOrder);
+    const drv = new MockPackedDriver({ size: 8, eventIdx: false });
+    const q = drv.device();
+    drv.driver.enableInterrupts();
+    for (let i = 0; i < 3; i++) drv.add({ writable: [16] });
+    const ids: number[] = [];
+    for (let c = q.pop(); c; c = q.pop()) ids.push(c.head);
+    expect(ids).toHaveLength(3);
+    q.pushUsed(ids[0]!, 5);
+    expect(drv.drainUsed().map((u) => [u.id, u.len])).toEqual([[ids[0], 5]]);
+    expect(q.needsNotification()).toBe(true);
+    drv.driver.disableInterrupts();
+    q.addUsed(ids[1]!, 6); // packed: published at once
+    expect(drv.drainUsed().map((u) => u.id)).toEqual([ids[1]]);
+    expect(q.needsNotification()).toBe(false); // the driver disabled interrupts
+    drv.driver.enableInterrupts();
+    q.pushUsed(ids[2]!, 7);
+    expect(q.needsNotification()).toBe(true);
+    expect(drv.drainUsed().map((u) => u.id)).toEqual([ids[2]]);
   });
 });
