@@ -51,3 +51,32 @@ describe('@rxvmm/kvm-linux/prepare', () => {
     ]);
   });
 });
+
+describe('the vCPU worker inherits the parent process options', () => {
+  it('drops only --conditions (the worker runs built JavaScript); with none it leaves inheritance to Node', async () => {
+    const { workerExecArgv } = await import('./runner/prepared.js');
+    expect(
+      workerExecArgv([
+        '--conditions',
+        'development',
+        '--trace-gc',
+        '-C',
+        'x',
+        '--conditions=y',
+        '--cpu-prof',
+      ]),
+    ).toEqual(['--trace-gc', '--cpu-prof']);
+    expect(workerExecArgv(['--trace-gc', '--enable-source-maps'])).toBeUndefined();
+  });
+
+  it('a VMM started with a V8 flag a worker cannot take (--trace-gc) still starts its vCPU worker', () => {
+    const entry = fileURLToPath(new URL('./runner/fixtures/early-vmm.mjs', import.meta.url));
+    const out = execFileSync(process.execPath, ['--trace-gc', entry], { cwd: pkg, encoding: 'utf8' });
+    const last = out
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .pop();
+    expect(JSON.parse(last ?? '')).toEqual({ error: null });
+  });
+});

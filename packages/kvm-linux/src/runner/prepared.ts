@@ -17,16 +17,22 @@ export const VCPU_WORKER_URL = new URL('../../dist/runner/vcpu-worker.js', impor
 /**
  * The worker runs built JavaScript: drop `--conditions` flags inherited from
  * the parent (e.g. `development` under vitest), which would point it at .ts sources.
+ * Undefined when there are none: the worker then inherits the parent's options as Node
+ * does by default, which passes over the ones a worker cannot take (`--trace-gc`, ...),
+ * where an explicit list with one of them fails (ERR_WORKER_INVALID_EXEC_ARGV).
  */
-function workerExecArgv(): string[] {
+export function workerExecArgv(args: readonly string[] = process.execArgv): string[] | undefined {
   const out: string[] = [];
-  const args = process.execArgv;
+  let dropped = false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] ?? '';
-    if (arg === '--conditions' || arg === '-C') i++;
-    else if (!arg.startsWith('--conditions=')) out.push(arg);
+    if (arg === '--conditions' || arg === '-C') {
+      i++;
+      dropped = true;
+    } else if (arg.startsWith('--conditions=')) dropped = true;
+    else out.push(arg);
   }
-  return out;
+  return dropped ? out : undefined;
 }
 
 /**
@@ -47,7 +53,8 @@ export function spawnVcpuWorker(
         : `vCPU worker entry ${fileURLToPath(url)} is missing (not built?)`,
     );
   }
-  return new Worker(url, { workerData: boot, name, execArgv: workerExecArgv() });
+  const execArgv = workerExecArgv();
+  return new Worker(url, { workerData: boot, name, ...(execArgv ? { execArgv } : {}) });
 }
 
 /** Options of `VcpuRunner.prepare()`. */
