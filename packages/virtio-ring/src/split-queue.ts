@@ -364,10 +364,7 @@ export class SplitQueue implements Virtqueue {
 
   pushUsed(head: number, len: number): void {
     this.addUsed(head, len);
-    if (STORES_VISIBLE_IN_ORDER) {
-      this.unpublished = false;
-      this.usedU16[this.usedIdxI] = this.used; // release on x86: see publishUsed
-    } else this.publishUsed();
+    this.publishUsed();
   }
 
   /**
@@ -399,16 +396,13 @@ export class SplitQueue implements Virtqueue {
   }
 
   needsNotification(): boolean {
-    if (!this.dirty) {
-      this.publishUsed();
-      return false; // nothing used since the last decision
-    }
+    this.publishUsed();
+    if (!this.dirty) return false; // nothing used since the last decision
     this.dirty = false;
-    this.unpublished = false;
     // The one full fence of the used side: the used idx store must be visible before the loads
     // of the driver's flags / used_event below (store-load order, which x86 does not keep for
     // plain stores), or a driver that just re-enabled interrupts misses this one. A sequentially
-    // consistent store (xchg on x86-64) of the index, published or not, is that fence.
+    // consistent store (xchg on x86-64) of the index it already holds is that fence.
     Atomics.store(this.usedU16, this.usedIdxI, this.used);
     const old = this.signalled;
     const valid = this.signalledValid;
