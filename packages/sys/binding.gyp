@@ -11,7 +11,8 @@
         "native/mman.cc",
         "native/ioctl.cc",
         "native/kick.cc",
-        "native/seals.cc"
+        "native/seals.cc",
+        "native/ranges_io.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],

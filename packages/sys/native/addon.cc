@@ -10,6 +10,7 @@ void InitMman(Napi::Env env, Napi::Object exports);
 void InitIoctl(Napi::Env env, Napi::Object exports);
 void InitKick(Napi::Env env, Napi::Object exports);
 void InitSeals(Napi::Env env, Napi::Object exports);
+void InitRangesIo(Napi::Env env, Napi::Object exports);
 }  // namespace rxvmm
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -20,6 +21,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   rxvmm::InitIoctl(env, exports);
   rxvmm::InitKick(env, exports);
   rxvmm::InitSeals(env, exports);
+  rxvmm::InitRangesIo(env, exports);
   return exports;
 }
 

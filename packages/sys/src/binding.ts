@@ -90,6 +90,19 @@ export interface NativeBinding {
   sendMsg(fd: number, bytes: Uint8Array, fds?: readonly number[]): number | null;
   /** See {@link recvMsg}. */
   recvMsg(fd: number, buffer: Uint8Array, maxFds: number): RecvMsgResult | null;
+  // ranges_io.cc (vhost-user-blk's synchronous transfers)
+  /** See {@link preadvRanges}. */
+  preadvRanges(fd: number, buffer: Uint8Array, ranges: Float64Array, count: number, position: number): number;
+  /** See {@link pwritevRanges}. */
+  pwritevRanges(
+    fd: number,
+    buffer: Uint8Array,
+    ranges: Float64Array,
+    count: number,
+    position: number,
+  ): number;
+  /** See {@link IOV_MAX}. */
+  IOV_MAX: number;
   // mman.cc
   /** See {@link mmap}. */
   mmap(length: number, prot: number, flags: number, fd: number, offset: bigint): bigint;

@@ -77,6 +77,34 @@ export const sendMsg: (fd: number, bytes: Uint8Array, fds?: readonly number[]) =
 export const recvMsg: (fd: number, buffer: Uint8Array, maxFds: number) => RecvMsgResult | null =
   native.recvMsg;
 
+// --- file transfers into ranges of one buffer (guest memory) ---
+/**
+ * preadv(2) at file `position` into `count` ranges of `buffer`: range i is the bytes
+ * `[ranges[2i], ranges[2i] + ranges[2i+1])` of the buffer (offset, length pairs). One call for
+ * a scatter list of any length up to `IOV_MAX`, without a view per piece. Every range is checked
+ * against the buffer first: a number that is not an integer 0..2^53 (or a bad count or position)
+ * is `EINVAL`, a range outside the buffer (a detached one has 0 bytes) `EFAULT`; nothing is read
+ * then. Returns the bytes read: short at the end of the file, or when the kernel stops early
+ * (call again for the rest). Retries `EINTR`.
+ */
+export const preadvRanges: (
+  fd: number,
+  buffer: Uint8Array,
+  ranges: Float64Array,
+  count: number,
+  position: number,
+) => number = native.preadvRanges;
+/** pwritev(2) from ranges of `buffer`, checked as {@link preadvRanges} checks them; returns the bytes written. */
+export const pwritevRanges: (
+  fd: number,
+  buffer: Uint8Array,
+  ranges: Float64Array,
+  count: number,
+  position: number,
+) => number = native.pwritevRanges;
+/** The most ranges one {@link preadvRanges} / {@link pwritevRanges} call takes (the kernel's UIO_MAXIOV, 1024). */
+export const IOV_MAX: number = native.IOV_MAX;
+
 // --- memory mappings ---
 /** mmap(2) with a kernel-chosen address; returns the address. */
 export const mmap: (length: number, prot: number, flags: number, fd: number, offset: bigint) => bigint =
