@@ -1,6 +1,6 @@
 import type { GuestMemory } from '@rxvmm/guest-memory';
 import type { VirtioActivationInfo } from '@rxvmm/virtio';
-import type { DescriptorChain } from './chain.js';
+import type { ChainBuffer, DescriptorChain } from './chain.js';
 import type { ServeQueueOptions } from './serve-queue.js';
 
 /**
@@ -40,6 +40,15 @@ export interface ChainDevice {
    * VirtqueueError or GuestMemoryError on hostile input) fails the device.
    */
   handleChain(chain: DescriptorChain, memory: GuestMemory, queueIndex: number): number | PromiseLike<number>;
+  /**
+   * Optional, for devices whose requests complete on the calling thread: serves one chain at once
+   * from the serving loop's reused {@link ChainBuffer} (numeric addresses, no object per segment)
+   * and returns the bytes written into its device-writable buffers. When a device has it, the
+   * hosts ({@link DeviceServer}, `@rxvmm/vhost-user`) pop into that buffer and call it instead of
+   * `handleChain`. The buffer is refilled by the next pop: read it during the call only. Throws
+   * as `handleChain` does.
+   */
+  handleChainBuffer?(chain: ChainBuffer, memory: GuestMemory, queueIndex: number): number;
   /** Per-queue loop limits (concurrency, budget); the loop's defaults otherwise. */
   serveOptions?(queueIndex: number): Pick<ServeQueueOptions, 'concurrency' | 'budget'>;
   /** The driver reset the device (or the frontend left): in-flight requests were abandoned. */

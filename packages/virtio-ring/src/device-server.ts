@@ -18,6 +18,7 @@ import { errnoError } from '@rxvmm/errno';
 import type { GuestMemory } from '@rxvmm/guest-memory';
 import type { ActivatedQueue, VirtioActivation, VirtioDevice } from '@rxvmm/virtio';
 import { Subject, type Subscription } from 'rxjs';
+import type { ChainBuffer } from './chain.js';
 import type { ChainDevice } from './chain-device.js';
 import { openQueue, restoreQueue } from './open-queue.js';
 import { type QueueConfigState, type QueueState, queueConfigState, record } from './queue-state.js';
@@ -228,11 +229,13 @@ export class DeviceServer implements VirtioDevice {
     this.#served = this.#queues.map((queue, index) => {
       if (!queue) return undefined;
       const kicks = new Subject<void>();
-      const loop = serveQueue(
-        queue,
-        (chain) => this.device.handleChain(chain, this.memory, index),
-        this.device.serveOptions?.(index),
-      );
+      const device = this.device;
+      const loop = serveQueue(queue, (chain) => device.handleChain(chain, this.memory, index), {
+        ...device.serveOptions?.(index),
+        ...(device.handleChainBuffer
+          ? { handleBuffer: (chain: ChainBuffer) => device.handleChainBuffer!(chain, this.memory, index) }
+          : {}),
+      });
       let settle!: () => void;
       const done = new Promise<void>((resolve) => {
         settle = resolve;

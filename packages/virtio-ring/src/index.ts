@@ -24,7 +24,12 @@ export {
   type QueueState,
   type SplitQueueState,
 } from './queue-state.js';
-export { type ChainHandler, type ServeQueueOptions, serveQueue } from './serve-queue.js';
+export {
+  type ChainBufferHandler,
+  type ChainHandler,
+  type ServeQueueOptions,
+  serveQueue,
+} from './serve-queue.js';
 export { type AddOptions, SplitDriver, type UsedElement } from './split-driver.js';
 export { SplitQueue } from './split-queue.js';
 export type { Virtqueue } from './virtqueue.js';

@@ -1,6 +1,6 @@
 import { lastValueFrom, Subject, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { readSegments, writeSegments } from './chain.js';
+import { ChainBuffer, readSegments, writeSegments } from './chain.js';
 import { VirtqueueError } from './errors.js';
 import { serveQueue } from './serve-queue.js';
 import { MockPackedDriver, MockSplitDriver } from './testing/index.js';
@@ -107,10 +107,14 @@ describe('serveQueue: the device loop', () => {
     });
     kicks
       .pipe(
-        serveQueue(drv.device(), async () => {
-          await gate;
-          return 0;
-        }, { onPublish: (heads) => published.push([...heads]) }),
+        serveQueue(
+          drv.device(),
+          async () => {
+            await gate;
+            return 0;
+          },
+          { onPublish: (heads) => published.push([...heads]) },
+        ),
       )
       .subscribe(() => irqs++);
     drv.driver.enableInterrupts();
@@ -297,6 +301,81 @@ describe('serveQueue: the device loop', () => {
     const b = drv.add({ writable: [1] });
     kicks.next();
     expect(log).toEqual([`pop ${a}`, `handle ${a}`, `pop ${b}`, `handle ${b}`, `published ${a},${b} used=2`]);
+  });
+
+  it('handleBuffer: every chain popped into one reused ChainBuffer and served at once, split and packed', () => {
+    for (const drv of [
+      new MockSplitDriver({ size: 8, eventIdx: true, indirect: true }),
+      new MockPackedDriver({ size: 8, eventIdx: true, indirect: true }),
+    ]) {
+      const kicks = new Subject<void>();
+      const seen: ChainBuffer[] = [];
+      const popped: unknown[] = [];
+      let irqs = 0;
+      const handle = () => {
+        throw new Error('handle is not called when handleBuffer is given');
+      };
+      kicks
+        .pipe(
+          serveQueue(drv.device(), handle, {
+            handleBuffer: (chain) => {
+              seen.push(chain);
+              const request = new Uint8Array(chain.readableLength);
+              chain.read(drv.memory, request);
+              const reply = new TextEncoder().encode(new TextDecoder().decode(request).toUpperCase());
+              return chain.write(drv.memory, reply);
+            },
+            onPop: (chain) => popped.push(chain),
+          }),
+        )
+        .subscribe(() => irqs++);
+      drv.driver.enableInterrupts();
+      const enc = (s: string) => new TextEncoder().encode(s);
+      drv.add({ readable: [enc('ab'), enc('c')], writable: [2, 8] });
+      drv.add({ readable: [enc('xy')], writable: [4], indirect: true });
+      kicks.next();
+      expect(irqs).toBe(1);
+      expect(drv.drainUsed().map((u) => new TextDecoder().decode(u.written))).toEqual(['ABC', 'XY']);
+      expect(seen).toHaveLength(2);
+      expect(seen[0]).toBeInstanceOf(ChainBuffer);
+      expect(seen[1]).toBe(seen[0]); // one buffer, refilled by each pop
+      expect(popped).toEqual(seen);
+    }
+  });
+
+  it('handleBuffer: a hostile ring or a throwing handler ends the stream with its error', () => {
+    const hostile = new MockSplitDriver({ size: 8 });
+    const errors: unknown[] = [];
+    const kicks = new Subject<void>();
+    kicks
+      .pipe(serveQueue(hostile.device(), () => 0, { handleBuffer: () => 0 }))
+      .subscribe({ error: (e) => errors.push(e) });
+    hostile.publishHead(42);
+    kicks.next();
+    expect((errors[0] as VirtqueueError).reason).toBe('head-out-of-range');
+
+    const drv = new MockSplitDriver({ size: 8 });
+    const more = new Subject<void>();
+    more
+      .pipe(
+        serveQueue(drv.device(), () => 0, {
+          handleBuffer: () => {
+            throw new Error('device failed');
+          },
+        }),
+      )
+      .subscribe({ error: (e) => errors.push(e) });
+    drv.add({ writable: [1] });
+    more.next();
+    expect((errors[1] as Error).message).toBe('device failed');
+    const bad = new MockSplitDriver({ size: 8 });
+    const last = new Subject<void>();
+    last
+      .pipe(serveQueue(bad.device(), () => 0, { handleBuffer: () => -1 }))
+      .subscribe({ error: (e) => errors.push(e) });
+    bad.add({ writable: [1] });
+    last.next();
+    expect((errors[2] as VirtqueueError).reason).toBe('bad-used-len');
   });
 
   it('refuses a concurrency or budget below 1', () => {
