@@ -54,6 +54,34 @@ export function isSyncBlockBackend(backend: BlockBackend): backend is SyncBlockB
   );
 }
 
+/**
+ * A `SyncBlockBackend` that also moves bytes straight between the disk and (offset, length) ranges
+ * of one byte buffer, a guest-memory region's (`@rxvmm/sys`'s `preadvRanges`/`pwritevRanges` do):
+ * `BlockRequestHandler` then moves a request whose data lies in one region in one call, without
+ * a view per piece. `ranges` holds `count` pairs (offset in `memory`, length), at most
+ * {@link MAX_RANGES}, each inside `memory`; it is the handler's scratch, which the backend may
+ * change (to go on after a short transfer).
+ */
+export interface SyncRangesBlockBackend extends SyncBlockBackend {
+  /** Fills the ranges of `memory` in order from byte `position`; the byte count (short only at end of file). */
+  readRangesSync(memory: Uint8Array, ranges: Float64Array, count: number, position: number): number;
+  /** Writes the ranges of `memory` in order at byte `position`; the byte count. */
+  writeRangesSync(memory: Uint8Array, ranges: Float64Array, count: number, position: number): number;
+}
+
+/** The most ranges `BlockRequestHandler` hands one `readRangesSync`/`writeRangesSync` call (Linux's UIO_MAXIOV). */
+export const MAX_RANGES = 1024;
+
+/** True when `backend` is a `SyncBlockBackend` that takes ranges of guest memory (`SyncRangesBlockBackend`). */
+export function isSyncRangesBlockBackend(backend: BlockBackend): backend is SyncRangesBlockBackend {
+  const b = backend as Partial<SyncRangesBlockBackend>;
+  return (
+    isSyncBlockBackend(backend) &&
+    typeof b.readRangesSync === 'function' &&
+    typeof b.writeRangesSync === 'function'
+  );
+}
+
 /** Options of `FileBackend.open()`. */
 export interface FileBackendOptions {
   readOnly?: boolean;

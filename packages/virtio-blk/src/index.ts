@@ -3,7 +3,10 @@ export {
   FileBackend,
   type FileBackendOptions,
   isSyncBlockBackend,
+  isSyncRangesBlockBackend,
+  MAX_RANGES,
   type SyncBlockBackend,
+  type SyncRangesBlockBackend,
 } from './backend.js';
 export {
   type BlkConfig,

@@ -1,7 +1,14 @@
 import { GuestMemory, type Segment } from '@rxvmm/virtio-ring';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type BlockBackend, isSyncBlockBackend, type SyncBlockBackend } from './backend.js';
+import {
+  type BlockBackend,
+  isSyncBlockBackend,
+  isSyncRangesBlockBackend,
+  MAX_RANGES,
+  type SyncBlockBackend,
+  type SyncRangesBlockBackend,
+} from './backend.js';
 import { BlkStatus, BlkRequestType as T } from './constants.js';
 import { BlockRequestHandler } from './request-handler.js';
 import { byteAddress, segmentRange } from './segments.js';
@@ -75,10 +82,48 @@ class SyncMemoryBackend extends MemoryBackend implements SyncBlockBackend {
   }
 }
 
-/** Both kinds of backend, for the tests that hold for either path (`process` and `processSync`). */
+/**
+ * The same disk taking (offset, length) ranges of one guest-memory region, checked as
+ * `@rxvmm/sys`'s preadvRanges checks them (EFAULT outside the buffer).
+ */
+class RangesMemoryBackend extends SyncMemoryBackend implements SyncRangesBlockBackend {
+  /** The ranges of every call, as [offset, length] pairs. */
+  readonly rangeCalls: [number, number][][] = [];
+  #pieces(memory: Uint8Array, ranges: Float64Array, count: number): Uint8Array[] {
+    if (count > MAX_RANGES) throw Object.assign(new Error('EINVAL: too many ranges'), { code: 'EINVAL' });
+    const pieces: Uint8Array[] = [];
+    const call: [number, number][] = [];
+    for (let i = 0; i < count; i++) {
+      const [offset, length] = [ranges[2 * i]!, ranges[2 * i + 1]!];
+      if (!(offset >= 0 && length >= 0 && length <= memory.byteLength - offset))
+        throw Object.assign(new Error(`EFAULT: range ${i} outside the buffer`), { code: 'EFAULT' });
+      pieces.push(memory.subarray(offset, offset + length));
+      call.push([offset, length]);
+    }
+    this.rangeCalls.push(call);
+    return pieces;
+  }
+  readRangesSync(memory: Uint8Array, ranges: Float64Array, count: number, position: number): number {
+    this.calls.push('readRangesSync');
+    const pieces = this.#pieces(memory, ranges, count);
+    this.calls.pop(); // readvSync below is the same transfer
+    const n = this.readvSync(pieces, position);
+    this.calls[this.calls.length - 1] = 'readRangesSync';
+    return n;
+  }
+  writeRangesSync(memory: Uint8Array, ranges: Float64Array, count: number, position: number): number {
+    const pieces = this.#pieces(memory, ranges, count);
+    const n = this.writevSync(pieces, position);
+    this.calls[this.calls.length - 1] = 'writeRangesSync';
+    return n;
+  }
+}
+
+/** Every kind of backend, for the tests that hold for each path (`process`, `processSync`, ranges). */
 const backends = [
   ['asynchronous backend', (size: number, readOnly = false) => new MemoryBackend(size, readOnly)],
   ['synchronous backend', (size: number, readOnly = false) => new SyncMemoryBackend(size, readOnly)],
+  ['ranges backend', (size: number, readOnly = false) => new RangesMemoryBackend(size, readOnly)],
 ] as const;
 
 function memory() {
@@ -258,6 +303,93 @@ describe('BlockRequestHandler', () => {
     );
   });
 
+  it('a ranges backend moves a request in one region with one call of (offset, length) pairs', () => {
+    const { mem, ram } = memory(); // one region at 0x1000
+    const backend = new RangesMemoryBackend(8192);
+    backend.bytes.fill(0x3c, 1024, 2048);
+    const h = new BlockRequestHandler({ backend });
+    expect(isSyncRangesBlockBackend(backend)).toBe(true);
+    expect(isSyncRangesBlockBackend(new SyncMemoryBackend(512))).toBe(false);
+    // Data split over three descriptors, the status byte sharing the last one.
+    const read = chain(
+      [header(mem, 0x1000n, T.IN, 2n)],
+      [
+        { addr: 0x5000n, len: 512 },
+        { addr: 0x2000n, len: 256 },
+        { addr: 0x3000n, len: 257 },
+      ],
+    );
+    const r = h.processSync(mem, read);
+    expect(r).toMatchObject({ status: BlkStatus.OK, usedLen: 1025, bytes: 1024 });
+    expect(backend.rangeCalls).toEqual([
+      [
+        [0x4000, 512],
+        [0x1000, 256],
+        [0x2000, 256],
+      ],
+    ]);
+    expect(ram.subarray(0x4000, 0x4200).every((b) => b === 0x3c)).toBe(true);
+    expect(ram[0x2100]).toBe(BlkStatus.OK);
+    // A write: the data after the 16-byte header of the same descriptor.
+    ram.fill(0x99, 0x10, 0x10 + 512);
+    header(mem, 0x1000n, T.OUT, 4n);
+    const w2 = h.processSync(mem, chain([{ addr: 0x1000n, len: 16 + 512 }], [{ addr: 0x3000n, len: 1 }]));
+    expect(w2).toMatchObject({ status: BlkStatus.OK, usedLen: 1, bytes: 512 });
+    expect(backend.rangeCalls.at(-1)).toEqual([[0x10, 512]]);
+    expect(backend.bytes.subarray(2048, 2560).every((b) => b === 0x99)).toBe(true);
+    expect(backend.calls).toEqual(['readRangesSync', 'writeRangesSync']);
+  });
+
+  it('a ranges backend falls back to views when the pieces lie in two regions or one spans them', () => {
+    const lo = new Uint8Array(0x2000);
+    const hi = new Uint8Array(0x2000);
+    const mem = new GuestMemory([
+      { guestPhysAddr: 0x1000n, bytes: lo },
+      { guestPhysAddr: 0x3000n, bytes: hi },
+    ]);
+    const backend = new RangesMemoryBackend(8192);
+    backend.bytes.fill(0x42, 0, 2048);
+    const h = new BlockRequestHandler({ backend });
+    header(mem, 0x1000n, T.IN, 0n);
+    const twoRegions = chain(
+      [{ addr: 0x1000n, len: 16 }],
+      [
+        { addr: 0x1200n, len: 512 },
+        { addr: 0x3200n, len: 512 },
+        { addr: 0x3000n, len: 1 },
+      ],
+    );
+    expect(h.processSync(mem, twoRegions)).toMatchObject({ status: BlkStatus.OK, bytes: 1024 });
+    const spanning = chain(
+      [{ addr: 0x1000n, len: 16 }],
+      [
+        { addr: 0x2f00n, len: 512 },
+        { addr: 0x3800n, len: 1 },
+      ],
+    );
+    expect(h.processSync(mem, spanning)).toMatchObject({ status: BlkStatus.OK, bytes: 512 });
+    expect(backend.rangeCalls).toEqual([]);
+    expect(backend.calls).toEqual(['readvSync', 'readvSync']);
+    expect(lo.subarray(0x200, 0x400).every((b) => b === 0x42)).toBe(true);
+    expect(hi.subarray(0x200, 0x400).every((b) => b === 0x42)).toBe(true);
+    expect(
+      lo.subarray(0x1f00).every((b) => b === 0x42) && hi.subarray(0, 0x100).every((b) => b === 0x42),
+    ).toBe(true);
+  });
+
+  it('a ranges backend that refuses a range (EFAULT) fails the request with IOERR, not the device', () => {
+    const { mem, ram } = memory();
+    const backend = new RangesMemoryBackend(8192);
+    backend.readRangesSync = () => {
+      throw Object.assign(new Error('preadvRanges: range 0 is outside the buffer'), { code: 'EFAULT' });
+    };
+    const h = new BlockRequestHandler({ backend });
+    const r = h.processSync(mem, chain([header(mem, 0x1000n, T.IN, 0n)], [{ addr: 0x2000n, len: 513 }]));
+    expect(r).toMatchObject({ status: BlkStatus.IOERR, usedLen: 1 });
+    expect(r.error).toMatch(/outside the buffer/);
+    expect(ram[0x1200]).toBe(BlkStatus.IOERR);
+  });
+
   it('a header split over two descriptors, and a data buffer across two memory regions, are still served', () => {
     // Two adjacent regions: a segment spanning them goes through a bounce buffer.
     const lo = new Uint8Array(0x2000);
@@ -389,6 +521,15 @@ describe('property: hostile chains', () => {
             writes.push([pos, bufs.reduce((n, b) => n + b.length, 0)]);
             return writev(bufs, pos);
           };
+          if (backend instanceof RangesMemoryBackend) {
+            const writeRangesSync = backend.writeRangesSync.bind(backend);
+            backend.writeRangesSync = (memory, ranges, count, pos) => {
+              let n = 0;
+              for (let i = 0; i < count; i++) n += ranges[2 * i + 1]!;
+              writes.push([pos, n]);
+              return writeRangesSync(memory, ranges, count, pos);
+            };
+          }
           if (backend instanceof SyncMemoryBackend) {
             const writevSync = backend.writevSync.bind(backend);
             backend.writevSync = (bufs, pos) => {

@@ -11,14 +11,15 @@
  */
 
 import { errnoError } from '@rxvmm/errno';
+import { ChainBuffer, type DescriptorChain, type GuestMemory } from '@rxvmm/virtio-ring';
 import {
-  type DescriptorChain,
-  type GuestMemory,
-  readSegments,
-  type Segment,
-  writeSegments,
-} from '@rxvmm/virtio-ring';
-import { type BlockBackend, isSyncBlockBackend, type SyncBlockBackend } from './backend.js';
+  type BlockBackend,
+  isSyncBlockBackend,
+  isSyncRangesBlockBackend,
+  MAX_RANGES,
+  type SyncBlockBackend,
+  type SyncRangesBlockBackend,
+} from './backend.js';
 import {
   BLK_REQUEST_HEADER_SIZE,
   BlkRequestType,
@@ -26,7 +27,6 @@ import {
   SECTOR_SIZE,
   VIRTIO_BLK_ID_BYTES,
 } from './constants.js';
-import { byteAddress } from './segments.js';
 
 /** Defaults advertised in seg_max / size_max when the caller gives none. */
 export const DEFAULT_SEG_MAX = 254;
@@ -89,19 +89,23 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** What a parsed request asks the backend for (built before any I/O, from checked values only). */
+/**
+ * What a parsed request asks the backend for (built before any I/O, from checked values only):
+ * bytes [start, start+length) of the chain's readable stream (a write, `toDisk`) or writable
+ * stream (a read) moved at disk byte `position`.
+ */
 type BackendOp =
-  | {
-      kind: 'transfer';
-      toDisk: boolean;
-      /** Views of guest memory (or bounce buffers) in stream order. */
-      buffers: Uint8Array[];
-      /** Bounce buffers to copy into guest memory after a read (pieces spanning two regions). */
-      bounces: { addr: bigint; buf: Uint8Array }[] | null;
-      length: number;
-      position: number;
-    }
+  | { kind: 'transfer'; toDisk: boolean; start: number; length: number; position: number }
   | { kind: 'flush' };
+
+type TransferOp = BackendOp & { kind: 'transfer' };
+
+/** A transfer's buffers: views of guest memory in place, and bounce buffers for pieces spanning two regions. */
+interface TransferViews {
+  buffers: Uint8Array[];
+  /** Bounce buffers to copy into guest memory after a read (pieces spanning two regions). */
+  bounces: { addr: bigint; buf: Uint8Array }[] | null;
+}
 
 const FLUSH: BackendOp = { kind: 'flush' };
 const TWO_32 = 2 ** 32;
@@ -116,8 +120,9 @@ export class BlockRequestHandler {
   readonly capacity: bigint;
   readonly serial: Uint8Array;
   /**
-   * The backend's transfers are synchronous (`SyncBlockBackend`): `processSync` serves a request
-   * in one call, and `process` answers with an already settled promise.
+   * The backend's transfers are synchronous (`SyncBlockBackend`): `processSync` and
+   * `processBuffer` serve a request in one call, and `process` answers with an already settled
+   * promise.
    */
   readonly sync: boolean;
   readonly stats: BlockRequestStats = {
@@ -133,6 +138,8 @@ export class BlockRequestHandler {
     malformed: 0,
   };
   readonly #syncBackend: SyncBlockBackend | null;
+  /** The backend takes (offset, length) ranges of one guest-memory region per call, or null. */
+  readonly #rangesBackend: SyncRangesBlockBackend | null;
   /** `capacity` as a number (exact: a disk has fewer than 2^53 bytes). */
   readonly #sectors: number;
   /** Writes in flight: a FLUSH waits for them so it covers every write completed before it. */
@@ -141,6 +148,11 @@ export class BlockRequestHandler {
   readonly #inflight = new Set<Promise<BlockRequestResult>>();
   /** A header that does not lie in one piece of guest memory is gathered here. */
   readonly #header = new DataView(new ArrayBuffer(BLK_REQUEST_HEADER_SIZE));
+  /** A `DescriptorChain` as numbers, so every request is parsed by the same code (`processBuffer`'s). */
+  readonly #scratch = new ChainBuffer();
+  /** (offset, length) pairs of a ranges transfer, reused from request to request. */
+  #ranges = new Float64Array(2 * 32);
+  #rangeCount = 0;
 
   constructor(options: BlockRequestHandlerOptions) {
     this.backend = options.backend;
@@ -158,6 +170,7 @@ export class BlockRequestHandler {
     this.#sectors = Math.floor(options.backend.size / SECTOR_SIZE);
     this.capacity = BigInt(this.#sectors);
     this.#syncBackend = isSyncBlockBackend(options.backend) ? options.backend : null;
+    this.#rangesBackend = isSyncRangesBlockBackend(options.backend) ? options.backend : null;
     this.sync = this.#syncBackend !== null;
     const serial =
       typeof options.serial === 'string'
@@ -181,7 +194,7 @@ export class BlockRequestHandler {
         return Promise.reject(error);
       }
     }
-    const request = this.#process(mem, chain);
+    const request = this.#process(mem, this.#numeric(chain));
     this.#inflight.add(request);
     const forget = () => this.#inflight.delete(request);
     request.then(forget, forget);
@@ -195,45 +208,60 @@ export class BlockRequestHandler {
    * when the backend is not a `SyncBlockBackend`.
    */
   processSync(mem: GuestMemory, chain: DescriptorChain): BlockRequestResult {
+    return this.processBuffer(mem, this.#numeric(chain));
+  }
+
+  /**
+   * `processSync` for a chain popped into a `ChainBuffer` (what a serving loop's `handleBuffer`
+   * gets): no object per segment, and with a `SyncRangesBlockBackend` the data of a request in
+   * one guest-memory region moves in one call, without a view per piece. The buffer is only read,
+   * during the call.
+   */
+  processBuffer(mem: GuestMemory, chain: ChainBuffer): BlockRequestResult {
     const backend = this.#syncBackend;
     if (backend === null)
       throw errnoError('EINVAL', 'processSync needs a backend with synchronous transfers');
     this.stats.requests++;
-    const statusAddr = lastByteAddress(chain.writable, chain.writableLength);
-    if (statusAddr === undefined) return this.#malformed();
+    const statusAddr = lastWritableByte(chain);
+    if (statusAddr < 0) return this.#malformed();
     const result: BlockRequestResult = { type: -1, sector: 0n, status: BlkStatus.OK, usedLen: 1, bytes: 0 };
     try {
       const op = this.#parse(mem, chain, result);
-      if (op?.kind === 'transfer') {
-        const moved = op.toDisk
-          ? backend.writevSync(op.buffers, op.position)
-          : backend.readvSync(op.buffers, op.position);
-        this.#transferred(mem, op, moved, result);
-      } else if (op?.kind === 'flush') backend.flushSync();
+      if (op?.kind === 'transfer') this.#transferSync(backend, mem, chain, op, result);
+      else if (op?.kind === 'flush') backend.flushSync();
     } catch (error) {
       this.#failed(result, error);
     }
-    mem.writeU8(statusAddr, result.status as number);
+    writeStatus(mem, statusAddr, result.status as number);
     return result;
   }
 
-  async #process(mem: GuestMemory, chain: DescriptorChain): Promise<BlockRequestResult> {
+  /** Parses before its first await: `chain` may be the reused scratch buffer. */
+  async #process(mem: GuestMemory, chain: ChainBuffer): Promise<BlockRequestResult> {
     this.stats.requests++;
-    const statusAddr = lastByteAddress(chain.writable, chain.writableLength);
-    if (statusAddr === undefined) return this.#malformed();
+    const statusAddr = lastWritableByte(chain);
+    if (statusAddr < 0) return this.#malformed();
     const result: BlockRequestResult = { type: -1, sector: 0n, status: BlkStatus.OK, usedLen: 1, bytes: 0 };
     try {
       const op = this.#parse(mem, chain, result);
       if (op?.kind === 'transfer') {
+        const views = transferViews(mem, chain, op);
         if (op.toDisk) {
-          const write = this.backend.writev(op.buffers, op.position);
+          const write = this.backend.writev(views.buffers, op.position);
           this.#writes.add(write);
           try {
-            this.#transferred(mem, op, await write, result);
+            this.#transferred(mem, op, await write, views.bounces, result);
           } finally {
             this.#writes.delete(write);
           }
-        } else this.#transferred(mem, op, await this.backend.readv(op.buffers, op.position), result);
+        } else
+          this.#transferred(
+            mem,
+            op,
+            await this.backend.readv(views.buffers, op.position),
+            views.bounces,
+            result,
+          );
       } else if (op?.kind === 'flush') {
         await Promise.allSettled([...this.#writes]);
         await this.backend.flush();
@@ -241,7 +269,7 @@ export class BlockRequestHandler {
     } catch (error) {
       this.#failed(result, error);
     }
-    mem.writeU8(statusAddr, result.status as number);
+    writeStatus(mem, statusAddr, result.status as number);
     return result;
   }
 
@@ -253,6 +281,16 @@ export class BlockRequestHandler {
   /** Waits for every request in flight (device reset, shutdown): afterwards nothing touches guest memory. */
   async drain(): Promise<void> {
     while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
+  }
+
+  /** A `DescriptorChain` copied into the scratch buffer (segments lie in guest memory: exact numbers). */
+  #numeric(chain: DescriptorChain): ChainBuffer {
+    const b = this.#scratch;
+    b.reset();
+    b.head = chain.head;
+    for (const s of chain.readable) b.pushReadable(Number(s.addr), s.len);
+    for (const s of chain.writable) b.pushWritable(Number(s.addr), s.len);
+    return b;
   }
 
   #malformed(): BlockRequestResult {
@@ -279,14 +317,14 @@ export class BlockRequestHandler {
    * Parses and checks a request (a chain with a status byte): what the backend must do, or null
    * when the request is already done (GET_ID) or has nothing to move. Throws RequestError.
    */
-  #parse(mem: GuestMemory, chain: DescriptorChain, result: BlockRequestResult): BackendOp | null {
+  #parse(mem: GuestMemory, chain: ChainBuffer, result: BlockRequestResult): BackendOp | null {
     if (chain.readableLength < BLK_REQUEST_HEADER_SIZE) {
       throw new RequestError(
         BlkStatus.IOERR,
         `request header is ${chain.readableLength} bytes, needs ${BLK_REQUEST_HEADER_SIZE}`,
       );
     }
-    const header = this.#readHeader(mem, chain.readable);
+    const header = this.#readHeader(mem, chain);
     const at = this.#headerAt;
     const type = header.getUint32(at, true);
     const sectorLo = header.getUint32(at + 8, true);
@@ -299,21 +337,26 @@ export class BlockRequestHandler {
     switch (type) {
       case BlkRequestType.IN: {
         this.stats.reads++;
-        const position = this.#checkData(chain.writable, 0, inLength, sector, result.sector);
-        return transfer(mem, chain.writable, 0, inLength, position, false);
+        const lens = chain.writableLen;
+        const position = this.#checkData(lens, chain.writableCount, 0, inLength, sector, result.sector);
+        if (inLength === 0) return null;
+        return { kind: 'transfer', toDisk: false, start: 0, length: inLength, position };
       }
       case BlkRequestType.OUT: {
         this.stats.writes++;
         if (this.readOnly) throw new RequestError(BlkStatus.IOERR, 'write to a read-only device');
         const outLength = chain.readableLength - BLK_REQUEST_HEADER_SIZE;
+        const start = BLK_REQUEST_HEADER_SIZE;
         const position = this.#checkData(
-          chain.readable,
-          BLK_REQUEST_HEADER_SIZE,
+          chain.readableLen,
+          chain.readableCount,
+          start,
           outLength,
           sector,
           result.sector,
         );
-        return transfer(mem, chain.readable, BLK_REQUEST_HEADER_SIZE, outLength, position, true);
+        if (outLength === 0) return null;
+        return { kind: 'transfer', toDisk: true, start, length: outLength, position };
       }
       case BlkRequestType.FLUSH: {
         this.stats.flushes++;
@@ -322,7 +365,7 @@ export class BlockRequestHandler {
       case BlkRequestType.GET_ID: {
         this.stats.getIds++;
         const n = Math.min(VIRTIO_BLK_ID_BYTES, inLength);
-        const written = writeSegments(mem, chain.writable, this.serial.subarray(0, n));
+        const written = chain.write(mem, this.serial.subarray(0, n));
         result.usedLen = written + 1;
         return null;
       }
@@ -331,11 +374,88 @@ export class BlockRequestHandler {
     }
   }
 
+  /**
+   * A synchronous transfer: with a ranges backend and every piece in one memory region, one
+   * call with (offset, length) pairs; otherwise views of guest memory (and bounce buffers).
+   */
+  #transferSync(
+    backend: SyncBlockBackend,
+    mem: GuestMemory,
+    chain: ChainBuffer,
+    op: TransferOp,
+    result: BlockRequestResult,
+  ): void {
+    const ranged = this.#rangesBackend;
+    if (ranged !== null) {
+      const region = this.#fillRanges(mem, chain, op);
+      if (region !== null) {
+        const moved = op.toDisk
+          ? ranged.writeRangesSync(region, this.#ranges, this.#rangeCount, op.position)
+          : ranged.readRangesSync(region, this.#ranges, this.#rangeCount, op.position);
+        this.#transferred(mem, op, moved, null, result);
+        return;
+      }
+    }
+    const views = transferViews(mem, chain, op);
+    const moved = op.toDisk
+      ? backend.writevSync(views.buffers, op.position)
+      : backend.readvSync(views.buffers, op.position);
+    this.#transferred(mem, op, moved, views.bounces, result);
+  }
+
+  /**
+   * Fills `#ranges` with the transfer's pieces as (offset, length) pairs of one region's bytes;
+   * that region's bytes, or null when the pieces are not all in one region (or are more than
+   * one call takes).
+   */
+  #fillRanges(mem: GuestMemory, chain: ChainBuffer, op: TransferOp): Uint8Array | null {
+    const toDisk = op.toDisk;
+    const addrs = toDisk ? chain.readableAddr : chain.writableAddr;
+    const lens = toDisk ? chain.readableLen : chain.writableLen;
+    const count = toDisk ? chain.readableCount : chain.writableCount;
+    let ranges = this.#ranges;
+    let region = -1;
+    let start = 0;
+    let n = 0;
+    let skip = op.start;
+    let want = op.length;
+    for (let i = 0; i < count && want > 0; i++) {
+      const len = lens[i]!;
+      if (skip >= len) {
+        skip -= len;
+        continue;
+      }
+      const piece = Math.min(len - skip, want);
+      const a = addrs[i]! + skip;
+      const ri = mem.regionOf(a, piece);
+      if (ri < 0 || (region >= 0 && ri !== region)) return null;
+      if (region < 0) {
+        region = ri;
+        start = mem.regions[ri]!.start;
+      }
+      if (2 * n === ranges.length) {
+        if (n === MAX_RANGES) return null;
+        const grown = new Float64Array(Math.min(2 * ranges.length, 2 * MAX_RANGES));
+        grown.set(ranges);
+        this.#ranges = ranges = grown;
+      }
+      ranges[2 * n] = a - start;
+      ranges[2 * n + 1] = piece;
+      n++;
+      want -= piece;
+      skip = 0;
+    }
+    if (region < 0) return null;
+    this.#rangeCount = n;
+    return mem.regions[region]!.bytes;
+  }
+
   /** A transfer completed: `moved` bytes of `op`. Short is an error; bounce buffers go to guest memory. */
   #transferred(
     mem: GuestMemory,
-    op: BackendOp & { kind: 'transfer' },
+    op: TransferOp,
     moved: number,
+    bounces: TransferViews['bounces'],
     result: BlockRequestResult,
   ): void {
     const length = op.length;
@@ -344,7 +464,7 @@ export class BlockRequestHandler {
         BlkStatus.IOERR,
         `short ${op.toDisk ? 'write' : 'read'}: ${moved} of ${length} bytes`,
       );
-    if (op.bounces !== null) for (const b of op.bounces) mem.write(b.addr, b.buf);
+    if (bounces !== null) for (const b of bounces) mem.write(b.addr, b.buf);
     result.bytes = length;
     if (op.toDisk) this.stats.bytesWritten += length;
     else {
@@ -357,10 +477,9 @@ export class BlockRequestHandler {
   #headerAt = 0;
 
   /** The 16-byte header: read in place when its first descriptor holds all of it (the common case). */
-  #readHeader(mem: GuestMemory, readable: readonly Segment[]): DataView {
-    const first = readable[0]!;
-    if (first.len >= BLK_REQUEST_HEADER_SIZE) {
-      const a = Number(first.addr);
+  #readHeader(mem: GuestMemory, chain: ChainBuffer): DataView {
+    if (chain.readableLen[0]! >= BLK_REQUEST_HEADER_SIZE) {
+      const a = chain.readableAddr[0]!;
       const ri = mem.regionOf(a, BLK_REQUEST_HEADER_SIZE);
       if (ri >= 0) {
         const r = mem.regions[ri]!;
@@ -368,7 +487,7 @@ export class BlockRequestHandler {
         return r.view;
       }
     }
-    readSegments(mem, readable, new Uint8Array(this.#header.buffer));
+    chain.read(mem, new Uint8Array(this.#header.buffer));
     this.#headerAt = 0;
     return this.#header;
   }
@@ -378,7 +497,8 @@ export class BlockRequestHandler {
    * size_max, capacity); returns the byte offset in the disk.
    */
   #checkData(
-    segments: readonly Segment[],
+    lens: Uint32Array,
+    count: number,
     start: number,
     length: number,
     sector: number,
@@ -391,13 +511,13 @@ export class BlockRequestHandler {
     let tooLong = 0; // the first piece longer than size_max
     let skip = start;
     let want = length;
-    for (const seg of segments) {
-      if (want === 0) break;
-      if (skip >= seg.len) {
-        skip -= seg.len;
+    for (let i = 0; i < count && want > 0; i++) {
+      const len = lens[i]!;
+      if (skip >= len) {
+        skip -= len;
         continue;
       }
-      const n = Math.min(seg.len - skip, want);
+      const n = Math.min(len - skip, want);
       pieces++;
       if (n > this.sizeMax && tooLong === 0) tooLong = n;
       want -= n;
@@ -420,32 +540,27 @@ export class BlockRequestHandler {
 }
 
 /**
- * The backend operation moving bytes [start, start+length) of a segment stream: views of guest
- * memory in place (zero copy), or a bounce buffer for a piece that spans two memory regions.
- * Null when there is nothing to move.
+ * The buffers moving a transfer's bytes: views of guest memory in place (zero copy), or a bounce
+ * buffer for a piece that spans two memory regions.
  */
-function transfer(
-  mem: GuestMemory,
-  segments: readonly Segment[],
-  start: number,
-  length: number,
-  position: number,
-  toDisk: boolean,
-): BackendOp | null {
-  if (length === 0) return null;
+function transferViews(mem: GuestMemory, chain: ChainBuffer, op: TransferOp): TransferViews {
+  const toDisk = op.toDisk;
+  const addrs = toDisk ? chain.readableAddr : chain.writableAddr;
+  const lens = toDisk ? chain.readableLen : chain.writableLen;
+  const count = toDisk ? chain.readableCount : chain.writableCount;
   const buffers: Uint8Array[] = [];
-  let bounces: { addr: bigint; buf: Uint8Array }[] | null = null;
-  let skip = start;
-  let want = length;
-  for (const seg of segments) {
-    if (want === 0) break;
-    if (skip >= seg.len) {
-      skip -= seg.len;
+  let bounces: TransferViews['bounces'] = null;
+  let skip = op.start;
+  let want = op.length;
+  for (let i = 0; i < count && want > 0; i++) {
+    const len = lens[i]!;
+    if (skip >= len) {
+      skip -= len;
       continue;
     }
-    const n = Math.min(seg.len - skip, want);
+    const n = Math.min(len - skip, want);
     // Segments lie in guest memory (the ring checked them), so below 2^53: exact numbers.
-    const a = Number(seg.addr) + skip;
+    const a = addrs[i]! + skip;
     const ri = mem.regionOf(a, n);
     if (ri >= 0) {
       const r = mem.regions[ri]!;
@@ -453,7 +568,7 @@ function transfer(
       buffers.push(new Uint8Array(r.bytes.buffer, r.bytes.byteOffset + (a - r.start), n));
     } else {
       // Spans two memory regions (or is not guest memory at all: mem.read/write throw).
-      const addr = seg.addr + BigInt(skip);
+      const addr = BigInt(a);
       const buf = new Uint8Array(n);
       if (toDisk) mem.read(addr, buf);
       else {
@@ -465,14 +580,26 @@ function transfer(
     want -= n;
     skip = 0;
   }
-  return { kind: 'transfer', toDisk, buffers, bounces, length, position };
+  return { buffers, bounces };
 }
 
-/** Guest address of the last byte of a segment stream of `total` bytes (the status byte). */
-function lastByteAddress(segments: readonly Segment[], total: number): bigint | undefined {
-  if (total === 0) return undefined;
-  const last = segments[segments.length - 1]!;
-  if (last.len === 1) return last.addr; // the usual status descriptor
-  if (last.len > 1) return last.addr + BigInt(last.len - 1);
-  return byteAddress(segments, total - 1); // trailing empty descriptors
+/** Guest address of the last writable byte (the status byte), or -1 when there is none. */
+function lastWritableByte(chain: ChainBuffer): number {
+  if (chain.writableLength === 0) return -1;
+  const lens = chain.writableLen;
+  // Trailing empty descriptors hold no byte: the status byte ends the last non-empty one.
+  for (let i = chain.writableCount - 1; i >= 0; i--) {
+    const len = lens[i]!;
+    if (len > 0) return chain.writableAddr[i]! + len - 1;
+  }
+  return -1;
+}
+
+/** Writes the status byte (EFAULT, via GuestMemory, when it is not in guest memory). */
+function writeStatus(mem: GuestMemory, addr: number, status: number): void {
+  const ri = mem.regionOf(addr, 1);
+  if (ri >= 0) {
+    const r = mem.regions[ri]!;
+    r.bytes[addr - r.start] = status;
+  } else mem.writeU8(BigInt(addr), status);
 }

@@ -15,7 +15,13 @@
 import { isDeepStrictEqual } from 'node:util';
 import { debug, errnoError } from '@rxvmm/errno';
 import { featureBit, queueSizeError, type VirtioActivationInfo, VirtioFeature } from '@rxvmm/virtio';
-import { type ChainDevice, type DescriptorChain, DeviceServer, type GuestMemory } from '@rxvmm/virtio-ring';
+import {
+  type ChainBuffer,
+  type ChainDevice,
+  type DescriptorChain,
+  DeviceServer,
+  type GuestMemory,
+} from '@rxvmm/virtio-ring';
 import { Observable } from 'rxjs';
 import { type BlockBackend, FileBackend } from './backend.js';
 import { type BlkConfig, type BlkGeometry, blkConfig, encodeBlkConfig } from './config.js';
@@ -114,6 +120,14 @@ export class BlockDevice implements ChainDevice {
   readonly config: Readonly<BlkConfig>;
   readonly #configBytes: Uint8Array;
   readonly #listeners = new Set<CompletionListener>();
+  /**
+   * With a synchronous backend (`SyncBlockBackend`), the serving loop's fast path: a request
+   * popped into its reused `ChainBuffer`, served at once (`BlockRequestHandler.processBuffer`).
+   * Undefined with an asynchronous backend, so the hosts call `handleChain`.
+   */
+  readonly handleChainBuffer:
+    | ((chain: ChainBuffer, memory: GuestMemory, queueIndex: number) => number)
+    | undefined;
 
   constructor(options: BlockDeviceOptions) {
     const numQueues = options.numQueues ?? 1;
@@ -147,6 +161,11 @@ export class BlockDevice implements ChainDevice {
       ...(options.geometry ? { geometry: options.geometry } : {}),
     });
     this.#configBytes = encodeBlkConfig(this.config);
+    const handler = this.handler;
+    this.handleChainBuffer = handler.sync
+      ? (chain, memory, queueIndex) =>
+          this.#completed(queueIndex, chain, handler.processBuffer(memory, chain))
+      : undefined;
   }
 
   /** Opens `path` (never creating it) and builds a device on it. */
@@ -207,7 +226,7 @@ export class BlockDevice implements ChainDevice {
     return this.handler.process(memory, chain).then((result) => this.#completed(queueIndex, chain, result));
   }
 
-  #completed(queueIndex: number, chain: DescriptorChain, result: BlockRequestResult): number {
+  #completed(queueIndex: number, chain: DescriptorChain | ChainBuffer, result: BlockRequestResult): number {
     if (result.error) log(`queue ${queueIndex} head ${chain.head}: ${result.error}`);
     if (this.#listeners.size > 0) for (const listener of this.#listeners) listener(queueIndex, result);
     return result.usedLen;
