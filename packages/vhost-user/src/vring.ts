@@ -23,6 +23,7 @@ import { EventFd } from '@rxvmm/eventfd';
 import type { GuestMemory } from '@rxvmm/guest-memory';
 import { queueAreaSizes, queueSizeError } from '@rxvmm/virtio';
 import {
+  type ChainBuffer,
   type DescriptorChain,
   PackedQueue,
   type QueueConfig,
@@ -57,6 +58,11 @@ export interface VringHost {
   note(line: string): void;
   /** Runs one chain through the device: the used length, now or later. */
   handleChain(queueIndex: number, memory: GuestMemory, chain: DescriptorChain): number | PromiseLike<number>;
+  /**
+   * The device's synchronous handler of chains popped into a reused ChainBuffer
+   * (`ChainDevice.handleChainBuffer`), used instead of `handleChain` when there is one.
+   */
+  chainBufferHandler?(queueIndex: number, memory: GuestMemory): ((chain: ChainBuffer) => number) | undefined;
   /** A ring broke (bad descriptor, bad layout): log and signal the err fd. */
   ringFailed(queueIndex: number, error: Error): void;
 }
@@ -207,11 +213,13 @@ export class Vring {
    */
   private serve(queue: Virtqueue, memory: GuestMemory): Serving {
     const kicks = new Subject<void>();
+    const handleBuffer = this.host.chainBufferHandler?.(this.index, memory);
     let subscription!: Subscription;
     const ended = new Promise<void>((resolve) => {
       subscription = kicks
         .pipe(
           serveQueue(queue, (chain) => this.host.handleChain(this.index, memory, chain), {
+            ...(handleBuffer ? { handleBuffer } : {}),
             onPop: () => {
               this.stats.chains++;
             },
