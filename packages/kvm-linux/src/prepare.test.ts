@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -78,5 +78,13 @@ describe('the vCPU worker inherits the parent process options', () => {
       .filter((l) => l.startsWith('{'))
       .pop();
     expect(JSON.parse(last ?? '')).toEqual({ error: null });
+  });
+
+  it("the worker's stdout and stderr reach the parent's", () => {
+    const entry = fileURLToPath(new URL('./runner/fixtures/log-vmm.mjs', import.meta.url));
+    const r = spawnSync(process.execPath, [entry], { cwd: pkg, encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('handler: stdout line\n');
+    expect(r.stderr).toBe('handler: stderr line\n');
   });
 });

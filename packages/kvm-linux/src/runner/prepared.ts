@@ -54,7 +54,19 @@ export function spawnVcpuWorker(
     );
   }
   const execArgv = workerExecArgv();
-  return new Worker(url, { workerData: boot, name, ...(execArgv ? { execArgv } : {}) });
+  // stdout/stderr: true, then forwarded here, as Node would forward them itself: Node's own forwarding
+  // makes this thread's process.stdout and process.stderr inside the constructor, before the worker's
+  // thread starts (a millisecond or two on the way to the guest's first instruction); now after.
+  const worker = new Worker(url, {
+    workerData: boot,
+    name,
+    stdout: true,
+    stderr: true,
+    ...(execArgv ? { execArgv } : {}),
+  });
+  worker.stdout.on('data', (chunk: Buffer) => process.stdout.write(chunk));
+  worker.stderr.on('data', (chunk: Buffer) => process.stderr.write(chunk));
+  return worker;
 }
 
 /** Options of `VcpuRunner.prepare()`. */
