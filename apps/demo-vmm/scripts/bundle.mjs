@@ -103,13 +103,13 @@ const entries = {
 const CLI_STUB = `#!/usr/bin/env node
 'use strict';
 // rxvmm-demo (scripts/bundle.mjs): early.bundle.cjs starts the vCPU worker when the arguments ask for
-// /dev/kvm, then cli.bundle.cjs loads and runs the CLI while Node boots it; both through the V8 code
-// cache (compile-cache.cjs).
-const { join } = require('node:path');
-const { run } = require('./compile-cache.cjs');
+// /dev/kvm, then cli.bundle.cjs loads and runs the CLI while Node boots it. The early bundle is
+// small and loaded as is: the code cache (compile-cache.cjs) would cost more than it saves there,
+// and before the worker starts; the CLI's bundle runs through it.
 const argv = process.argv.slice(2);
-const prepared = run(join(__dirname, 'early.bundle.cjs')).prepareEarly(argv);
-run(join(__dirname, 'cli.bundle.cjs')).runCli(argv, prepared);
+const prepared = require('./early.bundle.cjs').prepareEarly(argv);
+const { run } = require('./compile-cache.cjs');
+run(require('node:path').join(__dirname, 'cli.bundle.cjs')).runCli(argv, prepared);
 `;
 
 /** A worker-side entry: <name>.bundle.cjs through the V8 code cache. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { prepareEarly } from '../src/early.js';
+import { prepareEarly, wantsKvm } from '../src/early.js';
 import { parseOptions } from '../src/options.js';
 import { runDemo } from '../src/run.js';
 import { builtMissing, kvmMissing } from './helpers.js';
@@ -9,18 +9,19 @@ const kvm = built ?? kvmMissing();
 if (kvm) console.log(`early.test: the worker-starting cases skipped: ${kvm}`);
 
 describe('prepareEarly: the bin starts the vCPU worker before the CLI loads', () => {
-  it('starts none for --help, a usage error or --backend soft (the CLI answers those alone)', () => {
+  it('starts none for --help or --backend soft (the last --backend wins, as in parseOptions)', () => {
     for (const argv of [
       ['--help'],
       ['-h'],
-      ['--requests', '0'],
-      ['--bogus'],
       ['--backend', 'soft'],
       ['--backend=soft'],
+      ['--backend', 'kvm', '--backend', 'soft'],
     ])
       expect(prepareEarly(argv), argv.join(' ')).toBeUndefined();
+    expect(wantsKvm(['--backend', 'soft', '--backend', 'kvm'])).toBe(true);
+    expect(wantsKvm(['--requests', '4'])).toBe(true);
+    expect(wantsKvm(['--', '--help'])).toBe(true);
   });
-
   it.skipIf(kvm !== undefined)(
     'starts one for a run on /dev/kvm (--backend kvm, or auto where it opens)',
     () => {
