@@ -65,6 +65,20 @@ describe('preadvRanges / pwritevRanges', () => {
     }
   });
 
+  it('takes a view of a SharedArrayBuffer (guest RAM shared with vCPU threads)', () => {
+    const { fd } = patternFile(512);
+    try {
+      const memory = new Uint8Array(new SharedArrayBuffer(64), 8, 32);
+      expect(preadvRanges(fd, memory, ranges(4, 4), 1, 10)).toBe(4);
+      expect([...memory.subarray(4, 8)]).toEqual([10, 11, 12, 13]);
+      expect(() => preadvRanges(fd, memory, ranges(30, 4), 1, 0)).toThrow(
+        expect.objectContaining({ code: 'EFAULT' }),
+      );
+    } finally {
+      closeSync(fd);
+    }
+  });
+
   it('writes ranges to the file at a position and returns the count', () => {
     const { path, fd } = patternFile(64);
     try {
