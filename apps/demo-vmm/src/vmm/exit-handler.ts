@@ -65,8 +65,14 @@ export default defineVcpuHandler<ExitHandlerData>({
   setup(ctx) {
     const d = ctx.data;
     // A restored guest is past its boot: its RAM (page tables included) and registers are the snapshot's.
+    // A booting one has its tables written by the main thread (kvm-machine.ts) with the image.
     if (!d.restoreTransport)
-      setupLongMode(ctx, ctx.vcpu, { entry: d.entry, stack: d.stack, regs: { rdi: d.bootInfo } });
+      setupLongMode(ctx, ctx.vcpu, {
+        entry: d.entry,
+        stack: d.stack,
+        regs: { rdi: d.bootInfo },
+        tablesWritten: true,
+      });
     const state = new SharedState(d.shared);
     shared = state;
     // The register file (virtio-mmio) is needed at the guest's first access to the device, not at its

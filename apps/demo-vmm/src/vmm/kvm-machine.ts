@@ -10,7 +10,7 @@
 import { errnoError } from '@rxvmm/errno';
 import type { EventFd } from '@rxvmm/eventfd';
 import { GuestMemory } from '@rxvmm/guest-memory';
-import { openKvm, type PreparedVcpu, VcpuRunner } from '@rxvmm/kvm-linux';
+import { openKvm, type PreparedVcpu, VcpuRunner, writeLongModeTables } from '@rxvmm/kvm-linux';
 import { BOOT_INFO_ADDR, GUEST_LOAD_ADDR, readResults, writeBootInfo } from '../guest/abi.js';
 import { bootInfoFor } from '../guest/boot.js';
 import { loadGuestImage } from '../guest/image.js';
@@ -102,6 +102,9 @@ export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu)
     vm.createIrqChip();
     const boot = new GuestMemory(vm.memoryRegions());
     boot.write(GUEST_LOAD_ADDR, image);
+    // Long mode's GDT and page tables: written here, while the vCPU worker still boots, rather than
+    // on its way to the guest's first instruction (its setupLongMode only sets the registers).
+    writeLongModeTables(vm);
     writeBootInfo(boot, bootInfoFor({ ...options, ioapicPin: NO_IOAPIC_PIN }));
     vm.setGsiRouting([{ gsi: DEVICE_GSI, type: 'msi', ...DEVICE_MSI }]);
   }

@@ -103,6 +103,17 @@ describe('long-mode tables', () => {
     expect(vcpu.getRegs()).toMatchObject({ rip: 0x10000n, rsp: 0x80000n, rflags: 2n, rdi: 7n });
   });
 
+  it('tablesWritten: only the registers (the tables were written elsewhere, e.g. on another thread)', () => {
+    const vcpu = fakeVcpu();
+    const mem = ram(0x10000);
+    setupLongMode(mem, vcpu, { entry: 0x10000n, stack: 0x80000n, tablesWritten: true });
+    expect(mem.bytes.every((b) => b === 0)).toBe(true);
+    expect(vcpu.getSregs().cr3).toBe(BOOT_PML4_ADDR);
+    expect(vcpu.getRegs()).toMatchObject({ rip: 0x10000n, rsp: 0x80000n });
+    writeLongModeTables(mem); // what the caller did before
+    expect(u64(mem.bytes, BOOT_PML4_ADDR)).toBe(BOOT_PDPT_ADDR | 3n);
+  });
+
   it('real mode: CS:IP from a linear entry, protection and paging off', () => {
     const vcpu = fakeVcpu();
     setupLongMode(ram(0x10000), vcpu, { entry: 0n, stack: 0n });

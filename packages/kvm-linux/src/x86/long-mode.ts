@@ -72,6 +72,12 @@ export interface LongModeOptions {
   identityMapSize?: bigint;
   /** Extra general-purpose registers to set (e.g. arguments in rdi/rsi). */
   regs?: Partial<Regs>;
+  /**
+   * The GDT and page tables are in guest RAM already (`writeLongModeTables` with the same
+   * `identityMapSize`, e.g. on the thread that loaded the guest image while the vCPU worker
+   * booted): only the registers are set. Default false: they are written here.
+   */
+  tablesWritten?: boolean;
 }
 
 /** GDT entries: null, 64-bit code, flat data, a 64-bit TSS (16 bytes). */
@@ -196,7 +202,7 @@ export function setupLongMode(vm: GuestMemorySource, vcpu: RegisterAccess, optio
   // Code or a stack on the tables would overwrite them (or be overwritten) at once.
   assertOutsideBootArea('entry', options.entry, 1n, mapSize);
   assertOutsideBootArea('the stack', options.stack - 16n, 16n, mapSize);
-  writeLongModeTables(vm, options.identityMapSize);
+  if (!options.tablesWritten) writeLongModeTables(vm, options.identityMapSize);
   vcpu.setSregs(longModeSregs(vcpu.getSregs()));
   vcpu.setRegs({ ...vcpu.getRegs(), ...options.regs, rip: options.entry, rsp: options.stack, rflags: 0x2n });
 }
