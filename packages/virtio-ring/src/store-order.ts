@@ -1,5 +1,3 @@
-import { arch } from 'node:process';
-
 /**
  * True where the CPU makes a thread's stores visible to other CPUs in program order (x86's
  * TSO): there a plain typed-array store after the used ring entries is a release store, as
@@ -20,4 +18,10 @@ import { arch } from 'node:process';
  * `Atomics.store`, `xchg` on x86-64). Elsewhere (arm64 stores can become visible out of order)
  * every release stays an `Atomics.store`.
  */
-export const STORES_VISIBLE_IN_ORDER: boolean = arch === 'x64' || arch === 'ia32';
+export const STORES_VISIBLE_IN_ORDER: boolean = cpuIsX86();
+
+/** Node's `process.arch`, read without importing node:process: the rings run in browsers too, where the CPU is unknown (false: every release an `Atomics.store`). */
+function cpuIsX86(): boolean {
+  const arch = (globalThis as { process?: { arch?: unknown } }).process?.arch;
+  return arch === 'x64' || arch === 'ia32';
+}
