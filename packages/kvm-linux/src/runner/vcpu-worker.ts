@@ -92,6 +92,12 @@ function copyExit(exit: VcpuExit): VcpuExit {
 /** `init` from workerData, or the main thread's 'init' message for a prepared worker. */
 function receiveInit(): Promise<RunnerInit> {
   if (boot.init) return Promise.resolve(boot.init);
+  // Usually queued already (the VM was set up while this worker booted): taken now, not an event
+  // loop turn later. What comes before it is dropped, as the listener below drops it.
+  for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
+    const msg = m.message as MainMessage;
+    if (msg.type === 'init') return Promise.resolve(msg.init);
+  }
   return new Promise((resolve) => {
     const onInit = (msg: MainMessage) => {
       if (msg.type !== 'init') return;
