@@ -12,7 +12,8 @@
 // naming the record, its commit, Node version, date, load average and yardstick.
 //
 //   node scripts/bench-tables.mjs                 regenerate every table from the record it names
-//   node scripts/bench-tables.mjs --record FILE   point every table at FILE, then regenerate
+//   node scripts/bench-tables.mjs --record FILE   point every table FILE has figures for at FILE,
+//                                                 then regenerate (others keep their record)
 //   node scripts/bench-tables.mjs --check         exit 1 if a table differs from its record
 //
 // scripts/check-docs.mjs runs the check (with the tests), and also fails on a figure stated in a
@@ -119,7 +120,12 @@ export function regenerate(root, text, recordOverride) {
   const { lines, found } = tables(text);
   for (const t of found.reverse()) {
     if (t.end < 0) throw new Error(`a bench-table at line ${t.start + 1} has no ${CLOSE}`);
-    const recordPath = recordOverride ?? t.record;
+    // --record FILE repoints the tables FILE can fill; one of figures it has none of (another
+    // kind of record, e.g. a profile) keeps its own.
+    const recordPath =
+      recordOverride !== undefined && holdsAny(readRecord(root, recordOverride), t.keys)
+        ? recordOverride
+        : t.record;
     const body = renderTable(readRecord(root, recordPath), recordPath, t.keys);
     lines.splice(
       t.start,
@@ -130,6 +136,14 @@ export function regenerate(root, text, recordOverride) {
     );
   }
   return lines.join('\n');
+}
+
+/** Whether `record` has a figure of any of `keys` (`bench/figure` or `bench/*`). */
+function holdsAny(record, keys) {
+  return keys.some((key) => {
+    const [bench, name] = key.split('/');
+    return record.figures.some((f) => f.bench === bench && (name === '*' || f.figure === name));
+  });
 }
 
 /** Tracked by git (committed or staged): a table may only name a record others can read. */
