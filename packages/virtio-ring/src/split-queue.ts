@@ -34,7 +34,7 @@ const TWO_32 = 4294967296;
  * use; a violation throws a {@link VirtqueueError} and leaves the queue broken.
  * Ring fields are read through typed-array views precomputed at construction,
  * the avail index through Atomics (acquire); the used index is a release store
- * (plain on x86, see {@link STORES_VISIBLE_IN_ORDER}) and a full fence before
+ * (plain on x86, see `STORES_VISIBLE_IN_ORDER` in store-order.ts) and a full fence before
  * the notification decision.
  */
 export class SplitQueue implements Virtqueue {
