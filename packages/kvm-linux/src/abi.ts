@@ -37,6 +37,7 @@ import {
   MEM_LOG_DIRTY_PAGES,
   MEM_READONLY,
   MSI_VALID_DEVID,
+  REG_NAMES,
 } from '@rxvmm/kvm';
 
 import { snapshotAbiTable } from './abi-snapshot.js';
@@ -91,27 +92,8 @@ export const IrqRoutingEntryLayout = {
   msi_devid: 28,
 } as const;
 
-/** struct kvm_regs: 18 consecutive u64s in this order. */
-export const REGS_ORDER = [
-  'rax',
-  'rbx',
-  'rcx',
-  'rdx',
-  'rsi',
-  'rdi',
-  'rsp',
-  'rbp',
-  'r8',
-  'r9',
-  'r10',
-  'r11',
-  'r12',
-  'r13',
-  'r14',
-  'r15',
-  'rip',
-  'rflags',
-] as const;
+/** struct kvm_regs: 18 consecutive u64s in this order (`REG_NAMES` of @rxvmm/kvm). */
+export const REGS_ORDER = REG_NAMES;
 export const RegsLayout = { size: 144 } as const;
 
 /** struct kvm_segment */

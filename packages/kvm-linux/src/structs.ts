@@ -15,6 +15,7 @@ import {
   MSI_VALID_DEVID,
   type MsiMessage,
   type Regs,
+  SEGMENT_NAMES,
   type Segment,
   type Sregs,
 } from '@rxvmm/kvm';
@@ -232,7 +233,6 @@ function encodeDtable(view: DataView, at: number, table: DescriptorTable): void 
   view.setUint16(at + DtableLayout.limit, table.limit, true);
 }
 
-const SEGMENTS = ['cs', 'ds', 'es', 'fs', 'gs', 'ss', 'tr', 'ldt'] as const;
 const CONTROL = [
   ['cr0', 'cr0'],
   ['cr2', 'cr2'],
@@ -250,7 +250,7 @@ export function newSregsBuffer(): Uint8Array {
 export function decodeSregs(bytes: Uint8Array): Sregs {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const sregs = {} as Sregs;
-  for (const name of SEGMENTS) sregs[name] = decodeSegment(view, SregsLayout[name]);
+  for (const name of SEGMENT_NAMES) sregs[name] = decodeSegment(view, SregsLayout[name]);
   sregs.gdt = decodeDtable(view, SregsLayout.gdt);
   sregs.idt = decodeDtable(view, SregsLayout.idt);
   for (const [name, field] of CONTROL) sregs[name] = view.getBigUint64(SregsLayout[field], true);
@@ -263,7 +263,7 @@ export function decodeSregs(bytes: Uint8Array): Sregs {
  */
 export function encodeSregsInto(bytes: Uint8Array, sregs: Sregs): Uint8Array {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (const name of SEGMENTS) encodeSegment(view, SregsLayout[name], sregs[name]);
+  for (const name of SEGMENT_NAMES) encodeSegment(view, SregsLayout[name], sregs[name]);
   encodeDtable(view, SregsLayout.gdt, sregs.gdt);
   encodeDtable(view, SregsLayout.idt, sregs.idt);
   for (const [name, field] of CONTROL) view.setBigUint64(SregsLayout[field], u64(sregs[name], name), true);

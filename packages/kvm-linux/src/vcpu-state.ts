@@ -14,6 +14,7 @@
  */
 import { errnoError, isErrno } from '@rxvmm/errno';
 import type { Regs, RegsState, Segment, Sregs, SregsState } from '@rxvmm/kvm';
+import { CONTROL_NAMES, REG_NAMES, SEGMENT_BYTES, SEGMENT_NAMES } from '@rxvmm/kvm';
 import * as sys from '@rxvmm/sys';
 import { KVM_CHECK_EXTENSION, LapicStateLayout } from './abi.js';
 import {
@@ -332,30 +333,6 @@ export function checkLinuxVcpuState(state: unknown): CheckedVcpuState {
 }
 
 // ---- registers as plain data ------------------------------------------------------------------
-
-const REG_NAMES = [
-  'rax',
-  'rbx',
-  'rcx',
-  'rdx',
-  'rsi',
-  'rdi',
-  'rsp',
-  'rbp',
-  'r8',
-  'r9',
-  'r10',
-  'r11',
-  'r12',
-  'r13',
-  'r14',
-  'r15',
-  'rip',
-  'rflags',
-] as const satisfies readonly (keyof Regs)[];
-const SEGMENT_NAMES = ['cs', 'ds', 'es', 'fs', 'gs', 'ss', 'tr', 'ldt'] as const;
-const SEGMENT_BYTES = ['type', 'present', 'dpl', 'db', 's', 'l', 'g', 'avl', 'unusable'] as const;
-const CONTROL_NAMES = ['cr0', 'cr2', 'cr3', 'cr4', 'cr8', 'efer', 'apicBase'] as const;
 
 export function regsState(regs: Regs): RegsState {
   return Object.fromEntries(REG_NAMES.map((k) => [k, regs[k].toString()])) as RegsState;

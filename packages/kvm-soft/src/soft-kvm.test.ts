@@ -1,4 +1,4 @@
-import { EventFd, SoftEventFd, nativeAvailable } from '@rxvmm/eventfd';
+import { EventFd, nativeAvailable, SoftEventFd } from '@rxvmm/eventfd';
 import { IRQFD_FLAG_RESAMPLE, MEM_READONLY, type VcpuExit } from '@rxvmm/kvm';
 import { DONE_PORT, drive, REPORT_PORT } from '@rxvmm/kvm-contract';
 import { describe, expect, it, vi } from 'vitest';
@@ -282,15 +282,12 @@ describe('SoftKvm interrupt controller', () => {
 describe('SoftKvm fd validation and teardown', () => {
   if (!nativeAvailable)
     console.warn('skipping the kernel EventFd case: @rxvmm/sys (native addon) did not load');
-  it.skipIf(!nativeAvailable)(
-    'a kernel EventFd is an open fd that is not a soft eventfd: EINVAL',
-    () => {
-      using vm = vmWithRam();
-      using kernel = new EventFd();
-      expect(() => vm.ioeventfd({ addr: 0xd000_0000n, len: 4, fd: kernel })).toThrow(errno('EINVAL'));
-      expect(() => vm.irqfd({ fd: kernel, gsi: 5 })).toThrow(errno('EINVAL'));
-    },
-  );
+  it.skipIf(!nativeAvailable)('a kernel EventFd is an open fd that is not a soft eventfd: EINVAL', () => {
+    using vm = vmWithRam();
+    using kernel = new EventFd();
+    expect(() => vm.ioeventfd({ addr: 0xd000_0000n, len: 4, fd: kernel })).toThrow(errno('EINVAL'));
+    expect(() => vm.irqfd({ fd: kernel, gsi: 5 })).toThrow(errno('EINVAL'));
+  });
 
   it('closing the VM releases vCPUs, ioeventfds, irqfds, bus devices and memory', () => {
     const kvm = new SoftKvm();

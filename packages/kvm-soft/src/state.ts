@@ -11,6 +11,7 @@
  */
 import { errnoError } from '@rxvmm/errno';
 import type { Regs, RegsState, Segment, SegmentState, Sregs, SregsState } from '@rxvmm/kvm';
+import { CONTROL_NAMES, REG_NAMES, SEGMENT_BYTES, SEGMENT_NAMES } from '@rxvmm/kvm';
 import { IOAPIC_NUM_PINS, type IoApicState } from './irqchip/ioapic.js';
 import type { LocalApicState } from './irqchip/lapic.js';
 import type { PicChipState, PicState } from './irqchip/pic.js';
@@ -50,30 +51,6 @@ export function notSavable(id: number): Error {
 }
 
 // ---- registers -------------------------------------------------------------------------------
-
-const REG_NAMES = [
-  'rax',
-  'rbx',
-  'rcx',
-  'rdx',
-  'rsi',
-  'rdi',
-  'rsp',
-  'rbp',
-  'r8',
-  'r9',
-  'r10',
-  'r11',
-  'r12',
-  'r13',
-  'r14',
-  'r15',
-  'rip',
-  'rflags',
-] as const satisfies readonly (keyof Regs)[];
-const SEGMENT_NAMES = ['cs', 'ds', 'es', 'fs', 'gs', 'ss', 'tr', 'ldt'] as const;
-const SEGMENT_BYTES = ['type', 'present', 'dpl', 'db', 's', 'l', 'g', 'avl', 'unusable'] as const;
-const CONTROL_NAMES = ['cr0', 'cr2', 'cr3', 'cr4', 'cr8', 'efer', 'apicBase'] as const;
 
 export function regsState(regs: Regs): RegsState {
   return Object.fromEntries(REG_NAMES.map((k) => [k, regs[k].toString()])) as RegsState;

@@ -4,6 +4,7 @@ export * from './constants/ioeventfd.js';
 export * from './constants/irq-routing.js';
 export * from './constants/irqfd.js';
 export * from './constants/memory.js';
+export * from './constants/registers.js';
 export type * from './interface.js';
 export type * from './irq-routing.js';
 export type * from './vcpu-state.js';

@@ -1,4 +1,4 @@
-import type { MemoryRegion, Regs, Sregs } from '@rxvmm/kvm';
+import { type MemoryRegion, REG_NAMES, type Regs, type Sregs } from '@rxvmm/kvm';
 import { describe, expect, it } from 'vitest';
 import { decodeSregs, newSregsBuffer } from '../structs.js';
 import { GDT_CODE64_SELECTOR, gdtEntries, setupLongMode, writeLongModeTables } from './long-mode.js';
@@ -20,27 +20,7 @@ function ram(size: number): { memoryRegions(): MemoryRegion[]; bytes: Uint8Array
 function fakeVcpu() {
   let sregs: Sregs = decodeSregs(newSregsBuffer());
   let regs = {} as Regs;
-  for (const k of [
-    'rax',
-    'rbx',
-    'rcx',
-    'rdx',
-    'rsi',
-    'rdi',
-    'rsp',
-    'rbp',
-    'r8',
-    'r9',
-    'r10',
-    'r11',
-    'r12',
-    'r13',
-    'r14',
-    'r15',
-    'rip',
-    'rflags',
-  ] as const)
-    regs[k] = 0n;
+  for (const k of REG_NAMES) regs[k] = 0n;
   return {
     getRegs: () => ({ ...regs }),
     setRegs: (r: Regs) => {
