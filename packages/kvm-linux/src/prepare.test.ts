@@ -39,7 +39,7 @@ describe('@rxvmm/kvm-linux/prepare', () => {
     const imports = (file: string) =>
       [
         ...readFileSync(new URL(`../dist/${file}`, import.meta.url), 'utf8').matchAll(
-          /^import .* from '([^']+)';$/gm,
+          /^(?:import|export) .* from '([^']+)';$/gm,
         ),
       ].map((m) => m[1]);
     expect(imports('prepare.js')).toEqual(['./runner/prepared.js']);

@@ -4,11 +4,4 @@
  * runner, so the worker's boot (the longest step before a guest's first instruction) overlaps with
  * loading the VMM and setting up KVM. Hand the result to `VcpuRunner.start({ prepared })`.
  */
-import { PreparedVcpu, type PrepareVcpuOptions } from './runner/prepared.js';
-
-export { PreparedVcpu, type PrepareVcpuOptions };
-
-/** Starts a vCPU worker ahead of its VM (the same as `VcpuRunner.prepare`). */
-export function prepareVcpu(options: PrepareVcpuOptions): PreparedVcpu {
-  return new PreparedVcpu(options);
-}
+export { PreparedVcpu, type PrepareVcpuOptions, prepareVcpu } from './runner/prepared.js';

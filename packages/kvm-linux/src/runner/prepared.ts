@@ -139,3 +139,8 @@ export class PreparedVcpu implements Disposable {
     void worker?.terminate();
   }
 }
+
+/** Starts a vCPU worker ahead of its VM (`VcpuRunner.prepare`; `@rxvmm/kvm-linux/prepare` exports it alone). */
+export function prepareVcpu(options: PrepareVcpuOptions): PreparedVcpu {
+  return new PreparedVcpu(options);
+}

@@ -18,7 +18,7 @@ import type { LinuxVcpuState } from '../vcpu-state.js';
 import type { LinuxVm } from '../vm.js';
 import { createCounterBuffer, ExitCounters } from './counters.js';
 import { MessageListeners } from './listeners.js';
-import { PreparedVcpu, type PrepareVcpuOptions, spawnVcpuWorker } from './prepared.js';
+import { type PreparedVcpu, type PrepareVcpuOptions, prepareVcpu, spawnVcpuWorker } from './prepared.js';
 import {
   CONTROL_PAUSE,
   CONTROL_SAVE_STATE,
@@ -215,7 +215,7 @@ export class VcpuRunner {
    * the process alive while unused; dispose it if it will not be started.
    */
   static prepare(options: PrepareVcpuOptions): PreparedVcpu {
-    return new PreparedVcpu(options);
+    return prepareVcpu(options);
   }
 
   /**
