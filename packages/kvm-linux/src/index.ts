@@ -18,6 +18,7 @@ export {
   writeGuest,
 } from './memory.js';
 export { COUNTER_NAMES, type CounterName, type CounterSnapshot, ExitCounters } from './runner/counters.js';
+export type { EarlyRun } from './runner/early-run.js';
 export {
   defineVcpuHandler,
   type ExitDecision,
@@ -27,7 +28,7 @@ export {
 export { PreparedVcpu, type PrepareVcpuOptions } from './runner/prepared.js';
 export type { RunEndReason, SerializedError, VcpuRunResult } from './runner/protocol.js';
 export { VCPU_WORKER_URL, VcpuRunner, type VcpuRunnerOptions } from './runner/vcpu-runner.js';
-export { LinuxVcpu } from './vcpu.js';
+export { LinuxVcpu, type VcpuHandover } from './vcpu.js';
 export { checkLinuxVcpuState, LINUX_VCPU_STATE_VERSION, type LinuxVcpuState } from './vcpu-state.js';
 export { type LinuxMemoryRegionOptions, LinuxVm, type VcpuOptions, type VmUser } from './vm.js';
 export { LINUX_VM_STATE_VERSION, type LinuxVmState } from './vm-state.js';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { openKvm } from './kvm.js';
 import { kvmAvailable } from './test-support/availability.js';
+import { processResources } from './test-support/leaks.js';
 import {
   CODE_GPA,
   ECHO_GUEST_64,
@@ -9,6 +10,7 @@ import {
   SPIN_GUEST_64,
   STACK_GPA,
 } from './test-support/tiny-guests.js';
+import { LinuxVcpu } from './vcpu.js';
 import { setupLongMode } from './x86/long-mode.js';
 import { setupRealMode } from './x86/real-mode.js';
 
@@ -23,6 +25,30 @@ const u32 = (data: Uint8Array) =>
   new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0, true);
 
 describe.skipIf(!kvmAvailable)('LinuxVcpu on /dev/kvm', () => {
+  it('hands over between runs: the adopter sees the pending exit, answers it, and owns the fd and kvm_run', () => {
+    const before = processResources();
+    {
+      using env = vmWith(ECHO_GUEST_64);
+      const first = env.vm.createVcpu(0);
+      setupLongMode(env.vm, first, { entry: CODE_GPA, stack: STACK_GPA });
+      expect(first.run()).toMatchObject({ kind: 'io', direction: 'in', port: 0x3f0 });
+      const handover = first.handOver();
+      expect(first.closed).toBe(true);
+      expect(() => first.getRegs()).toThrow(expect.objectContaining({ code: 'EBADF' }));
+      first.close(); // a no-op: the vCPU is the adopter's now
+      using adopted = LinuxVcpu.adopt(env.vm.fd, handover);
+      expect(adopted.fd).toBe(handover.fd);
+      const pending = adopted.exit();
+      expect(pending).toMatchObject({ kind: 'io', direction: 'in', port: 0x3f0 });
+      if (pending.kind !== 'io') throw new Error('unreachable');
+      new DataView(pending.data.buffer, pending.data.byteOffset, 4).setUint32(0, 0xabcd, true);
+      const out = adopted.run();
+      expect(out).toMatchObject({ kind: 'io', direction: 'out', port: 0x3f0 });
+      if (out.kind === 'io') expect(u32(out.data)).toBe(0xabcd);
+    }
+    expect(processResources()).toMatchObject({ fds: before.fds, mappings: before.mappings });
+  });
+
   it('round-trips general and special registers', () => {
     using env = vmWith(SPIN_GUEST_64);
     using vcpu = env.vm.createVcpu(0);

@@ -3,8 +3,11 @@
  * mmap, read in place: exit data (`data`) is a live view into it, so the answer
  * to an `in` or an MMIO read written there reaches the guest on the next run.
  *
- * KVM expects vCPU ioctls from the thread that created the vCPU; create it on
- * the thread that runs it (see runner/ for worker threads).
+ * KVM asks for vCPU ioctls from the thread that created the vCPU: the first
+ * ioctl from another thread pays for the change (KVM_RUN records its new thread).
+ * Create it on the thread that runs it (see runner/ for worker threads), or move
+ * it once, whole, with `handOver()` and `LinuxVcpu.adopt()` (as Firecracker makes
+ * its vCPUs on the VMM thread and runs them on their own).
  */
 import { errnoError } from '@rxvmm/errno';
 import {
@@ -58,11 +61,25 @@ const INTR: VcpuExit = Object.freeze({ kind: 'intr' });
 const HLT: VcpuExit = Object.freeze({ kind: 'hlt' });
 const SHUTDOWN: VcpuExit = Object.freeze({ kind: 'shutdown' });
 
-/** A vCPU on `/dev/kvm` (`vm.createVcpu(id)`): the `Vcpu` of the interface, plus the LAPIC page and the saved state. Use it on the thread that created it. */
+/**
+ * A vCPU moved between threads of one process (`vcpu.handOver()` → `LinuxVcpu.adopt()`): its fd
+ * and its `kvm_run` mapping, both process-wide. Plain data (it crosses to a worker as is).
+ */
+export interface VcpuHandover {
+  id: number;
+  fd: number;
+  runAddress: bigint;
+  runSize: number;
+}
+
+/** A vCPU on `/dev/kvm` (`vm.createVcpu(id)`): the `Vcpu` of the interface, plus the LAPIC page and the saved state. Use it on the thread that created (or adopted) it. */
 export class LinuxVcpu implements Vcpu {
+  /** Set only while `adopt()` constructs: the vCPU to take instead of creating one. */
+  static #adopting: VcpuHandover | undefined;
+
   readonly id: number;
   readonly fd: number;
-  /** Kernel thread id of the creating thread: the only one that may run it. */
+  /** Kernel thread id of the thread that created or adopted it: the one that runs it. */
   readonly ownerTid: number;
   readonly runAddress: bigint;
   readonly runSize: number;
@@ -93,13 +110,20 @@ export class LinuxVcpu implements Vcpu {
       throw errnoError('EINVAL', `vCPU id must be a non-negative integer: ${id}`);
     this.id = id;
     this.#vmFd = vmFd;
-    this.fd = sys.ioctl(vmFd, KVM_CREATE_VCPU, id);
-    try {
-      this.runSize = mmapSize;
-      this.runAddress = sys.mmap(mmapSize, sys.PROT_READ | sys.PROT_WRITE, sys.MAP_SHARED, this.fd, 0n);
-    } catch (error) {
-      sys.close(this.fd);
-      throw error;
+    const adopting = LinuxVcpu.#adopting;
+    if (adopting) {
+      this.fd = adopting.fd;
+      this.runSize = adopting.runSize;
+      this.runAddress = adopting.runAddress;
+    } else {
+      this.fd = sys.ioctl(vmFd, KVM_CREATE_VCPU, id);
+      try {
+        this.runSize = mmapSize;
+        this.runAddress = sys.mmap(mmapSize, sys.PROT_READ | sys.PROT_WRITE, sys.MAP_SHARED, this.fd, 0n);
+      } catch (error) {
+        sys.close(this.fd);
+        throw error;
+      }
     }
     this.ownerTid = sys.gettid();
     this.#runBuffer = sys.mappingBuffer(this.runAddress, mmapSize);
@@ -111,6 +135,35 @@ export class LinuxVcpu implements Vcpu {
     );
     this.#onClose = onClose;
     this.#mainThreadWiring = mainThreadWiring;
+  }
+
+  /**
+   * Takes a vCPU another thread of this process handed over (`handOver()` there): no new vCPU, the
+   * same fd and `kvm_run`; this object owns them from now on (`close()` releases them). `vmFd` is
+   * its VM's fd. The exit `kvm_run` holds is still there (`exit()`), to be answered before `run()`.
+   */
+  static adopt(vmFd: number, handover: VcpuHandover): LinuxVcpu {
+    LinuxVcpu.#adopting = handover;
+    try {
+      return new LinuxVcpu(vmFd, handover.id, handover.runSize);
+    } finally {
+      LinuxVcpu.#adopting = undefined;
+    }
+  }
+
+  /**
+   * Gives this vCPU to another thread of this process (`LinuxVcpu.adopt()` there): this object is
+   * closed without closing the vCPU, whose fd and `kvm_run` stay for the adopter to release. Call
+   * it between runs; the exit the last `run()` returned waits in `kvm_run` for the adopter.
+   */
+  handOver(): VcpuHandover {
+    this.#check();
+    this.#closed = true;
+    this.#kickTarget?.retire();
+    sys.detachBuffer(this.#runBuffer);
+    this.#onClose?.();
+    this.#onClose = undefined;
+    return { id: this.id, fd: this.fd, runAddress: this.runAddress, runSize: this.runSize };
   }
 
   get closed(): boolean {
@@ -259,6 +312,19 @@ export class LinuxVcpu implements Vcpu {
       this.#run[R.immediate_exit] = 0;
       return INTR;
     }
+    return this.#decodeExit();
+  }
+
+  /**
+   * The exit `kvm_run` holds now: what the last `run()` returned (on any thread: after `adopt()`,
+   * the one the previous owner left unanswered). Its `data` is the same live view.
+   */
+  exit(): VcpuExit {
+    this.#check();
+    return this.#decodeExit();
+  }
+
+  #decodeExit(): VcpuExit {
     const view = this.#view;
     switch (view.getUint32(R.exit_reason, true)) {
       case EXIT_IO: {

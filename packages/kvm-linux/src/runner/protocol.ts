@@ -1,6 +1,7 @@
 /** Messages between a VcpuRunner and its worker (internal). */
 import type { VcpuExit } from '@rxvmm/kvm';
 import type { GuestRamDescriptor } from '../memory.js';
+import type { VcpuHandover } from '../vcpu.js';
 import type { LinuxVcpuState } from '../vcpu-state.js';
 
 export interface RunnerInit {
@@ -12,8 +13,13 @@ export interface RunnerInit {
   data: unknown;
   counters: SharedArrayBuffer;
   kickSlot: SharedArrayBuffer;
-  /** Int32Array: [STOP, SAVE_STATE, PAUSE] */
+  /** Int32Array: [STOP, SAVE_STATE, PAUSE, TAKE, GIVEN] */
   control: SharedArrayBuffer;
+  /**
+   * `earlyRun`: the vCPU exists and runs on the starting thread; the worker takes it (TAKE, a kick
+   * through `kickSlot`, then GIVEN) instead of creating one.
+   */
+  early?: { handover: VcpuHandover; kickSlot: SharedArrayBuffer };
   /** Loaded into the vCPU after the handler's `setup`, before the first KVM_RUN (a restored snapshot). */
   restoreState?: LinuxVcpuState;
 }
@@ -32,7 +38,18 @@ export const CONTROL_STOP = 0;
 export const CONTROL_SAVE_STATE = 1;
 /** The loop parks (vCPU out of KVM_RUN, kept) until cleared: `pause()` / `resume()`. */
 export const CONTROL_PAUSE = 2;
-export const CONTROL_WORDS = 3;
+/** earlyRun: set by the worker when it is ready for the vCPU (the starting thread then hands it over). */
+export const CONTROL_TAKE = 3;
+/** earlyRun: how the starting thread let go of the vCPU (a GIVEN_* value; 0 while it still runs it). */
+export const CONTROL_GIVEN = 4;
+export const CONTROL_WORDS = 5;
+
+/** Handed over between runs: the worker's first `run()` enters the guest. */
+export const GIVEN_IDLE = 1;
+/** Handed over with an exit `earlyRun.onExit` declined: the worker's handler answers it first. */
+export const GIVEN_WITH_EXIT = 2;
+/** The early run failed: there is no vCPU to take (the starting thread closed it). */
+export const GIVEN_NOTHING = 3;
 
 /** Why a run ended. */
 export type RunEndReason =

@@ -1,9 +1,10 @@
 /**
  * VcpuRunner: runs one vCPU of a LinuxVm on a worker thread.
  *
- * - The worker creates the vCPU (KVM wants vCPU ioctls on the creating thread)
+ * - The worker creates the vCPU (KVM asks for vCPU ioctls on the creating thread)
  *   and imports the VMM's handler module (`handler`, a module URL), so every
- *   exit is answered inside the worker with no thread hop.
+ *   exit is answered inside the worker with no thread hop. With `earlyRun` the
+ *   guest starts here instead and the worker adopts the vCPU (early-run.ts).
  * - Exit counters live in a SharedArrayBuffer (`counters`), readable here at any time.
  * - `kick()` interrupts KVM_RUN (immediate_exit + SIGUSR2 to the worker thread);
  *   `stop()` asks the loop to end, kicks, and resolves when the worker has
@@ -16,7 +17,8 @@ import type { Observable } from 'rxjs';
 import { KICK_SLOT_BYTES, Kicker } from '../kick.js';
 import type { LinuxVcpuState } from '../vcpu-state.js';
 import type { LinuxVm } from '../vm.js';
-import { createCounterBuffer, ExitCounters } from './counters.js';
+import { createCounterBuffer, ExitCounters, ExitCounterWriter } from './counters.js';
+import { createEarlyVcpu, type EarlyRun, runEarly } from './early-run.js';
 import { MessageListeners } from './listeners.js';
 import { type PreparedVcpu, type PrepareVcpuOptions, prepareVcpu, spawnVcpuWorker } from './prepared.js';
 import {
@@ -55,6 +57,17 @@ export interface VcpuRunnerOptions<Data = unknown> {
    * fails the start.
    */
   restoreState?: LinuxVcpuState;
+  /**
+   * Enters the guest on the calling thread while Node boots the worker (start-up): the vCPU is
+   * created here, `earlyRun.setup` sets it up, and `start()` runs it here, synchronously, until
+   * `earlyRun.onExit` declines an exit or the worker is ready (it loaded the handler); the worker
+   * then adopts the vCPU, runs the handler's `setup`, answers the declined exit and runs on. The
+   * guest's work up to that exit overlaps the worker's boot; this thread's event loop waits
+   * meanwhile, so decline what needs it. The guest has run before the handler's `setup`: set the
+   * registers in `earlyRun.setup`, not there. Not with `restoreState` (a restored vCPU resumes on
+   * its worker).
+   */
+  earlyRun?: EarlyRun;
 }
 
 /**
@@ -153,10 +166,15 @@ export class VcpuRunner {
   /**
    * Starts a vCPU on a new worker: creates it there, loads the handler module
    * there, runs its `setup`, and resolves once the guest is about to run.
-   * Rejects if any of that fails (the worker is gone by then).
+   * Rejects if any of that fails (the worker is gone by then). With `earlyRun`
+   * the guest has run here first, before this returns.
    */
   static start<Data>(options: VcpuRunnerOptions<Data>): Promise<VcpuRunner> {
-    const { vm, id, prepared } = options;
+    const { vm, id, prepared, earlyRun } = options;
+    if (earlyRun && options.restoreState)
+      return Promise.reject(
+        errnoError('EINVAL', 'earlyRun boots a vCPU; a restored one (restoreState) resumes on its worker'),
+      );
     const handlerUrl = prepared?.handlerUrl ?? (options.handler === undefined ? '' : String(options.handler));
     if (handlerUrl === '')
       return Promise.reject(errnoError('EINVAL', 'VcpuRunner.start needs a handler (or a prepared worker)'));
@@ -183,7 +201,12 @@ export class VcpuRunner {
     const release = vm.attachUser({ stop: () => runner.stop() });
     let worker: Worker;
     let earlyError: Error | undefined;
+    let early: ReturnType<typeof createEarlyVcpu> | undefined;
     try {
+      if (earlyRun) {
+        early = createEarlyVcpu(vm.fd, id, vm.vcpuMmapSize, earlyRun);
+        init.early = { handover: early.handover, kickSlot: early.kickSlot };
+      }
       if (prepared) {
         ({ worker, error: earlyError } = prepared.take());
         const msg: MainMessage = { type: 'init', init };
@@ -192,6 +215,7 @@ export class VcpuRunner {
         worker = spawnVcpuWorker({ handlerUrl, init }, options.name ?? `vcpu-${id}`);
       }
     } catch (error) {
+      early?.vcpu.close();
       release();
       return Promise.reject(error);
     }
@@ -206,6 +230,12 @@ export class VcpuRunner {
         { resolve: () => resolve(runner), reject },
         earlyError,
       );
+      if (!early || !earlyRun) return;
+      try {
+        runEarly(early.vcpu, earlyRun, new Int32Array(control), new ExitCounterWriter(counters));
+      } catch (error) {
+        reject(error); // the worker, told there is no vCPU to take, ends by itself
+      }
     });
   }
 

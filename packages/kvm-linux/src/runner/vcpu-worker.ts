@@ -1,7 +1,8 @@
 /**
  * Worker-thread entry of VcpuRunner (runs from dist/, started by
- * vcpu-runner.ts). It creates the vCPU here (KVM wants vCPU ioctls on the
- * creating thread), imports the VMM's handler module here, and loops on
+ * vcpu-runner.ts). It creates the vCPU here (KVM asks for vCPU ioctls on the
+ * creating thread), or adopts the one an early run started on the starting
+ * thread (early-run.ts), imports the VMM's handler module here, and loops on
  * KVM_RUN synchronously, so exits are answered without leaving the thread.
  * The loop yields to this thread's event loop only after a kick (or when a
  * handler returns a promise), which is how messages and stop requests land.
@@ -22,6 +23,7 @@ import { mapGuestRam } from '../memory.js';
 import { LinuxVcpu } from '../vcpu.js';
 import { type LinuxVcpuState, msrIndexList } from '../vcpu-state.js';
 import { ExitCounterWriter } from './counters.js';
+import { takeEarlyVcpu } from './early-run.js';
 import type { ExitDecision, VcpuContext, VcpuHandler } from './handler.js';
 import { handlerLoadError } from './handler-load-error.js';
 import { loadHandlerModule } from './load-handler.js';
@@ -169,8 +171,17 @@ async function main(init: RunnerInit): Promise<VcpuRunResult> {
   let handler: VcpuHandler | undefined;
   let ctx: VcpuContext | undefined;
   let last: VcpuExit | undefined;
+  /** earlyRun: the exit the starting thread left unanswered, answered before the first run here. */
+  let pending: VcpuExit | undefined;
   try {
-    vcpu = new LinuxVcpu(init.vmFd, init.vcpuId, init.mmapSize);
+    if (init.early) {
+      // The guest runs on the starting thread until this thread is ready for it: taken once the
+      // handler loaded (or failed to: then taken only to be closed here).
+      await handlerModule.catch(() => undefined);
+      const taken = takeEarlyVcpu(init.vmFd, init.early, control);
+      vcpu = taken.vcpu;
+      if (taken.pendingExit) pending = vcpu.exit();
+    } else vcpu = new LinuxVcpu(init.vmFd, init.vcpuId, init.mmapSize);
     kickTarget.publish(vcpu.runAddress, vcpu.runSize, vcpu.fd);
     const module = await handlerModule;
     handler = module.default ?? module.handler;
@@ -204,17 +215,23 @@ async function main(init: RunnerInit): Promise<VcpuRunResult> {
 
     const run = vcpu;
     for (;;) {
-      if (pauseRequested() && !stopRequested()) await park();
-      if (stopRequested()) return stopped();
-      const exit = run.run();
-      counters.count(exit);
-      if (exit.kind === 'intr') {
+      let exit: VcpuExit;
+      if (pending) {
+        exit = pending; // counted where it happened
+        pending = undefined;
+      } else {
+        if (pauseRequested() && !stopRequested()) await park();
         if (stopRequested()) return stopped();
-        takeMessages();
-        const r = h.onKick?.(current);
-        if (isPromise(r)) await r;
-        await yieldToLoop(); // let posted messages and timers of this thread run
-        continue;
+        exit = run.run();
+        counters.count(exit);
+        if (exit.kind === 'intr') {
+          if (stopRequested()) return stopped();
+          takeMessages();
+          const r = h.onKick?.(current);
+          if (isPromise(r)) await r;
+          await yieldToLoop(); // let posted messages and timers of this thread run
+          continue;
+        }
       }
       last = exit;
       let decision: ExitDecision | Promise<ExitDecision> = h.onExit(exit, current);
