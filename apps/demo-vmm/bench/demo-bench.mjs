@@ -72,6 +72,8 @@ function demo(flags) {
   const report = JSON.parse(r.stdout);
   // Process start (our spawn call) → HELLO, on the clock the demo stamps with.
   report.fromSpawnMs = report.processStartMs + report.startupMs - spawnedAt;
+  // ... → the guest's first device access (the guest's start, before it, overlaps the vCPU worker's boot).
+  report.deviceFromSpawnMs = report.processStartMs + report.firstDeviceAccessMs - spawnedAt;
   return report;
 }
 const median = (xs) => {
@@ -140,12 +142,21 @@ console.log(
 const allRuns = configs.flatMap((k) => results.get(k.name));
 // Paired in run order: demo run i came right after node -e 0 run i.
 const startups = [];
-for (let i = 0; i < runs; i++) for (const k of configs) startups.push(results.get(k.name)[i].fromSpawnMs);
+const deviceAccesses = [];
+for (let i = 0; i < runs; i++)
+  for (const k of configs) {
+    startups.push(results.get(k.name)[i].fromSpawnMs);
+    deviceAccesses.push(results.get(k.name)[i].deviceFromSpawnMs);
+  }
 const startup = median(startups);
 const yardstick = median(nodeMs);
 console.log(
   `start-up (process start → guest's first instruction, HELLO): ${f(startup)} ms [${f(Math.min(...startups))}-${f(Math.max(...startups))}], ` +
     `node -e 0 ${f(yardstick)} ms [${f(Math.min(...nodeMs))}-${f(Math.max(...nodeMs))}]: ratio ${f(startup / yardstick, 2)}x (target <= 1.5x), ${startups.length} runs each`,
+);
+console.log(
+  `first device access (process start → the guest's first register access): ${f(median(deviceAccesses))} ms ` +
+    `[${f(Math.min(...deviceAccesses))}-${f(Math.max(...deviceAccesses))}]: ratio ${f(median(deviceAccesses) / yardstick, 2)}x of node -e 0`,
 );
 const rss = Math.max(...rows.map((r) => r.rss));
 console.log(
@@ -164,6 +175,15 @@ recordFigures('demo-vmm', [
     reference: '`node -e 0`, process start → exit',
     referenceValues: nodeMs,
     target: 'ratio <= 1.5',
+  }),
+  figure({
+    figure: 'first-device-access',
+    what: '`rxvmm-demo` process start → the guest’s first device access (its start done)',
+    unit: 'ms',
+    better: 'lower',
+    values: deviceAccesses,
+    reference: '`node -e 0`, process start → exit',
+    referenceValues: nodeMs,
   }),
   figure({
     figure: 'peak-rss',

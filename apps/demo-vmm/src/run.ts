@@ -32,6 +32,12 @@ export interface DemoReport {
   usPerRequest: number;
   exitsPerRequest: number;
   startupMs: number | null;
+  /**
+   * Process start → the guest's first access to the device, in ms (null after a restore). On /dev/kvm
+   * the guest starts on the main thread while the vCPU worker boots; this is when that worker (or,
+   * on SoftKvm, the main thread) met the device access that ended the guest's start.
+   */
+  firstDeviceAccessMs: number | null;
   /** When this process started (`performance.timeOrigin`, ms since the epoch): the origin of startupMs. */
   processStartMs: number;
   peakRssMiB: number;
@@ -190,6 +196,7 @@ function report(options: DemoOptions, run: MachineRun): DemoReport {
     usPerRequest: per(run.seconds * 1e6),
     exitsPerRequest: per(run.exits.total),
     startupMs: run.startupMs ?? null,
+    firstDeviceAccessMs: run.firstDeviceAccessMs ?? null,
     processStartMs: performance.timeOrigin,
     peakRssMiB: process.resourceUsage().maxRSS / 1024,
     guestRamMiB: run.guestRamBytes / (1 << 20),

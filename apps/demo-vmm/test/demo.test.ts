@@ -27,6 +27,7 @@ const JSON_KEYS = [
   'irqfdInjections',
   'usPerRequest',
   'startupMs',
+  'firstDeviceAccessMs',
   'peakRssMiB',
 ];
 
@@ -81,6 +82,7 @@ for (const backend of ['soft', 'kvm'] as const) {
       expect(report.exits.io).toBe(2); // HELLO and DONE only
       expect(report.usPerRequest).toBeGreaterThan(0);
       expect(report.startupMs).toBeGreaterThan(0);
+      expect(report.firstDeviceAccessMs).toBeGreaterThan(report.startupMs as number);
     });
 
     it('--no-ioeventfd: the exit count rises by exactly one per doorbell (two per request)', () => {

@@ -6,18 +6,19 @@
  * here and is turned into a write of the same kick eventfd the back-end reads.
  */
 import type { VcpuExit } from '@rxvmm/kvm';
-import { defineVcpuHandler, setupLongMode } from '@rxvmm/kvm-linux';
+import { defineVcpuHandler } from '@rxvmm/kvm-linux';
 import { write8 } from '@rxvmm/sys';
 import type { VirtioMmioTransportState } from '@rxvmm/virtio-mmio';
-import { DONE_PORT, HELLO_PORT } from '../guest/abi.js';
 import { awaitDescription } from './description.js';
 import type { DeviceHost, HostEvent } from './device-host.js';
+import { answerDone, answerHello } from './guest-ports.js';
 import { MMIO_BASE, MMIO_SIZE, nowMs, SharedState, SharedTime, SharedWord } from './layout.js';
 
+/**
+ * What the handler gets (`ctx.data`). The vCPU's registers are not here: a booting guest starts on
+ * the main thread (kvm-machine.ts's early run), a restored one from its snapshot.
+ */
 export interface ExitHandlerData {
-  entry: bigint;
-  stack: bigint;
-  bootInfo: bigint;
   /** The device description, published by the main thread once the device is open (description.ts). */
   description: SharedArrayBuffer;
   ramSize: number;
@@ -64,15 +65,6 @@ function serveMmio(exit: Extract<VcpuExit, { kind: 'mmio' }>): void {
 export default defineVcpuHandler<ExitHandlerData>({
   setup(ctx) {
     const d = ctx.data;
-    // A restored guest is past its boot: its RAM (page tables included) and registers are the snapshot's.
-    // A booting one has its tables written by the main thread (kvm-machine.ts) with the image.
-    if (!d.restoreTransport)
-      setupLongMode(ctx, ctx.vcpu, {
-        entry: d.entry,
-        stack: d.stack,
-        regs: { rdi: d.bootInfo },
-        tablesWritten: true,
-      });
     const state = new SharedState(d.shared);
     shared = state;
     // The register file (virtio-mmio) is needed at the guest's first access to the device, not at its
@@ -115,6 +107,7 @@ export default defineVcpuHandler<ExitHandlerData>({
   onExit(exit) {
     if (exit.kind === 'mmio') {
       if (!host && makeHost && inWindow(exit.addr)) {
+        if (shared) shared.times[SharedTime.device] = nowMs();
         // Once: the runner keeps kvm_run (and exit.data) as is until this promise settles.
         const make = makeHost;
         makeHost = undefined;
@@ -127,14 +120,9 @@ export default defineVcpuHandler<ExitHandlerData>({
       return;
     }
     if (exit.kind === 'io') {
-      if (exit.direction === 'out' && exit.port === HELLO_PORT) {
-        if (shared && shared.times[SharedTime.hello] === 0) shared.times[SharedTime.hello] = nowMs();
-        return;
-      }
-      if (exit.direction === 'out' && exit.port === DONE_PORT) {
-        if (shared) shared.times[SharedTime.done] = nowMs();
-        return 'stop';
-      }
+      // HELLO usually reached the main thread's early run; here when this worker was ready first.
+      if (shared && answerHello(exit, shared)) return;
+      if (shared && answerDone(exit, shared)) return 'stop';
       if (exit.direction === 'in') exit.data.fill(0xff); // nothing there
       return;
     }

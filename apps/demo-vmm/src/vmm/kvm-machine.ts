@@ -10,7 +10,15 @@
 import { errnoError } from '@rxvmm/errno';
 import type { EventFd } from '@rxvmm/eventfd';
 import { GuestMemory } from '@rxvmm/guest-memory';
-import { openKvm, type PreparedVcpu, VcpuRunner, writeLongModeTables } from '@rxvmm/kvm-linux';
+import {
+  type EarlyRun,
+  type LinuxVm,
+  openKvm,
+  type PreparedVcpu,
+  setupLongMode,
+  VcpuRunner,
+  writeLongModeTables,
+} from '@rxvmm/kvm-linux';
 import { BOOT_INFO_ADDR, GUEST_LOAD_ADDR, readResults, writeBootInfo } from '../guest/abi.js';
 import { bootInfoFor } from '../guest/boot.js';
 import { loadGuestImage } from '../guest/image.js';
@@ -19,6 +27,7 @@ import { createDescriptionBuffer, failDescription, publishDescription } from './
 import type { HostEvent } from './device-host.js';
 import type { ExitHandlerData, ExitHandlerRequest, TransportStateReply } from './exit-handler.js';
 import { EXIT_HANDLER_URL } from './exit-handler-url.js';
+import { answerHello } from './guest-ports.js';
 import { checkDemoSnapshot, type DemoSnapshotState, RAM_SEGMENT, takeSnapshot } from './kvm-snapshot.js';
 import {
   BOOT_STACK,
@@ -43,10 +52,12 @@ export { VCPU_WORKER_NAME } from './prepare-vcpu.js';
 /**
  * Start-up order (the figure is process start → the guest's HELLO, its first instruction): the
  * vCPU worker is best started before this (`prepared`, from `VcpuRunner.prepare`), so that Node
- * boots it and it loads the exit handler while this thread sets up KVM. Only
- * what the vCPU needs is loaded before its worker starts (KVM, guest RAM, the image); the device
- * side (eventfds, ioeventfd/irqfd, virtio-blk, RxJS) is loaded and opened while the worker boots,
- * and reaches the worker through shared memory before the guest's first register access.
+ * boots it and it loads the exit handler while this thread sets up KVM. Only what the vCPU needs
+ * is loaded before the guest starts (KVM, guest RAM, the image). A booting guest then starts HERE
+ * (`earlyRun`): it zeroes its .bss and builds its page tables while Node still boots the worker,
+ * until its first access to the device, which the worker (having adopted the vCPU) answers. The
+ * device side (eventfds, ioeventfd/irqfd, virtio-blk, RxJS) is loaded and opened after that, and
+ * reaches the worker through shared memory (the worker waits for it at that first access).
  */
 export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu): Promise<MachineRun> {
   // --restore: the machine of a checked snapshot file instead of a boot (docs/SNAPSHOT.md's order).
@@ -102,8 +113,7 @@ export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu)
     vm.createIrqChip();
     const boot = new GuestMemory(vm.memoryRegions());
     boot.write(GUEST_LOAD_ADDR, image);
-    // Long mode's GDT and page tables: written here, while the vCPU worker still boots, rather than
-    // on its way to the guest's first instruction (its setupLongMode only sets the registers).
+    // Long mode's GDT and page tables, with the image (bootHere's setupLongMode only sets registers).
     writeLongModeTables(vm);
     writeBootInfo(boot, bootInfoFor({ ...options, ioapicPin: NO_IOAPIC_PIN }));
     vm.setGsiRouting([{ gsi: DEVICE_GSI, type: 'msi', ...DEVICE_MSI }]);
@@ -114,9 +124,6 @@ export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu)
   const unsubscribes: (() => void)[] = [];
   const descriptionBuffer = createDescriptionBuffer();
   const data: ExitHandlerData = {
-    entry: GUEST_LOAD_ADDR,
-    stack: BOOT_STACK,
-    bootInfo: BOOT_INFO_ADDR,
     description: descriptionBuffer,
     ramSize: RAM_SIZE,
     shared: shared.buffer,
@@ -126,7 +133,7 @@ export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu)
     vm,
     id: 0,
     data,
-    ...(restoring ? { restoreState: restoring.vcpu } : {}),
+    ...(restoring ? { restoreState: restoring.vcpu } : { earlyRun: bootHere(vm, shared) }),
     ...(prepared?.pending ? { prepared } : { handler: EXIT_HANDLER_URL, name: VCPU_WORKER_NAME }),
   });
   // Events the worker sends before the device is open are replayed to it.
@@ -260,6 +267,7 @@ export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu)
     const results = readResults(memory);
     const hello = shared.times[SharedTime.hello] ?? 0;
     const done = shared.times[SharedTime.done] ?? 0;
+    const device = shared.times[SharedTime.device] ?? 0;
     let end: string = result.reason === 'handler-stop' ? 'done' : result.reason;
     if (stalled) end = 'stalled';
     if (aborted) end = 'aborted';
@@ -282,6 +290,7 @@ export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu)
       irqfdInjections: signals?.injections.irqfd ?? 0,
       irqLineInjections: signals?.injections.irqLine ?? 0,
       startupMs: hello > 0 ? sinceProcessStart(hello) : undefined,
+      firstDeviceAccessMs: device > 0 ? sinceProcessStart(device) : undefined,
       seconds: hello > 0 && done > 0 ? (done - hello) / 1000 : 0,
       deviceStatus: shared.get(SharedWord.status),
       deviceFailure: svc.failure,
@@ -306,6 +315,24 @@ export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu)
     kickFd.close();
     call.close();
   }
+}
+
+/**
+ * The guest's start on this thread: long mode at the image's entry (its tables are in RAM already),
+ * HELLO answered here; the first other exit (its first access to the device) goes to the worker.
+ */
+function bootHere(vm: LinuxVm, shared: SharedState): EarlyRun {
+  return {
+    setup(vcpu) {
+      setupLongMode(vm, vcpu, {
+        entry: GUEST_LOAD_ADDR,
+        stack: BOOT_STACK,
+        regs: { rdi: BOOT_INFO_ADDR },
+        tablesWritten: true,
+      });
+    },
+    onExit: (exit) => answerHello(exit, shared),
+  };
 }
 
 async function closeService(service: DeviceService): Promise<void> {

@@ -45,7 +45,8 @@ export const SharedWord = {
    */
   kickFd: 3,
 } as const;
-export const SharedTime = { hello: 0, done: 1 } as const;
+/** hello, done: the guest's first and last instruction; device: its first access to the device (MMIO window). */
+export const SharedTime = { hello: 0, done: 1, device: 2 } as const;
 const WORDS = 8;
 const TIMES = 4;
 

@@ -17,6 +17,8 @@ export interface MachineRun {
   irqLineInjections: number;
   /** Process start (performance.timeOrigin) to the guest's HELLO exit. */
   startupMs: number | undefined;
+  /** Process start to the guest's first access to the device (undefined after a restore: it was before). */
+  firstDeviceAccessMs: number | undefined;
   /** Guest HELLO to DONE. */
   seconds: number;
   /** virtio Status as the register file left it. */

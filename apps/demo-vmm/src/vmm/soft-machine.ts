@@ -72,6 +72,7 @@ export async function runOnSoft(options: MachineOptions): Promise<MachineRun> {
 
   const exits = { total: 0, mmio: 0, io: 0, hlt: 0, intr: 0, other: 0 };
   let hello = 0;
+  let device = 0;
   let done = 0;
   let end = 'done';
   let stalled = false;
@@ -106,6 +107,7 @@ export async function runOnSoft(options: MachineOptions): Promise<MachineRun> {
       }
       if (exit.kind === 'mmio') {
         exits.mmio++;
+        if (device === 0) device = nowMs();
         if (!host.handleMmio(exit.addr, exit.isWrite, exit.data) && !exit.isWrite) exit.data.fill(0xff);
       } else if (exit.kind === 'io') {
         exits.io++;
@@ -138,6 +140,7 @@ export async function runOnSoft(options: MachineOptions): Promise<MachineRun> {
       irqfdInjections: signals.injections.irqfd,
       irqLineInjections: signals.injections.irqLine,
       startupMs: hello > 0 ? sinceProcessStart(hello) : undefined,
+      firstDeviceAccessMs: device > 0 ? sinceProcessStart(device) : undefined,
       seconds: hello > 0 && done > 0 ? (done - hello) / 1000 : 0,
       deviceStatus: shared.get(SharedWord.status),
       deviceFailure: service.failure,
