@@ -73,7 +73,14 @@ describe.skipIf(!kvmAvailable)('VcpuRunner earlyRun: the guest starts on the sta
       { kind: 'mmio-write', addr: 0xd000_0000n, value: 0x1234_5679, threadRam: undefined },
     ]);
     // Every exit counted once, on whichever thread it happened.
-    expect(runner.counters.snapshot()).toMatchObject({ exits: 6, io: 4, ioIn: 1, ioOut: 3, mmio: 2, intr: 0 });
+    expect(runner.counters.snapshot()).toMatchObject({
+      exits: 6,
+      io: 4,
+      ioIn: 1,
+      ioOut: 3,
+      mmio: 2,
+      intr: 0,
+    });
     await closeAll(kvm, vm);
   });
 

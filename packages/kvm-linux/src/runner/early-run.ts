@@ -25,7 +25,10 @@ export interface EarlyRun {
   /**
    * Each exit of the early run (kicks aside): true when answered here (the guest runs on), false
    * to stop and leave it to the worker's handler, which answers it first. Runs with this
-   * thread's event loop stopped: keep it to what needs nothing else (a port, a stamp).
+   * thread's event loop stopped: keep it to what needs nothing else (a port, a stamp). Only the
+   * worker's kick ends a run of a guest that never exits: should that worker die before it is
+   * ready, such a guest keeps this thread in KVM_RUN, so decline an exit the guest will make soon
+   * (its first device access).
    */
   onExit(exit: VcpuExit): boolean;
 }
@@ -76,12 +79,21 @@ export function runEarly(
     given = GIVEN_NOTHING;
     throw error;
   } finally {
-    // handOver() retires the kick slot: no kick reaches this thread after it.
-    if (given === GIVEN_NOTHING) vcpu.close();
-    else vcpu.handOver();
-    Atomics.store(control, CONTROL_GIVEN, given);
-    Atomics.notify(control, CONTROL_GIVEN);
+    letGo(vcpu, control, given);
   }
+}
+
+/** No early run after all (its worker failed already): closes the vCPU and tells the worker so. */
+export function cancelEarlyRun(vcpu: LinuxVcpu, control: Int32Array): void {
+  letGo(vcpu, control, GIVEN_NOTHING);
+}
+
+function letGo(vcpu: LinuxVcpu, control: Int32Array, given: number): void {
+  // Both retire the kick slot: no kick reaches this thread after it.
+  if (given === GIVEN_NOTHING) vcpu.close();
+  else vcpu.handOver();
+  Atomics.store(control, CONTROL_GIVEN, given);
+  Atomics.notify(control, CONTROL_GIVEN);
 }
 
 /**

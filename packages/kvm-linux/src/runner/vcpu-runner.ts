@@ -18,7 +18,7 @@ import { KICK_SLOT_BYTES, Kicker } from '../kick.js';
 import type { LinuxVcpuState } from '../vcpu-state.js';
 import type { LinuxVm } from '../vm.js';
 import { createCounterBuffer, ExitCounters, ExitCounterWriter } from './counters.js';
-import { createEarlyVcpu, type EarlyRun, runEarly } from './early-run.js';
+import { cancelEarlyRun, createEarlyVcpu, type EarlyRun, runEarly } from './early-run.js';
 import { MessageListeners } from './listeners.js';
 import { type PreparedVcpu, type PrepareVcpuOptions, prepareVcpu, spawnVcpuWorker } from './prepared.js';
 import {
@@ -231,6 +231,8 @@ export class VcpuRunner {
         earlyError,
       );
       if (!early || !earlyRun) return;
+      // A prepared worker that failed meanwhile would never take the vCPU (nor kick a spinning guest).
+      if (earlyError) return cancelEarlyRun(early.vcpu, new Int32Array(control));
       try {
         runEarly(early.vcpu, earlyRun, new Int32Array(control), new ExitCounterWriter(counters));
       } catch (error) {
