@@ -15,7 +15,7 @@ import {
   type LinuxVm,
   openKvm,
   type PreparedVcpu,
-  setupLongMode,
+  setLongModeRegisters,
   VcpuRunner,
   writeLongModeTables,
 } from '@rxvmm/kvm-linux';
@@ -113,7 +113,7 @@ export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu)
     vm.createIrqChip();
     const boot = new GuestMemory(vm.memoryRegions());
     boot.write(GUEST_LOAD_ADDR, image);
-    // Long mode's GDT and page tables, with the image (bootHere's setupLongMode only sets registers).
+    // Long mode's GDT and page tables, with the image (bootHere sets only the registers).
     writeLongModeTables(vm);
     writeBootInfo(boot, bootInfoFor({ ...options, ioapicPin: NO_IOAPIC_PIN }));
     vm.setGsiRouting([{ gsi: DEVICE_GSI, type: 'msi', ...DEVICE_MSI }]);
@@ -133,7 +133,7 @@ export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu)
     vm,
     id: 0,
     data,
-    ...(restoring ? { restoreState: restoring.vcpu } : { earlyRun: bootHere(vm, shared) }),
+    ...(restoring ? { restoreState: restoring.vcpu } : { earlyRun: bootHere(shared) }),
     ...(prepared?.pending ? { prepared } : { handler: EXIT_HANDLER_URL, name: VCPU_WORKER_NAME }),
   });
   // Events the worker sends before the device is open are replayed to it.
@@ -321,14 +321,13 @@ export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu)
  * The guest's start on this thread: long mode at the image's entry (its tables are in RAM already),
  * HELLO answered here; the first other exit (its first access to the device) goes to the worker.
  */
-function bootHere(vm: LinuxVm, shared: SharedState): EarlyRun {
+function bootHere(shared: SharedState): EarlyRun {
   return {
     setup(vcpu) {
-      setupLongMode(vm, vcpu, {
+      setLongModeRegisters(vcpu, {
         entry: GUEST_LOAD_ADDR,
         stack: BOOT_STACK,
         regs: { rdi: BOOT_INFO_ADDR },
-        tablesWritten: true,
       });
     },
     onExit: (exit) => answerHello(exit, shared),
@@ -355,7 +354,7 @@ function watchForSnapshot(verified: () => number, after: number, take: () => Pro
 async function writeMachineSnapshot(
   options: MachineOptions,
   parts: {
-    vm: import('@rxvmm/kvm-linux').LinuxVm;
+    vm: LinuxVm;
     runner: VcpuRunner;
     service: BlockService;
     kick: EventFd;

@@ -1,7 +1,13 @@
 import { type MemoryRegion, REG_NAMES, type Regs, type Sregs } from '@rxvmm/kvm';
 import { describe, expect, it } from 'vitest';
 import { decodeSregs, newSregsBuffer } from '../structs.js';
-import { GDT_CODE64_SELECTOR, gdtEntries, setupLongMode, writeLongModeTables } from './long-mode.js';
+import {
+  GDT_CODE64_SELECTOR,
+  gdtEntries,
+  setLongModeRegisters,
+  setupLongMode,
+  writeLongModeTables,
+} from './long-mode.js';
 import {
   BOOT_GDT_ADDR,
   BOOT_PD_ADDR,
@@ -83,10 +89,13 @@ describe('long-mode tables', () => {
     expect(vcpu.getRegs()).toMatchObject({ rip: 0x10000n, rsp: 0x80000n, rflags: 2n, rdi: 7n });
   });
 
-  it('tablesWritten: only the registers (the tables were written elsewhere, e.g. on another thread)', () => {
+  it('setLongModeRegisters: only the registers (the tables were written elsewhere, e.g. on another thread)', () => {
     const vcpu = fakeVcpu();
     const mem = ram(0x10000);
-    setupLongMode(mem, vcpu, { entry: 0x10000n, stack: 0x80000n, tablesWritten: true });
+    setLongModeRegisters(vcpu, { entry: 0x10000n, stack: 0x80000n });
+    expect(() => setLongModeRegisters(vcpu, { entry: BOOT_PML4_ADDR, stack: 0x80000n })).toThrow(
+      expect.objectContaining({ code: 'EINVAL' }),
+    );
     expect(mem.bytes.every((b) => b === 0)).toBe(true);
     expect(vcpu.getSregs().cr3).toBe(BOOT_PML4_ADDR);
     expect(vcpu.getRegs()).toMatchObject({ rip: 0x10000n, rsp: 0x80000n });

@@ -62,7 +62,7 @@ export type GuestMemorySource =
     };
 type RegisterAccess = Pick<Vcpu, 'getRegs' | 'setRegs' | 'getSregs' | 'setSregs'>;
 
-/** Options of `setupLongMode`. */
+/** Options of `setupLongMode` and `setLongModeRegisters`. */
 export interface LongModeOptions {
   /** RIP to start at (64-bit, identity mapped). */
   entry: bigint;
@@ -72,12 +72,6 @@ export interface LongModeOptions {
   identityMapSize?: bigint;
   /** Extra general-purpose registers to set (e.g. arguments in rdi/rsi). */
   regs?: Partial<Regs>;
-  /**
-   * The GDT and page tables are in guest RAM already (`writeLongModeTables` with the same
-   * `identityMapSize`, e.g. on the thread that loaded the guest image while the vCPU worker
-   * booted): only the registers are set. Default false: they are written here.
-   */
-  tablesWritten?: boolean;
 }
 
 /** GDT entries: null, 64-bit code, flat data, a 64-bit TSS (16 bytes). */
@@ -198,11 +192,24 @@ export function longModeSregs(base: Sregs): Sregs {
  * and up is the guest's). Call on the vCPU's thread.
  */
 export function setupLongMode(vm: GuestMemorySource, vcpu: RegisterAccess, options: LongModeOptions): void {
-  const mapSize = options.identityMapSize ?? DEFAULT_IDENTITY_MAP_SIZE;
-  // Code or a stack on the tables would overwrite them (or be overwritten) at once.
-  assertOutsideBootArea('entry', options.entry, 1n, mapSize);
-  assertOutsideBootArea('the stack', options.stack - 16n, 16n, mapSize);
-  if (!options.tablesWritten) writeLongModeTables(vm, options.identityMapSize);
+  checkLongModeEntry(options);
+  writeLongModeTables(vm, options.identityMapSize);
+  setLongModeRegisters(vcpu, options);
+}
+
+/**
+ * `setupLongMode`'s registers alone, for tables written already (`writeLongModeTables` with the
+ * same `identityMapSize`, e.g. by the thread that loads the guest image). Same checks.
+ */
+export function setLongModeRegisters(vcpu: RegisterAccess, options: LongModeOptions): void {
+  checkLongModeEntry(options);
   vcpu.setSregs(longModeSregs(vcpu.getSregs()));
   vcpu.setRegs({ ...vcpu.getRegs(), ...options.regs, rip: options.entry, rsp: options.stack, rflags: 0x2n });
+}
+
+/** Code or a stack on the tables would overwrite them (or be overwritten) at once: EINVAL. */
+function checkLongModeEntry(options: LongModeOptions): void {
+  const mapSize = options.identityMapSize ?? DEFAULT_IDENTITY_MAP_SIZE;
+  assertOutsideBootArea('entry', options.entry, 1n, mapSize);
+  assertOutsideBootArea('the stack', options.stack - 16n, 16n, mapSize);
 }
