@@ -9,6 +9,8 @@
  * its handler is loaded and kicks the starting thread out of KVM_RUN (the
  * vCPU's kick slot, published from that thread); that thread leaves the loop
  * between runs, lets go of the vCPU and sets GIVEN, which the worker waits on.
+ * That wait is `Atomics.wait`, once per runner: the worker has nothing else to
+ * do until then, and the starting thread leaves KVM_RUN within a kick's time.
  */
 
 import { errnoError } from '@rxvmm/errno';
