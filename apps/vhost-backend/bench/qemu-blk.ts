@@ -112,7 +112,9 @@ async function runBoot(
     }
     const steps: string[] = [];
     for (let r = 0; r < rounds; r++) {
-      const order = (boot * rounds + r) % 2 ? [...disks].reverse() : disks;
+      // Rounds alternate which back-end goes first, from the boot's order (swapped each boot): over
+      // an even number of boots each leads as many rounds, a boot's first (cold) round included.
+      const order = r % 2 ? [...disks].reverse() : disks;
       for (const w of workloads) for (const d of order) steps.push(`${w.step}@${d.dev}`);
     }
     const round = new Map<string, number>(); // per dev+op: rounds seen so far
