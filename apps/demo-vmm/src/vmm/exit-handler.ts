@@ -11,8 +11,8 @@ import { write8 } from '@rxvmm/sys';
 import type { VirtioMmioTransportState } from '@rxvmm/virtio-mmio';
 import { awaitDescription } from './description.js';
 import type { DeviceHost, HostEvent } from './device-host.js';
-import { answerDone, answerHello } from './guest-ports.js';
-import { MMIO_BASE, MMIO_SIZE, nowMs, SharedState, SharedTime, SharedWord } from './layout.js';
+import { answerDone, answerHello, inDeviceWindow, noteDeviceAccess } from './guest-ports.js';
+import { SharedState, SharedWord } from './layout.js';
 
 /**
  * What the handler gets (`ctx.data`). The vCPU's registers are not here: a booting guest starts on
@@ -51,14 +51,8 @@ let shared: SharedState | undefined;
 /** Set up in `setup`; resolves to the register file at the guest's first access to the window. */
 let makeHost: (() => Promise<DeviceHost | undefined>) | undefined;
 
-const MMIO_END = MMIO_BASE + BigInt(MMIO_SIZE);
-
-function inWindow(addr: bigint): boolean {
-  return addr >= MMIO_BASE && addr < MMIO_END;
-}
-
 function serveMmio(exit: Extract<VcpuExit, { kind: 'mmio' }>): void {
-  const served = inWindow(exit.addr) && (host?.handleMmio(exit.addr, exit.isWrite, exit.data) ?? false);
+  const served = inDeviceWindow(exit.addr) && (host?.handleMmio(exit.addr, exit.isWrite, exit.data) ?? false);
   if (!served && !exit.isWrite) exit.data.fill(0xff);
 }
 
@@ -106,8 +100,8 @@ export default defineVcpuHandler<ExitHandlerData>({
   },
   onExit(exit) {
     if (exit.kind === 'mmio') {
-      if (!host && makeHost && inWindow(exit.addr)) {
-        if (shared) shared.times[SharedTime.device] = nowMs();
+      if (!host && makeHost && inDeviceWindow(exit.addr)) {
+        if (shared) noteDeviceAccess(exit.addr, shared);
         // Once: the runner keeps kvm_run (and exit.data) as is until this promise settles.
         const make = makeHost;
         makeHost = undefined;

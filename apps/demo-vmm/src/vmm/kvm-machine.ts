@@ -27,7 +27,7 @@ import { createDescriptionBuffer, failDescription, publishDescription } from './
 import type { HostEvent } from './device-host.js';
 import type { ExitHandlerData, ExitHandlerRequest, TransportStateReply } from './exit-handler.js';
 import { EXIT_HANDLER_URL } from './exit-handler-url.js';
-import { answerHello } from './guest-ports.js';
+import { answerHello, guestMilestones } from './guest-ports.js';
 import { checkDemoSnapshot, type DemoSnapshotState, RAM_SEGMENT, takeSnapshot } from './kvm-snapshot.js';
 import {
   BOOT_STACK,
@@ -265,9 +265,6 @@ export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu)
     if (snapshotError) throw snapshotError;
     const counters = r.counters.snapshot();
     const results = readResults(memory);
-    const hello = shared.times[SharedTime.hello] ?? 0;
-    const done = shared.times[SharedTime.done] ?? 0;
-    const device = shared.times[SharedTime.device] ?? 0;
     let end: string = result.reason === 'handler-stop' ? 'done' : result.reason;
     if (stalled) end = 'stalled';
     if (aborted) end = 'aborted';
@@ -289,9 +286,7 @@ export async function runOnKvm(options: MachineOptions, prepared?: PreparedVcpu)
       ioeventfdSignals: options.ioeventfd && options.vhostUser === undefined ? kicks : 0,
       irqfdInjections: signals?.injections.irqfd ?? 0,
       irqLineInjections: signals?.injections.irqLine ?? 0,
-      startupMs: hello > 0 ? sinceProcessStart(hello) : undefined,
-      firstDeviceAccessMs: device > 0 ? sinceProcessStart(device) : undefined,
-      seconds: hello > 0 && done > 0 ? (done - hello) / 1000 : 0,
+      ...guestMilestones(shared),
       deviceStatus: shared.get(SharedWord.status),
       deviceFailure: svc.failure,
       end,

@@ -11,21 +11,13 @@ import { errnoError } from '@rxvmm/errno';
 import { SoftEventFd } from '@rxvmm/eventfd';
 import { GuestMemory } from '@rxvmm/guest-memory';
 import { SoftKvm } from '@rxvmm/kvm-soft';
-import { BOOT_INFO_ADDR, DONE_PORT, HELLO_PORT, readResults, writeBootInfo } from '../guest/abi.js';
+import { BOOT_INFO_ADDR, readResults, writeBootInfo } from '../guest/abi.js';
 import { bootInfoFor } from '../guest/boot.js';
 import { blkGuestProgram } from '../guest/soft-guest.js';
 import { openDevice } from './device.js';
 import { DeviceHost } from './device-host.js';
-import {
-  DEVICE_GSI,
-  DEVICE_MSI,
-  NO_IOAPIC_PIN,
-  nowMs,
-  RAM_SIZE,
-  SharedState,
-  SharedWord,
-  sinceProcessStart,
-} from './layout.js';
+import { answerDone, answerHello, guestMilestones, noteDeviceAccess } from './guest-ports.js';
+import { DEVICE_GSI, DEVICE_MSI, NO_IOAPIC_PIN, RAM_SIZE, SharedState, SharedWord } from './layout.js';
 import type { MachineOptions, MachineRun } from './machine.js';
 import { watchProgress } from './progress.js';
 import { wireDeviceSignals } from './signals.js';
@@ -71,9 +63,6 @@ export async function runOnSoft(options: MachineOptions): Promise<MachineRun> {
   });
 
   const exits = { total: 0, mmio: 0, io: 0, hlt: 0, intr: 0, other: 0 };
-  let hello = 0;
-  let device = 0;
-  let done = 0;
   let end = 'done';
   let stalled = false;
   const stopWatch = watchProgress({
@@ -107,15 +96,12 @@ export async function runOnSoft(options: MachineOptions): Promise<MachineRun> {
       }
       if (exit.kind === 'mmio') {
         exits.mmio++;
-        if (device === 0) device = nowMs();
+        noteDeviceAccess(exit.addr, shared);
         if (!host.handleMmio(exit.addr, exit.isWrite, exit.data) && !exit.isWrite) exit.data.fill(0xff);
       } else if (exit.kind === 'io') {
         exits.io++;
-        if (exit.direction === 'out' && exit.port === HELLO_PORT && hello === 0) hello = nowMs();
-        else if (exit.direction === 'out' && exit.port === DONE_PORT) {
-          done = nowMs();
-          break;
-        } else if (exit.direction === 'in') exit.data.fill(0xff);
+        if (answerDone(exit, shared)) break;
+        if (!answerHello(exit, shared) && exit.direction === 'in') exit.data.fill(0xff);
       } else {
         if (exit.kind === 'hlt') exits.hlt++;
         else exits.other++;
@@ -139,9 +125,7 @@ export async function runOnSoft(options: MachineOptions): Promise<MachineRun> {
       ioeventfdSignals: options.ioeventfd ? kicks : 0,
       irqfdInjections: signals.injections.irqfd,
       irqLineInjections: signals.injections.irqLine,
-      startupMs: hello > 0 ? sinceProcessStart(hello) : undefined,
-      firstDeviceAccessMs: device > 0 ? sinceProcessStart(device) : undefined,
-      seconds: hello > 0 && done > 0 ? (done - hello) / 1000 : 0,
+      ...guestMilestones(shared),
       deviceStatus: shared.get(SharedWord.status),
       deviceFailure: service.failure,
       end,
