@@ -96,8 +96,8 @@ function u64le(values: readonly bigint[]): Uint8Array {
 
 /**
  * A 4 KiB page-table page of `count` entries `first + i * step | flags` (the rest zero), built with
- * plain numbers (every address is below 2^53): this runs on the vCPU worker's way to the guest's
- * first instruction, where a few thousand bigint operations in cold code cost over a millisecond.
+ * plain numbers (every address is below 2^53): this runs on the way to the guest's first
+ * instruction, where a few thousand bigint operations in cold code cost over a millisecond.
  */
 function tablePage(count: number, first: number, step: number, flags: number): Uint8Array {
   const bytes = new Uint8Array(0x1000);
@@ -192,9 +192,9 @@ export function longModeSregs(base: Sregs): Sregs {
  * and up is the guest's). Call on the vCPU's thread.
  */
 export function setupLongMode(vm: GuestMemorySource, vcpu: RegisterAccess, options: LongModeOptions): void {
-  checkLongModeEntry(options);
+  checkLongModeEntry(options); // before anything is written
   writeLongModeTables(vm, options.identityMapSize);
-  setLongModeRegisters(vcpu, options);
+  loadLongModeRegisters(vcpu, options);
 }
 
 /**
@@ -203,6 +203,10 @@ export function setupLongMode(vm: GuestMemorySource, vcpu: RegisterAccess, optio
  */
 export function setLongModeRegisters(vcpu: RegisterAccess, options: LongModeOptions): void {
   checkLongModeEntry(options);
+  loadLongModeRegisters(vcpu, options);
+}
+
+function loadLongModeRegisters(vcpu: RegisterAccess, options: LongModeOptions): void {
   vcpu.setSregs(longModeSregs(vcpu.getSregs()));
   vcpu.setRegs({ ...vcpu.getRegs(), ...options.regs, rip: options.entry, rsp: options.stack, rflags: 0x2n });
 }
