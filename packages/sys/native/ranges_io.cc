@@ -87,33 +87,30 @@ bool RangesArgs(const Napi::CallbackInfo& info, const char* name, int* fd, struc
   return true;
 }
 
-// preadvRanges(fd, buffer, ranges, count, position) -> bytes read: one preadv(2) (retried on
-// EINTR) into buffer[ranges[2i] .. ranges[2i] + ranges[2i+1]) for i < count.
-Napi::Value PreadvRanges(const Napi::CallbackInfo& info) {
+// One preadv(2) or pwritev(2) (`io`, retried on EINTR) between the file and
+// buffer[ranges[2i] .. ranges[2i] + ranges[2i+1]) for i < count -> the bytes moved.
+Napi::Value RangesIo(const Napi::CallbackInfo& info, const char* name, const char* syscall,
+                     ssize_t (*io)(int, const struct iovec*, int, off_t)) {
   struct iovec iov[IOV_MAX];
   int fd, count;
   off_t position;
-  if (!RangesArgs(info, "preadvRanges", &fd, iov, &count, &position)) return info.Env().Undefined();
+  if (!RangesArgs(info, name, &fd, iov, &count, &position)) return info.Env().Undefined();
   ssize_t n;
   do {
-    n = preadv(fd, iov, count, position);
+    n = io(fd, iov, count, position);
   } while (n < 0 && errno == EINTR);
-  if (n < 0) return FailErrno(info.Env(), errno, "preadv");
+  if (n < 0) return FailErrno(info.Env(), errno, syscall);
   return Napi::Number::New(info.Env(), static_cast<double>(n));
 }
 
-// pwritevRanges(fd, buffer, ranges, count, position) -> bytes written: one pwritev(2).
+// preadvRanges(fd, buffer, ranges, count, position) -> bytes read.
+Napi::Value PreadvRanges(const Napi::CallbackInfo& info) {
+  return RangesIo(info, "preadvRanges", "preadv", preadv);
+}
+
+// pwritevRanges(fd, buffer, ranges, count, position) -> bytes written.
 Napi::Value PwritevRanges(const Napi::CallbackInfo& info) {
-  struct iovec iov[IOV_MAX];
-  int fd, count;
-  off_t position;
-  if (!RangesArgs(info, "pwritevRanges", &fd, iov, &count, &position)) return info.Env().Undefined();
-  ssize_t n;
-  do {
-    n = pwritev(fd, iov, count, position);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) return FailErrno(info.Env(), errno, "pwritev");
-  return Napi::Number::New(info.Env(), static_cast<double>(n));
+  return RangesIo(info, "pwritevRanges", "pwritev", pwritev);
 }
 
 }  // namespace
