@@ -54,61 +54,19 @@ export class SyncFileBackend implements SyncRangesBlockBackend {
   }
 
   readvSync(buffers: Uint8Array[], position: number): number {
-    const fd = this.handle;
-    if (buffers.length === 0) return 0;
-    let done = readvSync(fd, buffers, position);
-    if (done === 0 || done === total(buffers)) return done; // the usual case: all of it in one call
-    let rest = advanceBuffers(buffers, done);
-    while (rest.length > 0) {
-      const n = readvSync(fd, rest, position + done);
-      if (n === 0) break; // end of file
-      done += n;
-      rest = advanceBuffers(rest, n);
-    }
-    return done;
+    return buffersUntilDone(readvSync, this.handle, buffers, position);
   }
 
   writevSync(buffers: Uint8Array[], position: number): number {
-    const fd = this.handle;
-    if (buffers.length === 0) return 0;
-    let done = writevSync(fd, buffers, position);
-    if (done === 0 || done === total(buffers)) return done;
-    let rest = advanceBuffers(buffers, done);
-    while (rest.length > 0) {
-      const n = writevSync(fd, rest, position + done);
-      if (n === 0) break;
-      done += n;
-      rest = advanceBuffers(rest, n);
-    }
-    return done;
+    return buffersUntilDone(writevSync, this.handle, buffers, position);
   }
 
   readRangesSync(memory: Uint8Array, ranges: Float64Array, count: number, position: number): number {
-    const fd = this.handle;
-    let done = preadvRanges(fd, memory, ranges, count, position);
-    if (done === 0 || done === rangesTotal(ranges, count)) return done; // the usual case: all of it in one call
-    let rest = advanceRanges(ranges, count, done);
-    while (rest.length > 0) {
-      const n = preadvRanges(fd, memory, rest, rest.length / 2, position + done);
-      if (n === 0) break; // end of file
-      done += n;
-      rest = advanceRanges(rest, rest.length / 2, n);
-    }
-    return done;
+    return rangesUntilDone(preadvRanges, this.handle, memory, ranges, count, position);
   }
 
   writeRangesSync(memory: Uint8Array, ranges: Float64Array, count: number, position: number): number {
-    const fd = this.handle;
-    let done = pwritevRanges(fd, memory, ranges, count, position);
-    if (done === 0 || done === rangesTotal(ranges, count)) return done;
-    let rest = advanceRanges(ranges, count, done);
-    while (rest.length > 0) {
-      const n = pwritevRanges(fd, memory, rest, rest.length / 2, position + done);
-      if (n === 0) break;
-      done += n;
-      rest = advanceRanges(rest, rest.length / 2, n);
-    }
-    return done;
+    return rangesUntilDone(pwritevRanges, this.handle, memory, ranges, count, position);
   }
 
   flushSync(): void {
@@ -132,6 +90,50 @@ export class SyncFileBackend implements SyncRangesBlockBackend {
     closeSync(this.fd);
     this.fd = null;
   }
+}
+
+/**
+ * `io` (readv or writev at a position) until every buffer is done or the file ends (a 0): one call
+ * in the usual case, more after a short transfer.
+ */
+function buffersUntilDone(
+  io: (fd: number, buffers: Uint8Array[], position: number) => number,
+  fd: number,
+  buffers: Uint8Array[],
+  position: number,
+): number {
+  if (buffers.length === 0) return 0;
+  let done = io(fd, buffers, position);
+  if (done === 0 || done === total(buffers)) return done;
+  let rest = advanceBuffers(buffers, done);
+  while (rest.length > 0) {
+    const n = io(fd, rest, position + done);
+    if (n === 0) break; // end of file
+    done += n;
+    rest = advanceBuffers(rest, n);
+  }
+  return done;
+}
+
+/** `io` (preadvRanges or pwritevRanges) until every range is done or the file ends, as buffersUntilDone. */
+function rangesUntilDone(
+  io: (fd: number, memory: Uint8Array, ranges: Float64Array, count: number, position: number) => number,
+  fd: number,
+  memory: Uint8Array,
+  ranges: Float64Array,
+  count: number,
+  position: number,
+): number {
+  let done = io(fd, memory, ranges, count, position);
+  if (done === 0 || done === rangesTotal(ranges, count)) return done;
+  let rest = advanceRanges(ranges, count, done);
+  while (rest.length > 0) {
+    const n = io(fd, memory, rest, rest.length / 2, position + done);
+    if (n === 0) break; // end of file
+    done += n;
+    rest = advanceRanges(rest, rest.length / 2, n);
+  }
+  return done;
 }
 
 function total(buffers: readonly Uint8Array[]): number {
