@@ -52,11 +52,7 @@ export abstract class InflightTrackedQueue<Q extends Virtqueue> implements Virtq
 
   popInto(chain: ChainBuffer): boolean {
     if (this.resubmitAt < this.resubmits.length) {
-      const c = this.nextResubmit();
-      chain.reset();
-      chain.head = c.head;
-      for (const s of c.readable) chain.pushReadable(Number(s.addr), s.len);
-      for (const s of c.writable) chain.pushWritable(Number(s.addr), s.len);
+      chain.setFrom(this.nextResubmit());
       return true;
     }
     return this.popIntoTracked(chain);

@@ -285,12 +285,7 @@ export class BlockRequestHandler {
 
   /** A `DescriptorChain` copied into the scratch buffer (segments lie in guest memory: exact numbers). */
   #numeric(chain: DescriptorChain): ChainBuffer {
-    const b = this.#scratch;
-    b.reset();
-    b.head = chain.head;
-    for (const s of chain.readable) b.pushReadable(Number(s.addr), s.len);
-    for (const s of chain.writable) b.pushWritable(Number(s.addr), s.len);
-    return b;
+    return this.#scratch.setFrom(chain);
   }
 
   #malformed(): BlockRequestResult {

@@ -114,6 +114,21 @@ export class ChainBuffer {
     return out;
   }
 
+  /**
+   * Fills this buffer from a {@link DescriptorChain} (the reverse of
+   * {@link ChainBuffer.toDescriptorChain}): for chains that did not come off a
+   * ring walk, such as ones recovered from an inflight record. Addresses become
+   * numbers (exact: guest memory ends below 2^53); `descriptorCount` is 0, as
+   * the ring slots are not known.
+   */
+  setFrom(chain: DescriptorChain): this {
+    this.reset();
+    this.head = chain.head;
+    for (const s of chain.readable) this.pushReadable(Number(s.addr), s.len);
+    for (const s of chain.writable) this.pushWritable(Number(s.addr), s.len);
+    return this;
+  }
+
   /** A detached {@link DescriptorChain} snapshot of this buffer. */
   toDescriptorChain(): DescriptorChain {
     return {
