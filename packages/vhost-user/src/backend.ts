@@ -20,7 +20,7 @@ import { debug, type ErrnoError, errnoError } from '@rxvmm/errno';
 import type { GuestMemory } from '@rxvmm/guest-memory';
 import { close } from '@rxvmm/sys';
 import { hasFeature, VirtioFeature } from '@rxvmm/virtio';
-import type { ChainBuffer, ChainDevice, DescriptorChain } from '@rxvmm/virtio-ring';
+import type { ChainBufferHandler, ChainDevice, DescriptorChain } from '@rxvmm/virtio-ring';
 import { MessageChannel, type RawMessage } from './channel.js';
 import { checkInflightShape, createInflightFd, InflightRegion, type RegionViews } from './inflight-region.js';
 import { MemoryTable } from './memory-table.js';
@@ -183,7 +183,7 @@ export class BackendSession implements VringHost {
   }
 
   /** The device's synchronous fast path (`ChainDevice.handleChainBuffer`), or undefined when it has none. */
-  chainBufferHandler(queueIndex: number, memory: GuestMemory): ((chain: ChainBuffer) => number) | undefined {
+  chainBufferHandler(queueIndex: number, memory: GuestMemory): ChainBufferHandler | undefined {
     const device = this.device;
     if (device.handleChainBuffer === undefined) return undefined;
     return (chain) => device.handleChainBuffer!(chain, memory, queueIndex);

@@ -23,7 +23,7 @@ import { EventFd } from '@rxvmm/eventfd';
 import type { GuestMemory } from '@rxvmm/guest-memory';
 import { queueAreaSizes, queueSizeError } from '@rxvmm/virtio';
 import {
-  type ChainBuffer,
+  type ChainBufferHandler,
   type DescriptorChain,
   PackedQueue,
   type QueueConfig,
@@ -62,7 +62,7 @@ export interface VringHost {
    * The device's synchronous handler of chains popped into a reused ChainBuffer
    * (`ChainDevice.handleChainBuffer`), used instead of `handleChain` when there is one.
    */
-  chainBufferHandler?(queueIndex: number, memory: GuestMemory): ((chain: ChainBuffer) => number) | undefined;
+  chainBufferHandler?(queueIndex: number, memory: GuestMemory): ChainBufferHandler | undefined;
   /** A ring broke (bad descriptor, bad layout): log and signal the err fd. */
   ringFailed(queueIndex: number, error: Error): void;
 }
